@@ -1,0 +1,25 @@
+"""relive: apply source edits to a running Python program.
+
+Edited functions and classes are patched in place, module state the edit did not touch is
+kept, dependents follow, and a broken edit changes nothing. See README.md and DESIGN.md.
+"""
+
+from relive.engine import Engine, ModuleReport, Report, get_engine, refresh, reload
+from relive.errors import ReloadError, RestartRequired
+from relive.live import Watcher, watch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Engine",
+    "ModuleReport",
+    "ReloadError",
+    "Report",
+    "RestartRequired",
+    "Watcher",
+    "__version__",
+    "get_engine",
+    "refresh",
+    "reload",
+    "watch",
+]

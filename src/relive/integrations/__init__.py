@@ -1,0 +1,1 @@
+"""Integrations with servers and tools; they import the core, never the reverse."""
