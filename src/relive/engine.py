@@ -1,8 +1,313 @@
-"""Placeholder while the engine is being written (replaced in the next commit)."""
-from typing import Any
-class Engine: ...
-class ModuleReport: ...
-class Report: ...
-def get_engine() -> Any: raise NotImplementedError
-def refresh() -> Any: raise NotImplementedError
-def reload(*targets: Any) -> Any: raise NotImplementedError
+"""The transaction: changed modules → parsed, planned, applied in dependency order → report.
+
+Everything is parsed and compiled before anything is applied; every change goes through
+one undo journal, so an error anywhere leaves the process exactly as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import ModuleType
+
+from relive.apply import ModuleApplier, ModuleChanges, Prepared
+from relive.diff import analyze_body, future_flags, plan_module
+from relive.errors import ReloadError, RestartRequired
+from relive.patch import Journal
+from relive.tracker import TrackedModule, Tracker
+
+__all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload"]
+
+_MAX_VISITS = 4  # how often one module may be revisited by an import cycle
+
+
+@dataclass(frozen=True)
+class ModuleReport:
+    """What one reload did to one module."""
+
+    name: str
+    path: str
+    patched: tuple[str, ...]  # functions and classes patched in place (qualified names)
+    added: tuple[str, ...]  # names defined by new statements
+    removed: tuple[str, ...]  # names deleted with their definitions
+    executed: tuple[int, ...]  # lines of statements executed (again)
+    rebound: tuple[str, ...]  # names now bound to other objects (pushed to importers)
+    dependent: bool  # updated because a module it imports changed, not edited itself
+
+    def summary(self) -> str:
+        """One line, e.g. ``app.py: 2 patched, 1 added, 1 statement run``."""
+        parts = []
+        if self.patched:
+            parts.append(f"{len(self.patched)} patched")
+        if self.added:
+            parts.append(f"{len(self.added)} added")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        if self.executed:
+            count = len(self.executed)
+            parts.append(f"{count} statement{'s' if count != 1 else ''} run")
+        what = ", ".join(parts) or ("updated" if self.dependent else "line numbers updated")
+        return f"{os.path.basename(self.path)}: {what}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one reload did: the modules changed, in the order applied."""
+
+    modules: tuple[ModuleReport, ...] = ()
+    duration: float = 0.0  # seconds
+
+    @property
+    def reloaded(self) -> tuple[str, ...]:
+        """Names of the modules changed, in the order applied."""
+        return tuple(module.name for module in self.modules)
+
+    def __bool__(self) -> bool:
+        return bool(self.modules)
+
+    def summary(self) -> str:
+        """One line for people: what changed and how long it took."""
+        if not self.modules:
+            return "nothing changed"
+        body = "; ".join(module.summary() for module in self.modules)
+        return f"{body} in {self.duration * 1000:.1f} ms"
+
+
+class Engine:
+    """Tracks the user's modules and applies edits to them as transactions.
+
+    One engine per process is the norm (:func:`get_engine`); reloads are serialized by a
+    lock, so the watcher thread and explicit calls never interleave.
+
+    Args:
+        include: Extra directories whose modules are tracked even inside site-packages.
+    """
+
+    def __init__(self, *, include: Iterable[str | os.PathLike[str]] = ()) -> None:
+        self.tracker = Tracker(include=list(include))
+        self._lock = threading.RLock()
+        self.tracker.scan()
+
+    # -- public operations ---------------------------------------------------------------
+
+    def reload(self, *targets: ModuleType | str) -> Report:
+        """Apply the current source of ``targets`` (and update their dependents).
+
+        Raises:
+            ReloadError: Nothing was changed; the message says where it failed.
+        """
+        with self._lock:
+            self.tracker.scan()
+            modules = [self._resolve(target) for target in targets]
+            return self._run(self.tracker.changed_on_disk(modules))
+
+    def refresh(self) -> Report:
+        """Apply every tracked module whose source changed on disk."""
+        with self._lock:
+            self.tracker.scan()
+            return self._run(self.tracker.changed_on_disk(self.tracker.modules()))
+
+    def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
+        """Apply the modules loaded from ``paths`` (files reported changed by a watcher)."""
+        with self._lock:
+            self.tracker.scan()
+            modules: list[TrackedModule] = []
+            for path in paths:
+                modules.extend(self.tracker.by_path(os.path.realpath(path)))
+            return self._run(self.tracker.changed_on_disk(modules))
+
+    # -- the transaction -------------------------------------------------------------
+
+    def _resolve(self, target: ModuleType | str) -> TrackedModule:
+        module = sys.modules.get(target) if isinstance(target, str) else target
+        if not isinstance(module, ModuleType):
+            raise ReloadError(f"no module named {target!r} is loaded")
+        try:
+            return self.tracker.track(module)
+        except LookupError as exc:
+            raise ReloadError(str(exc), module=module.__name__) from None
+
+    def _run(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:
+        if not changes:
+            return Report()
+        started = time.perf_counter()
+        prepared = [self._prepare(tracked, source) for tracked, source in changes]
+        prepared = _dependency_order(prepared)
+        journal = Journal()
+        try:
+            reports = self._apply(prepared, journal)
+        except BaseException as exc:
+            journal.rollback()
+            if isinstance(exc, ReloadError) or not isinstance(exc, Exception):
+                raise
+            raise ReloadError(f"internal error while reloading: {exc!r}") from exc
+        journal.commit()
+        for item in prepared:
+            item.tracked.update(item.source, item.statements, item.stat)
+        return Report(tuple(reports), time.perf_counter() - started)
+
+    def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:
+        """Parse, diff and compile one changed module; raises before anything is applied."""
+        if source is None:
+            tracked.missing = True
+            raise ReloadError(
+                "the file was deleted or cannot be read; the module keeps its last code",
+                path=tracked.path,
+                module=tracked.name,
+            )
+        if tracked.name not in sys.modules:
+            self.tracker.forget(tracked.name)
+            raise ReloadError(f"module {tracked.name} is no longer imported", path=tracked.path)
+        try:
+            tree = ast.parse(source, tracked.path)
+        except SyntaxError as exc:
+            raise _syntax_error(exc, tracked) from exc
+        lines = source.splitlines()
+        statements = analyze_body(tree.body, lines, module=tracked.name, package=tracked.package)
+        old = tracked.statements() if tracked.source is not None else []
+        plan = plan_module(old, statements)
+        if plan.restart_reasons:
+            lineno, why = plan.restart_reasons[0]
+            raise RestartRequired(
+                f"{why}: this edit cannot be applied in place",
+                path=tracked.path,
+                lineno=lineno,
+                line=_line(lines, lineno),
+                module=tracked.name,
+            )
+        item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
+        try:
+            item.compile_all()
+        except SyntaxError as exc:
+            raise _syntax_error(exc, tracked) from exc
+        return item
+
+    def _apply(self, prepared: list[Prepared], journal: Journal) -> list[ModuleReport]:
+        pending = {item.tracked.name: item for item in prepared}
+        queue = deque(pending)
+        triggers: dict[str, set[tuple[str, str]]] = {}
+        visits: dict[str, int] = {}
+        reports: dict[str, ModuleChanges] = {}
+        while queue:
+            name = queue.popleft()
+            visits[name] = visits.get(name, 0) + 1
+            if visits[name] > _MAX_VISITS:
+                continue
+            tracked = self.tracker.get(name)
+            if tracked is None:
+                continue
+            applier = ModuleApplier(tracked, journal, triggers.pop(name, set()))
+            changes = applier.run(pending.pop(name, None))
+            reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
+            self._push(name, changes.rebound, triggers, queue)
+        return [_module_report(report) for report in reports.values() if report.anything]
+
+    def _push(
+        self,
+        name: str,
+        rebound: set[str],
+        triggers: dict[str, set[tuple[str, str]]],
+        queue: deque[str],
+    ) -> None:
+        """Queue the importers of ``name`` that read one of the names it rebound."""
+        if not rebound:
+            return
+        keys = {(name, bound) for bound in rebound}
+        for importer in self.tracker.importers_of(name):
+            if importer.source is None or not _reads_any(importer, name, rebound):
+                continue
+            triggers.setdefault(importer.name, set()).update(keys)
+            if importer.name not in queue:
+                queue.append(importer.name)
+
+
+def _module_report(changes: ModuleChanges) -> ModuleReport:
+    return ModuleReport(
+        name=changes.tracked.name,
+        path=changes.tracked.path,
+        patched=tuple(changes.patched),
+        added=tuple(changes.added),
+        removed=tuple(changes.removed),
+        executed=tuple(sorted(set(changes.executed))),
+        rebound=tuple(sorted(changes.rebound)),
+        dependent=changes.dependent,
+    )
+
+
+def _reads_any(importer: TrackedModule, module: str, names: set[str]) -> bool:
+    star = any(not name.startswith("_") for name in names)
+    for statement in importer.statements():
+        for source, used in statement.uses:
+            if source == module and (used in names or (star and used == "*")):
+                return True
+    return False
+
+
+def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:
+    """Order a batch so that a module comes after the modules it imports (cycles kept)."""
+    by_name = {item.tracked.name: item for item in prepared}
+    ordered: list[Prepared] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name):
+            return
+        state[name] = 1
+        for dependency in sorted(by_name[name].tracked.imports & by_name.keys()):
+            visit(dependency)
+        state[name] = 2
+        ordered.append(by_name[name])
+
+    for name in by_name:
+        visit(name)
+    return ordered
+
+
+def _syntax_error(exc: SyntaxError, tracked: TrackedModule) -> ReloadError:
+    return ReloadError(
+        f"SyntaxError: {exc.msg}",
+        path=tracked.path,
+        lineno=exc.lineno,
+        line=(exc.text or "").strip() or None,
+        module=tracked.name,
+    )
+
+
+def _line(lines: list[str], lineno: int) -> str | None:
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None
+
+
+# ---------------------------------------------------------------------------------------
+# The process's engine
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """The process's engine, created on first use (it starts tracking modules then)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine()
+        return _engine
+
+
+def reload(*targets: ModuleType | str) -> Report:
+    """Apply the current source of modules (objects or dotted names) and their dependents.
+
+    Raises:
+        ReloadError: The edit could not be applied; the running code is exactly as it was.
+    """
+    return get_engine().reload(*targets)
+
+
+def refresh() -> Report:
+    """Apply every tracked module whose source changed on disk (quick when none did)."""
+    return get_engine().refresh()

@@ -1,0 +1,509 @@
+"""One module's plan → statements executed and live objects patched, through the journal.
+
+The engine runs one :class:`ModuleApplier` per module touched by a reload: the edited
+modules with their plan, and their importers with only the names that were rebound.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import sys
+import traceback
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
+from relive.errors import ReloadError, RestartRequired
+from relive.patch import (
+    Journal,
+    MemberRules,
+    find_functions,
+    patch_class_members,
+    patch_closures,
+    patch_function,
+    shift_lines,
+    swap_code,
+)
+from relive.tracker import StatKey, TrackedModule, stat_key
+
+__all__ = ["CodeCache", "ModuleApplier", "ModuleChanges", "Prepared", "failure"]
+
+_MISSING: Any = object()
+Key = tuple[str, str]
+
+
+class CodeCache:
+    """Compiles the statements a plan needs, each once, with the module's future flags."""
+
+    def __init__(self, filename: str, flags: int) -> None:
+        self.filename = filename
+        self.flags = flags
+        self._codes: dict[tuple[int, str], types.CodeType] = {}
+
+    def _compile(self, nodes: list[ast.stmt]) -> types.CodeType:
+        module = ast.Module(body=nodes, type_ignores=[])
+        code: types.CodeType = compile(
+            module, self.filename, "exec", flags=self.flags, dont_inherit=True
+        )
+        return code
+
+    def statement(self, node: ast.stmt) -> types.CodeType:
+        """Code that executes ``node`` as a top-level statement."""
+        key = (id(node), "statement")
+        if key not in self._codes:
+            self._codes[key] = self._compile([node])
+        return self._codes[key]
+
+    def bare(self, node: ast.stmt) -> types.CodeType:
+        """Code that defines the function ``node`` without applying its decorators."""
+        key = (id(node), "bare")
+        if key not in self._codes:
+            stripped = copy.copy(node)
+            stripped.decorator_list = []  # type: ignore[attr-defined]
+            self._codes[key] = self._compile([stripped])
+        return self._codes[key]
+
+    def decorators(self, node: ast.stmt) -> list[types.CodeType]:
+        """Code evaluating each decorator expression of ``node``, top to bottom."""
+        return [
+            compile(
+                ast.Expression(body=decorator),
+                self.filename,
+                "eval",
+                flags=self.flags,
+                dont_inherit=True,
+            )
+            for decorator in getattr(node, "decorator_list", ())
+        ]
+
+    def function(self, node: ast.stmt, chain: Sequence[ast.ClassDef] = ()) -> types.CodeType:
+        """The code object of function ``node`` (a method of the classes in ``chain``)."""
+        key = (id(node), "function")
+        if key not in self._codes:
+            wrapped: ast.stmt = node
+            for cls in reversed(chain):
+                skeleton = ast.ClassDef(
+                    name=cls.name, bases=[], keywords=[], body=[wrapped], decorator_list=[]
+                )
+                wrapped = ast.copy_location(skeleton, cls)
+            names = [cls.name for cls in chain]
+            qualname = ".".join([*names, getattr(node, "name", "")])
+            code = _nested_code(self._compile([wrapped]), qualname)
+            if code is None:  # pragma: no cover - the compiler always emits it
+                raise LookupError(f"no code for {qualname}")
+            self._codes[key] = code
+        return self._codes[key]
+
+
+def _nested_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_qualname == qualname:
+                return const
+            found = _nested_code(const, qualname)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class Prepared:
+    """A changed module, parsed, planned and compiled, ready to apply."""
+
+    tracked: TrackedModule
+    source: str
+    lines: list[str]
+    statements: list[Statement]
+    plan: BodyPlan
+    flags: int
+    stat: StatKey | None = None
+    codes: CodeCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codes = CodeCache(self.tracked.filename, self.flags)
+        try:
+            self.stat = stat_key(self.tracked.path)
+        except OSError:
+            self.stat = None
+
+    def compile_all(self) -> None:
+        """Compile every statement the plan will run, so syntax errors surface first."""
+        for step in self.plan.steps:
+            _compile_step(self.codes, step, ())
+
+
+def _compile_step(codes: CodeCache, step: Step, chain: tuple[ast.ClassDef, ...]) -> None:
+    node = step.new.node
+    if step.action in (Action.EXECUTE, Action.DEFINE):
+        codes.statement(node)
+    elif step.action is Action.PATCH_BODY:
+        codes.function(node, chain)
+    elif step.action in (Action.PATCH_FUNCTION, Action.REDEFINE):
+        codes.bare(node)
+        codes.decorators(node)
+    elif step.action is Action.PATCH_CLASS and step.cls is not None:
+        assert isinstance(node, ast.ClassDef)
+        if step.cls.rebuild or chain:
+            codes.statement(node) if not chain else None
+        if not step.cls.rebuild:
+            for inner in step.cls.body.steps:
+                _compile_step(codes, inner, (*chain, node))
+
+
+@dataclass
+class ModuleChanges:
+    """What applying changed in one module (merged across visits)."""
+
+    tracked: TrackedModule
+    dependent: bool
+    patched: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    executed: list[int] = field(default_factory=list)
+    rebound: set[str] = field(default_factory=set)
+    edited: bool = False
+
+    def merge(self, other: ModuleChanges) -> None:
+        """Add what a later visit of the same module did."""
+        self.dependent = self.dependent and other.dependent
+        self.edited = self.edited or other.edited
+        self.patched += [name for name in other.patched if name not in self.patched]
+        self.added += other.added
+        self.removed += other.removed
+        self.executed += other.executed
+        self.rebound |= other.rebound
+
+    @property
+    def anything(self) -> bool:
+        """Whether the module changed at all (an edit, or a statement run again)."""
+        return self.edited or bool(self.patched or self.added or self.removed or self.executed)
+
+
+class ModuleApplier:
+    """Applies one module's plan (or re-runs what reads rebound names) to the live module."""
+
+    def __init__(self, tracked: TrackedModule, journal: Journal, triggers: set[Key]) -> None:
+        self.tracked = tracked
+        self.module = sys.modules[tracked.name]
+        self.namespace: dict[str, Any] = self.module.__dict__
+        self.journal = journal
+        self.triggers = triggers
+        self.changes = ModuleChanges(tracked, dependent=True)
+        self.local_rebound: set[str] = set()
+        self.codes = CodeCache(tracked.filename, 0)
+        self.lines: list[str] = []
+        self._shifted: set[int] = set()
+        self._caches: list[object] = []
+
+    # -- driving ------------------------------------------------------------------------
+
+    def run(self, item: Prepared | None) -> ModuleChanges:
+        """Apply ``item``'s plan, or (for an importer) re-run what reads rebound names."""
+        self.journal.remember_namespace(self.namespace)
+        if item is None:
+            statements = self.tracked.statements()
+            tree = ast.Module(body=[s.node for s in statements], type_ignores=[])
+            self.codes = CodeCache(self.tracked.filename, future_flags(tree))
+            self.lines = (self.tracked.source or "").splitlines()
+            steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
+            removed: frozenset[str] = frozenset()
+        else:
+            self.codes, self.lines = item.codes, item.lines
+            steps, removed = item.plan.steps, item.plan.removed
+            self.changes.dependent = False
+            self.changes.edited = True
+        for step in steps:
+            self._guarded(step)
+        self._remove(removed)
+        for cache in self._caches:
+            cache.cache_clear()  # type: ignore[attr-defined]
+        self.changes.rebound = self.local_rebound
+        return self.changes
+
+    def _guarded(self, step: Step) -> None:
+        try:
+            self._apply(step)
+        except ReloadError:
+            raise
+        except Exception as exc:
+            raise failure(exc, self.tracked, step.new.lineno, self.lines) from exc
+
+    def _apply(self, step: Step) -> None:
+        action = step.action
+        if action is Action.KEEP:
+            if not self._triggered(step.new):
+                self._shift(step)
+                return
+            action = {"stmt": Action.EXECUTE, "def": Action.REDEFINE}.get(
+                step.new.kind, Action.PATCH_CLASS
+            )
+        handlers: dict[Action, Callable[[Step], None]] = {
+            Action.EXECUTE: self._execute,
+            Action.DEFINE: self._define,
+            Action.PATCH_BODY: self._patch_body,
+            Action.PATCH_FUNCTION: self._patch_function,
+            Action.REDEFINE: self._redefine,
+            Action.PATCH_CLASS: self._patch_class,
+        }
+        handlers[action](step)
+
+    def _triggered(self, statement: Statement) -> bool:
+        for module, name in statement.uses:
+            if not module:
+                if name in self.local_rebound:
+                    return True
+            elif (module, name) in self.triggers or (
+                name == "*" and any(source == module for source, _ in self.triggers)
+            ):
+                return True
+        return False
+
+    # -- plain statements -----------------------------------------------------------------
+
+    def _execute(self, step: Step) -> None:
+        statement = step.new
+        before = {name: self.namespace.get(name, _MISSING) for name in statement.binds}
+        exec(self.codes.statement(statement.node), self.namespace)
+        self.changes.executed.append(statement.lineno)
+        for name, value in before.items():
+            if self.namespace.get(name, _MISSING) is not value:
+                self.local_rebound.add(name)
+                if value is _MISSING:
+                    self.changes.added.append(name)
+
+    def _define(self, step: Step) -> None:
+        name = step.new.name or ""
+        existing = self.namespace.get(name, _MISSING)
+        if step.new.kind == "def" and self._own_functions(existing, name):
+            self._redefine(step)
+        elif step.new.kind == "class" and self._own_class(existing, name):
+            self._rebuild_class(existing, step, ClassPlan(BodyPlan((), frozenset()), True))
+        else:
+            self._execute(step)
+
+    def _remove(self, names: frozenset[str]) -> None:
+        for name in sorted(names):
+            if name in self.namespace:
+                del self.namespace[name]
+                self.local_rebound.add(name)
+                self.changes.removed.append(name)
+
+    # -- functions ------------------------------------------------------------------------
+
+    def _own_functions(self, obj: object, qualname: str) -> list[types.FunctionType]:
+        if obj is _MISSING:
+            return []
+        return find_functions(obj, qualname, self.tracked.filename, caches=self._caches)
+
+    def _patch_body(self, step: Step) -> None:
+        name = step.new.name or ""
+        code = self.codes.function(step.new.node)
+        functions = self._own_functions(self.namespace.get(name, _MISSING), name)
+        if not functions or not all(self._swap(function, code, step) for function in functions):
+            self._redefine(step)
+            return
+        self.changes.patched.append(name)
+
+    def _swap(self, function: types.FunctionType, code: types.CodeType, step: Step) -> bool:
+        previous = function.__code__
+        if not swap_code(function, code, self.journal):
+            return False
+        doc = ast.get_docstring(step.new.node, clean=False)  # type: ignore[arg-type]
+        if function.__doc__ != doc:
+            self.journal.setattr(function, "__doc__", doc)
+        patch_closures(previous, code, self.journal)
+        return True
+
+    def _bare_function(self, step: Step) -> types.FunctionType:
+        scratch: dict[str, Any] = {}
+        exec(self.codes.bare(step.new.node), self.namespace, scratch)
+        function = scratch[step.new.name or ""]
+        assert isinstance(function, types.FunctionType)
+        return function
+
+    def _patch_function(self, step: Step) -> None:
+        name = step.new.name or ""
+        new = self._bare_function(step)
+        functions = self._own_functions(self.namespace.get(name, _MISSING), name)
+        if not functions or not all(patch_function(f, new, self.journal) for f in functions):
+            self._redefine(step)
+            return
+        self.changes.patched.append(name)
+
+    def _redefine(self, step: Step) -> None:
+        """Build the function, patch the live one from it, then apply the decorators anew."""
+        name = step.new.name or ""
+        new = self._bare_function(step)
+        old = self.namespace.get(name, _MISSING)
+        functions = self._own_functions(old, name)
+        target = new
+        if functions and patch_function(functions[0], new, self.journal):
+            target = functions[0]
+        decorators = [eval(code, self.namespace) for code in self.codes.decorators(step.new.node)]
+        result: object = target
+        for decorator in reversed(decorators):
+            result = decorator(result)
+        self.namespace[name] = result
+        if result is not old:
+            self.local_rebound.add(name)
+        (self.changes.patched if functions else self.changes.added).append(name)
+        self.changes.executed.append(step.new.lineno)
+
+    # -- classes --------------------------------------------------------------------------
+
+    def _own_class(self, obj: object, qualname: str) -> bool:
+        return (
+            isinstance(obj, type)
+            and obj.__qualname__ == qualname
+            and obj.__module__ == self.module.__name__
+        )
+
+    def _patch_class(self, step: Step) -> None:
+        name = step.new.name or ""
+        live = self.namespace.get(name, _MISSING)
+        if not self._own_class(live, name):
+            self._execute(step)
+            return
+        plan = step.cls or ClassPlan(BodyPlan((), frozenset()), True)
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        if (
+            plan.rebuild
+            or self._triggered(step.new)
+            or not self._patch_in_place(live, plan, (node,))
+        ):
+            self._rebuild_class(live, step, plan)
+        self.changes.patched.append(name)
+
+    def _patch_in_place(self, cls: type, plan: ClassPlan, chain: tuple[ast.ClassDef, ...]) -> bool:
+        """Patch methods whose bodies alone changed; False when the class must be rebuilt."""
+        qualname = ".".join(node.name for node in chain)
+        for step in plan.body.steps:
+            name = step.new.name or ""
+            member = cls.__dict__.get(name, _MISSING)
+            if step.action is Action.PATCH_BODY:
+                code = self.codes.function(step.new.node, chain)
+                functions = find_functions(
+                    member, f"{qualname}.{name}", self.tracked.filename, caches=self._caches
+                )
+                if not functions or not all(self._swap(f, code, step) for f in functions):
+                    return False
+            elif step.action is Action.PATCH_CLASS and step.cls is not None:
+                node = step.new.node
+                assert isinstance(node, ast.ClassDef)
+                if not isinstance(member, type) or not self._patch_in_place(
+                    member, step.cls, (*chain, node)
+                ):
+                    return False
+            elif step.line_delta:
+                self._shift_members(member, step.line_delta, f"{qualname}.{name}")
+        return True
+
+    def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
+        scratch: dict[str, Any] = {}
+        exec(self.codes.statement(step.new.node), self.namespace, scratch)
+        fresh = scratch[step.new.name or ""]
+        _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        patch_class_members(
+            live, fresh, self._rules(plan, node), self.journal, nested=self._nested(plan, node)
+        )
+        self.changes.executed.append(step.new.lineno)
+
+    def _rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
+        steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
+        keep: set[str] = set()
+        for inner in steps:
+            if inner.action is Action.KEEP and not self._triggered(inner.new):
+                keep |= inner.new.binds
+        return MemberRules(self.tracked.filename, frozenset(keep), plan.body.removed)
+
+    def _nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
+        steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
+
+        def patch_nested(name: str, old: type, new: type) -> bool:
+            if old.__qualname__ != new.__qualname__:
+                return False
+            inner = steps.get(name)
+            inner_node = next(
+                (n for n in node.body if isinstance(n, ast.ClassDef) and n.name == name), None
+            )
+            if inner_node is None:
+                return False
+            inner_plan = (inner.cls if inner is not None else None) or ClassPlan(
+                BodyPlan((), frozenset()), True
+            )
+            rules = self._rules(inner_plan, inner_node)
+            nested = self._nested(inner_plan, inner_node)
+            patch_class_members(old, new, rules, self.journal, nested=nested)
+            return True
+
+        return patch_nested
+
+    # -- line numbers ---------------------------------------------------------------------
+
+    def _shift(self, step: Step) -> None:
+        delta = step.line_delta
+        if not delta or step.new.kind == "stmt":
+            return
+        name = step.new.name or ""
+        self._shift_members(self.namespace.get(name, _MISSING), delta, name)
+
+    def _shift_members(self, obj: object, delta: int, qualname: str) -> None:
+        for function in _functions_under(obj, qualname, self.tracked.filename):
+            if id(function) in self._shifted:
+                continue
+            self._shifted.add(id(function))
+            self.journal.setattr(function, "__code__", shift_lines(function.__code__, delta))
+
+
+def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:
+    """Functions defined by the statement that bound ``obj`` (a function or a class)."""
+    if isinstance(obj, type):
+        if obj.__qualname__ != qualname:
+            return
+        for name, member in list(obj.__dict__.items()):
+            yield from _functions_under(member, f"{qualname}.{name}", filename)
+        return
+    yield from find_functions(obj, qualname, filename)
+
+
+def _check_compatible(
+    live: type, fresh: type, tracked: TrackedModule, lineno: int, lines: list[str]
+) -> None:
+    reason = None
+    if type(live) is not type(fresh):
+        reason = f"the metaclass of {live.__qualname__} changed"
+    elif live.__bases__ != fresh.__bases__:
+        reason = f"the bases of class {live.__qualname__} changed"
+    elif live.__dict__.get("__slots__") != fresh.__dict__.get("__slots__"):
+        reason = f"__slots__ of {live.__qualname__} changed"
+    if reason is not None:
+        raise RestartRequired(
+            f"{reason}: this edit cannot be applied in place",
+            path=tracked.path,
+            lineno=lineno,
+            line=_line(lines, lineno),
+            module=tracked.name,
+        )
+
+
+def failure(
+    exc: BaseException, tracked: TrackedModule, lineno: int, lines: list[str]
+) -> ReloadError:
+    """A ReloadError for an exception raised while applying a statement of ``tracked``."""
+    for frame, frame_line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == tracked.filename and frame_line:
+            lineno = frame_line
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ReloadError(
+        message, path=tracked.path, lineno=lineno, line=_line(lines, lineno), module=tracked.name
+    )
+
+
+def _line(lines: list[str], lineno: int) -> str | None:
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None

@@ -1,0 +1,420 @@
+"""Old source x new source → plan: which top-level statements and class members changed.
+
+Pure logic: source text and syntax trees in, a :class:`BodyPlan` out. Nothing is imported
+or executed here; the engine turns the plan into patches (patch.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Action",
+    "BodyPlan",
+    "ClassPlan",
+    "Statement",
+    "Step",
+    "analyze_body",
+    "class_body",
+    "future_flags",
+    "plan_module",
+]
+
+# A dependency key: (module, name). An empty module means "this module's namespace".
+Key = tuple[str, str]
+
+_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+class Action(enum.Enum):
+    """What the engine does with one statement of the new source."""
+
+    KEEP = "keep"  # unchanged: not executed again (line numbers may have moved)
+    EXECUTE = "execute"  # new or changed statement: executed in the namespace
+    DEFINE = "define"  # new function or class: executed in the namespace
+    PATCH_BODY = "patch-body"  # function whose body alone changed: swap its code
+    PATCH_FUNCTION = "patch-function"  # signature/defaults changed: rebuild, then patch in place
+    REDEFINE = "redefine"  # decorators changed: patch the inner function, rebind the new object
+    PATCH_CLASS = "patch-class"  # class body changed: patched member by member
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a module or class body, with what it binds and what it reads."""
+
+    node: ast.stmt
+    text: str
+    lineno: int  # first line, decorators included
+    kind: str  # "def", "class" or "stmt"
+    name: str | None  # the defined name, for "def" and "class"
+    binds: frozenset[str]
+    uses: frozenset[Key]
+
+    @property
+    def dump(self) -> str:
+        """The statement's syntax tree as text, positions left out (cached on first use)."""
+        cached: str | None = getattr(self.node, "_relive_dump", None)
+        if cached is None:
+            cached = ast.dump(self.node, annotate_fields=False, include_attributes=False)
+            self.node._relive_dump = cached  # type: ignore[attr-defined]
+        return cached
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of the new source and what to do with it."""
+
+    action: Action
+    new: Statement
+    old: Statement | None = None
+    cls: ClassPlan | None = None
+
+    @property
+    def line_delta(self) -> int:
+        """How far the statement moved (new first line minus old first line)."""
+        return 0 if self.old is None else self.new.lineno - self.old.lineno
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    """The plan for one body (a module or a class): steps in new source order."""
+
+    steps: tuple[Step, ...]
+    removed: frozenset[str]  # names bound before and bound by nothing now
+    restart_reasons: tuple[tuple[int, str], ...] = ()  # (new line, why) edits needing a restart
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything differs from the old body, line moves aside."""
+        return bool(self.removed) or any(step.action is not Action.KEEP for step in self.steps)
+
+    @property
+    def moved(self) -> bool:
+        """Whether some unchanged statement moved to other lines."""
+        return any(step.line_delta for step in self.steps)
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """How a changed class body is applied to the live class."""
+
+    body: BodyPlan
+    rebuild: bool  # the class statement must run again (attributes, signatures, decorators)
+
+
+@dataclass
+class _Scope:
+    """Import aliases of a module: which local names stand for which modules."""
+
+    module: str
+    package: str
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+def future_flags(tree: ast.Module) -> int:
+    """Compiler flags for the ``from __future__`` imports at the top of ``tree``."""
+    import __future__
+
+    flags = 0
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                feature = getattr(__future__, alias.name, None)
+                if feature is not None:
+                    flags |= feature.compiler_flag
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+    return flags
+
+
+def analyze_body(
+    body: Sequence[ast.stmt], lines: Sequence[str], *, module: str = "", package: str = ""
+) -> list[Statement]:
+    """Describe each statement of ``body``: its text, what it binds and what it reads.
+
+    Args:
+        body: The statements (a module's or a class's body).
+        lines: The source's lines, for the statements' text.
+        module: The module's dotted name, to resolve relative imports.
+        package: The module's package, to resolve relative imports.
+    """
+    scope = _Scope(module, package)
+    for node in body:
+        _record_aliases(node, scope)
+    return [_describe(node, lines, scope) for node in body]
+
+
+def plan_module(old: Sequence[Statement], new: Sequence[Statement]) -> BodyPlan:
+    """Diff two module bodies into a plan."""
+    return _plan_body(old, new, in_class=False)
+
+
+def _plan_body(old: Sequence[Statement], new: Sequence[Statement], *, in_class: bool) -> BodyPlan:
+    matches = _match(old, new)
+    steps: list[Step] = []
+    restarts: list[tuple[int, str]] = []
+    for stmt in new:
+        previous = matches.get(id(stmt))
+        step = _step(previous, stmt, in_class=in_class)
+        steps.append(step)
+        if step.cls is not None:
+            restarts.extend(step.cls.body.restart_reasons)
+        restarts.extend(_restart_reasons(previous, stmt, in_class=in_class))
+    bound_now = set().union(*(stmt.binds for stmt in new)) if new else set()
+    bound_before = set().union(*(stmt.binds for stmt in old)) if old else set()
+    return BodyPlan(tuple(steps), frozenset(bound_before - bound_now), tuple(restarts))
+
+
+def _match(old: Sequence[Statement], new: Sequence[Statement]) -> dict[int, Statement]:
+    """Pair each new statement with the old one it continues (by name, else by content)."""
+    matches: dict[int, Statement] = {}
+    by_name: dict[tuple[str, str], list[Statement]] = defaultdict(list)
+    by_text: dict[str, list[Statement]] = defaultdict(list)
+    for stmt in old:
+        if stmt.name is not None:
+            by_name[stmt.kind, stmt.name].append(stmt)
+        else:
+            by_text[stmt.text].append(stmt)
+    unmatched: list[Statement] = []
+    for stmt in new:
+        pool = by_name[stmt.kind, stmt.name] if stmt.name is not None else by_text[stmt.text]
+        if pool:
+            matches[id(stmt)] = pool.pop(0)
+        elif stmt.name is None:
+            unmatched.append(stmt)
+    if unmatched:
+        by_dump: dict[str, list[Statement]] = defaultdict(list)
+        for leftovers in by_text.values():
+            for stmt in leftovers:
+                by_dump[stmt.dump].append(stmt)
+        for stmt in unmatched:
+            candidates = by_dump.get(stmt.dump)
+            if candidates:
+                matches[id(stmt)] = candidates.pop(0)
+    return matches
+
+
+def _step(old: Statement | None, new: Statement, *, in_class: bool) -> Step:
+    if old is None:
+        return Step(Action.DEFINE if new.kind != "stmt" else Action.EXECUTE, new)
+    if old.text == new.text or (new.kind == "stmt" and old.dump == new.dump):
+        return Step(Action.KEEP, new, old)
+    if new.kind == "def":
+        return Step(_function_action(old.node, new.node), new, old)
+    if new.kind == "class":
+        assert isinstance(old.node, ast.ClassDef) and isinstance(new.node, ast.ClassDef)
+        return Step(Action.PATCH_CLASS, new, old, _plan_class(old.node, new.node))
+    return Step(Action.EXECUTE, new, old)
+
+
+def _function_action(old: ast.stmt, new: ast.stmt) -> Action:
+    assert isinstance(old, _FUNCTION_NODES) and isinstance(new, _FUNCTION_NODES)
+    if type(old) is not type(new) or _dump_all(old.decorator_list) != _dump_all(new.decorator_list):
+        return Action.REDEFINE
+    same_signature = _dump_all([old.args, old.returns]) == _dump_all([new.args, new.returns])
+    return Action.PATCH_BODY if same_signature else Action.PATCH_FUNCTION
+
+
+def _plan_class(old: ast.ClassDef, new: ast.ClassDef) -> ClassPlan:
+    body = _plan_body(class_body(old), class_body(new), in_class=True)
+    rebuild = _dump_all(old.decorator_list) != _dump_all(new.decorator_list) or any(
+        _needs_rebuild(step) for step in body.steps
+    )
+    return ClassPlan(body, rebuild or bool(body.removed and _removes_data(old, body.removed)))
+
+
+def _needs_rebuild(step: Step) -> bool:
+    if step.action in (Action.KEEP, Action.PATCH_BODY):
+        return False
+    if step.action is Action.PATCH_CLASS:
+        return step.cls is None or step.cls.rebuild
+    return True
+
+
+def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
+    """Whether a removed class member was something other than a plain method."""
+    methods = {
+        node.name
+        for node in old.body
+        if isinstance(node, _FUNCTION_NODES) and not node.decorator_list
+    }
+    return not removed <= methods
+
+
+def _restart_reasons(
+    old: Statement | None, new: Statement, *, in_class: bool
+) -> list[tuple[int, str]]:
+    if old is None or old.text == new.text:
+        return []
+    if new.kind == "class" and isinstance(old.node, ast.ClassDef):
+        assert isinstance(new.node, ast.ClassDef)
+        if _dump_all(old.node.bases) != _dump_all(new.node.bases):
+            return [(new.node.lineno, f"the bases of class {new.name} changed")]
+        if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
+            return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
+    if in_class and "__slots__" in new.binds | old.binds and old.dump != new.dump:
+        return [(new.lineno, "__slots__ changed")]
+    return []
+
+
+def class_body(node: ast.ClassDef) -> list[Statement]:
+    """Describe a class's body with the lines and imports of the module it is in."""
+    lines, scope = getattr(node, "_relive_context", ((), _Scope("", "")))
+    return [_describe(child, lines, scope) for child in node.body]
+
+
+def _dump_all(nodes: Iterable[ast.AST | None]) -> str:
+    return "|".join(
+        "" if node is None else ast.dump(node, annotate_fields=False, include_attributes=False)
+        for node in nodes
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Describing one statement
+
+
+def _describe(node: ast.stmt, lines: Sequence[str], scope: _Scope) -> Statement:
+    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+    text = _segment(lines, node, first) if lines else ""
+    if isinstance(node, ast.ClassDef):
+        node._relive_context = (lines, scope)  # type: ignore[attr-defined]
+        kind, name = "class", node.name
+    elif isinstance(node, _FUNCTION_NODES):
+        kind, name = "def", node.name
+    else:
+        kind, name = "stmt", None
+    if not text:
+        text = ast.dump(node, annotate_fields=False, include_attributes=False)
+    return Statement(
+        node=node,
+        text=text,
+        lineno=first,
+        kind=kind,
+        name=name,
+        binds=frozenset(_binds(node)),
+        uses=frozenset(_uses(node, scope)),
+    )
+
+
+def _segment(lines: Sequence[str], node: ast.stmt, first: int) -> str:
+    end = node.end_lineno or node.lineno
+    chunk = list(lines[first - 1 : end])
+    if not chunk:
+        return ""
+    if node.end_col_offset is not None:
+        chunk[-1] = chunk[-1][: node.end_col_offset]
+    if first == node.lineno:
+        chunk[0] = chunk[0][node.col_offset :]
+    else:
+        chunk[0] = chunk[0].lstrip()
+    return "\n".join(chunk)
+
+
+def _binds(node: ast.stmt) -> Iterator[str]:
+    if isinstance(node, (*_FUNCTION_NODES, ast.ClassDef)):
+        yield node.name
+        return
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            if alias.name != "*":
+                yield alias.asname or alias.name.split(".")[0]
+        return
+    for child in _walk_executed(node):
+        if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
+            yield child.id
+        elif isinstance(child, (*_FUNCTION_NODES, ast.ClassDef)):
+            yield child.name
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            for alias in child.names:
+                if alias.name != "*":
+                    yield alias.asname or alias.name.split(".")[0]
+
+
+def _uses(node: ast.stmt, scope: _Scope) -> Iterator[Key]:
+    """The names a statement reads while it executes (not inside function bodies)."""
+    if isinstance(node, ast.ImportFrom):
+        source = _resolve(node, scope)
+        for alias in node.names:
+            yield (source, alias.name)
+        return
+    for child in _walk_executed(node):
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
+            yield ("", child.id)
+        elif isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Load):
+            yield from _attribute_keys(child, scope)
+
+
+def _attribute_keys(node: ast.Attribute, scope: _Scope) -> Iterator[Key]:
+    parts = [node.attr]
+    value: ast.expr = node.value
+    while isinstance(value, ast.Attribute):
+        parts.append(value.attr)
+        value = value.value
+    if not isinstance(value, ast.Name) or value.id not in scope.aliases:
+        return
+    dotted = [scope.aliases[value.id], *reversed(parts)]
+    for i in range(1, len(dotted)):
+        yield (".".join(dotted[:i]), dotted[i])
+
+
+def _walk_executed(node: ast.AST) -> Iterator[ast.AST]:
+    """Walk the nodes evaluated when ``node`` runs: function bodies are skipped."""
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, _FUNCTION_NODES):
+            stack.extend(current.decorator_list)
+            stack.extend(current.args.defaults)
+            stack.extend(d for d in current.args.kw_defaults if d is not None)
+            stack.extend(_annotations(current))
+        elif isinstance(current, ast.Lambda):
+            stack.extend(current.args.defaults)
+            stack.extend(d for d in current.args.kw_defaults if d is not None)
+        else:
+            stack.extend(ast.iter_child_nodes(current))
+
+
+def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.expr]:
+    args = node.args
+    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+        if arg is not None and arg.annotation is not None:
+            yield arg.annotation
+    if node.returns is not None:
+        yield node.returns
+
+
+def _record_aliases(node: ast.stmt, scope: _Scope) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                scope.aliases[alias.asname] = alias.name
+            else:
+                head = alias.name.split(".")[0]
+                scope.aliases[head] = head
+    elif isinstance(node, ast.ImportFrom):
+        source = _resolve(node, scope)
+        for alias in node.names:
+            # `from pkg import submodule` binds a module too; harmless when it is not one.
+            scope.aliases[alias.asname or alias.name] = f"{source}.{alias.name}"
+
+
+def _resolve(node: ast.ImportFrom, scope: _Scope) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = scope.package.split(".") if scope.package else []
+    if node.level > 1:
+        parts = parts[: len(parts) - (node.level - 1)]
+    if node.module:
+        parts.append(node.module)
+    return ".".join(parts)
+
+
+def count_kinds(steps: Iterable[Step]) -> Counter[Action]:
+    """How many steps of each action a plan has (for reports)."""
+    return Counter(step.action for step in steps)

@@ -1,0 +1,310 @@
+"""Tracked modules: which modules are the user's, their source as last applied, who imports whom.
+
+A module is tracked when it was loaded from a ``.py`` file outside the standard library
+and site-packages (unless included explicitly), from the moment relive first sees it.
+Content decides whether a module changed; file status is only a fast first check.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import itertools
+import os
+import re
+import sys
+import sysconfig
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from relive.diff import Statement, analyze_body
+
+__all__ = ["TrackedModule", "Tracker", "read_source"]
+
+_IMPORT_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.MULTILINE)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.MULTILINE)
+_RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
+
+StatKey = tuple[int, int, int]
+
+
+@dataclass(eq=False)
+class TrackedModule:
+    """One module relive manages, with the source it was last applied from.
+
+    ``source`` is None when the file changed between its import and the moment relive
+    first saw it, so the imported text is unknown: its first reload then re-runs it whole
+    (functions and classes still patched in place).
+    """
+
+    name: str
+    path: str  # the real path of the file, for the file system
+    filename: str  # the path as the module's code objects name it (``__file__``)
+    source: str | None
+    stat: StatKey
+    imports: frozenset[str] = frozenset()
+    missing: bool = False
+    _statements: list[Statement] | None = field(default=None, repr=False)
+    _tree: ast.Module | None = field(default=None, repr=False)
+
+    @property
+    def package(self) -> str:
+        """The package relative imports resolve against."""
+        module = sys.modules.get(self.name)
+        package = getattr(module, "__package__", None)
+        if isinstance(package, str):
+            return package
+        return self.name.rpartition(".")[0]
+
+    def statements(self) -> list[Statement]:
+        """The analysed top-level statements of ``source`` (parsed once, then cached)."""
+        if self._statements is None:
+            text = self.source or ""
+            tree = ast.parse(text, self.path)
+            self._statements = analyze_body(
+                tree.body, text.splitlines(), module=self.name, package=self.package
+            )
+        return self._statements
+
+    def update(self, source: str, statements: list[Statement], stat: StatKey | None) -> None:
+        """Record that ``source`` is now what the module runs."""
+        self.source = source
+        self._statements = statements
+        self.imports = _imported_names(source, self.package)
+        if stat is not None:
+            self.stat = stat
+        self.missing = False
+
+
+def read_source(path: str) -> str:
+    """Read a Python file as the import system would (encoding cookie, BOM, newlines)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return importlib.util.decode_source(data)
+
+
+def stat_key(path: str) -> StatKey:
+    """The file status fields that change when a file is written."""
+    status = os.stat(path)
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+
+class Tracker:
+    """The set of tracked modules, their source cache and the import index."""
+
+    def __init__(self, *, include: Sequence[str | os.PathLike[str]] = ()) -> None:
+        self._excluded = _excluded_prefixes()
+        self._included = tuple(str(Path(p).resolve()) + os.sep for p in include)
+        self._modules: dict[str, TrackedModule] = {}
+        self._by_path: dict[str, list[TrackedModule]] = {}
+        self._seen: set[str] = set()
+        self._started = _process_start_time()
+
+    # -- discovery ------------------------------------------------------------------
+
+    def scan(self) -> list[TrackedModule]:
+        """Start tracking modules imported since the last scan; returns the new ones."""
+        if len(self._seen) == len(sys.modules) and all(
+            name in self._seen for name in itertools.islice(reversed(sys.modules), 8)
+        ):
+            return []
+        added: list[TrackedModule] = []
+        for name, module in list(sys.modules.items()):
+            if name in self._seen:
+                continue
+            self._seen.add(name)
+            tracked = self._track(name, module, explicit=False)
+            if tracked is not None:
+                added.append(tracked)
+        self._seen.intersection_update(sys.modules)
+        return added
+
+    def track(self, module: ModuleType) -> TrackedModule:
+        """Track a module the user named explicitly, wherever its file is."""
+        tracked = self._modules.get(module.__name__)
+        if tracked is not None:
+            return tracked
+        tracked = self._track(module.__name__, module, explicit=True)
+        if tracked is None:
+            raise LookupError(f"module {module.__name__} has no Python source file to reload")
+        self._seen.add(module.__name__)
+        return tracked
+
+    def _track(self, name: str, module: object, *, explicit: bool) -> TrackedModule | None:
+        path = _source_path(name, module)
+        if path is None or not (explicit or self.is_user_file(path)):
+            return None
+        try:
+            source = read_source(path)
+            stat = stat_key(path)
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            return None
+        if not self._baseline_trusted(module, path, stat):
+            source_known: str | None = None
+        else:
+            source_known = source
+        filename = getattr(module, "__file__", path)
+        tracked = TrackedModule(name, path, filename, source_known, stat)
+        tracked.imports = _imported_names(source, tracked.package)
+        self._modules[name] = tracked
+        self._by_path.setdefault(path, []).append(tracked)
+        return tracked
+
+    def is_user_file(self, path: str) -> bool:
+        """Whether a file is the user's code (not the standard library, site-packages, relive)."""
+        if self._included and path.startswith(self._included):
+            return True
+        return not path.startswith(self._excluded)
+
+    def _baseline_trusted(self, module: object, path: str, stat: StatKey) -> bool:
+        """Whether the file on disk is what the module was imported from."""
+        if stat[0] / 1e9 < self._started:
+            return True
+        return _bytecode_matches(getattr(module, "__cached__", None), stat)
+
+    # -- queries --------------------------------------------------------------------
+
+    def get(self, name: str) -> TrackedModule | None:
+        """The tracked module of that name, if any."""
+        return self._modules.get(name)
+
+    def modules(self) -> list[TrackedModule]:
+        """All tracked modules."""
+        return list(self._modules.values())
+
+    def by_path(self, path: str) -> list[TrackedModule]:
+        """The tracked modules loaded from a file (usually one)."""
+        return list(self._by_path.get(path, ()))
+
+    def directories(self) -> set[str]:
+        """The directories the tracked modules were loaded from."""
+        return {os.path.dirname(path) for path in self._by_path}
+
+    def importers_of(self, name: str) -> list[TrackedModule]:
+        """Tracked modules whose source may import ``name`` (or import from its package)."""
+        parent = name.rpartition(".")[0]
+        return [
+            tracked
+            for tracked in self._modules.values()
+            if tracked.name != name and (name in tracked.imports or parent in tracked.imports)
+        ]
+
+    def forget(self, name: str) -> None:
+        """Stop tracking a module (it left ``sys.modules``)."""
+        tracked = self._modules.pop(name, None)
+        if tracked is not None:
+            self._by_path[tracked.path].remove(tracked)
+            if not self._by_path[tracked.path]:
+                del self._by_path[tracked.path]
+
+    def changed_on_disk(
+        self, modules: Iterable[TrackedModule]
+    ) -> list[tuple[TrackedModule, str | None]]:
+        """Modules whose content differs from the cache, with the new source (None: gone)."""
+        changed: list[tuple[TrackedModule, str | None]] = []
+        for tracked in modules:
+            try:
+                stat = stat_key(tracked.path)
+            except OSError:
+                if not tracked.missing:
+                    changed.append((tracked, None))
+                continue
+            if stat == tracked.stat and not tracked.missing:
+                continue
+            try:
+                source = read_source(tracked.path)
+            except (OSError, UnicodeDecodeError, SyntaxError):
+                changed.append((tracked, None))
+                continue
+            if source == tracked.source and not tracked.missing:
+                tracked.stat = stat
+                continue
+            changed.append((tracked, source))
+        return changed
+
+
+def _source_path(name: str, module: object) -> str | None:
+    if name == "__main__" or not isinstance(module, ModuleType):
+        return None
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return None
+    spec = getattr(module, "__spec__", None)
+    if spec is not None and not getattr(spec, "has_location", True):
+        return None
+    return os.path.realpath(path)
+
+
+def _excluded_prefixes() -> tuple[str, ...]:
+    import site
+
+    paths = sysconfig.get_paths()
+    candidates = {
+        paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths
+    }
+    candidates.update(getattr(site, "getsitepackages", list)())
+    user_site = getattr(site, "getusersitepackages", lambda: None)()
+    if isinstance(user_site, str):
+        candidates.add(user_site)
+    prefixes = {os.path.realpath(p) + os.sep for p in candidates if p}
+    prefixes.add(_RELIVE_DIR)
+    return tuple(sorted(prefixes))
+
+
+def _imported_names(source: str, package: str) -> frozenset[str]:
+    names: set[str] = set()
+    for match in _IMPORT_FROM.finditer(source):
+        names.add(_absolute(match.group(1), package))
+    for match in _IMPORT.finditer(source):
+        for part in match.group(1).split(","):
+            dotted = part.strip()
+            while dotted:
+                names.add(dotted)
+                dotted = dotted.rpartition(".")[0]
+    names.discard("")
+    return frozenset(names)
+
+
+def _absolute(target: str, package: str) -> str:
+    level = len(target) - len(target.lstrip("."))
+    if not level:
+        return target
+    parts = package.split(".") if package else []
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    rest = target[level:]
+    if rest:
+        parts.append(rest)
+    return ".".join(parts)
+
+
+def _bytecode_matches(cached: object, stat: StatKey) -> bool:
+    """Whether the module's .pyc was compiled from a file with this mtime and size."""
+    if not isinstance(cached, str):
+        return False
+    try:
+        with open(cached, "rb") as handle:
+            header = handle.read(16)
+    except OSError:
+        return False
+    if len(header) < 16 or int.from_bytes(header[4:8], "little") & 1:
+        return False
+    mtime = int.from_bytes(header[8:12], "little")
+    size = int.from_bytes(header[12:16], "little")
+    return mtime == (stat[0] // 1_000_000_000) & 0xFFFFFFFF and size == stat[1] & 0xFFFFFFFF
+
+
+def _process_start_time() -> float:
+    """When this process started (wall clock), so older files are known to be as imported."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+        ticks = int(fields[19])
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
