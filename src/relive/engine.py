@@ -91,7 +91,7 @@ class Engine:
 
     def __init__(self, *, include: Iterable[str | os.PathLike[str]] = ()) -> None:
         self.tracker = Tracker(include=list(include))
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.tracker.scan()
 
     # -- public operations ---------------------------------------------------------------
@@ -102,20 +102,20 @@ class Engine:
         Raises:
             ReloadError: Nothing was changed; the message says where it failed.
         """
-        with self._lock:
+        with self.lock:
             self.tracker.scan()
             modules = [self._resolve(target) for target in targets]
             return self._run(self.tracker.changed_on_disk(modules))
 
     def refresh(self) -> Report:
         """Apply every tracked module whose source changed on disk."""
-        with self._lock:
+        with self.lock:
             self.tracker.scan()
             return self._run(self.tracker.changed_on_disk(self.tracker.modules()))
 
     def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Apply the modules loaded from ``paths`` (files reported changed by a watcher)."""
-        with self._lock:
+        with self.lock:
             self.tracker.scan()
             modules: list[TrackedModule] = []
             for path in paths:

@@ -1,4 +1,303 @@
-"""Placeholder while the engine is being written (replaced in the next commit)."""
-from typing import Any
-class Watcher: ...
-def watch(*paths: Any, **options: Any) -> Any: raise NotImplementedError
+"""The background watcher that applies edits: file events → engine → one line per event.
+
+:func:`watch` starts a :class:`~relive.watch.FileWatcher` on the user's code and applies
+each batch of changed files as one reload. Errors are reported, never raised into the
+program. ``RELIVE=0`` in the environment makes it inert.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Self, final
+
+from relive.engine import Engine, Report, get_engine
+from relive.errors import ReloadError, RestartRequired
+from relive.watch import Batch, FileWatcher
+
+__all__ = ["Watcher", "disabled", "watch"]
+
+logger = logging.getLogger("relive")
+
+ReportCallback = Callable[[Report], None]
+ErrorCallback = Callable[[ReloadError], None]
+RestartCallback = Callable[[RestartRequired], None]
+
+
+def disabled() -> bool:
+    """Whether relive is switched off for this process (``RELIVE=0``: production)."""
+    return os.environ.get("RELIVE", "").strip().lower() in {"0", "false", "no", "off"}
+
+
+class _ImportNotifier(importlib.abc.MetaPathFinder):
+    """Sets an event whenever a module is imported for the first time (finds nothing)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        self.event.set()
+
+
+@final
+class Watcher:
+    """Applies edits to the running program as files are saved. Use :func:`watch`.
+
+    Attributes:
+        engine: The engine applying the edits.
+        last_report: The last non-empty report, if any.
+        last_error: The last error, if the last batch failed (cleared by a good one).
+        batches: How many batches of changed files have been handled.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]] = (),
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        force_polling: bool | None = None,
+        on_report: ReportCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        on_restart: RestartCallback | None = None,
+        restart_paths: Iterable[str | os.PathLike[str]] = (),
+        quiet: bool = False,
+        verbose: bool = False,
+        engine: Engine | None = None,
+    ) -> None:
+        self.engine = engine or get_engine()
+        self._explicit_roots = [Path(p) for p in paths]
+        self._include = ("*.py", *include)
+        self._exclude = tuple(exclude)
+        self._force_polling = force_polling
+        self._on_report = on_report
+        self._on_error = on_error
+        self._on_restart = on_restart
+        self._restart_paths = frozenset(os.path.realpath(p) for p in restart_paths)
+        self._quiet = quiet
+        self._verbose = verbose
+        self.last_report: Report | None = None
+        self.last_error: ReloadError | None = None
+        self.batches = 0
+        self._files: FileWatcher | None = None
+        self._imported = threading.Event()
+        self._stopping = threading.Event()
+        self._notifier = _ImportNotifier(self._imported)
+        self._discovery: threading.Thread | None = None
+        self._idle = threading.Condition()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the watcher is watching."""
+        return self._files is not None
+
+    def start(self) -> Self:
+        """Start watching; returns once file events are being delivered."""
+        if self._files is not None or disabled():
+            return self
+        self.engine.tracker.scan()
+        files = FileWatcher(
+            self._roots(),
+            self._handle,
+            include=self._include,
+            exclude=self._exclude,
+            force_polling=self._force_polling,
+        )
+        files.start()
+        self._files = files
+        self._stopping.clear()
+        sys.meta_path.insert(0, self._notifier)
+        self._discovery = threading.Thread(
+            target=self._discover, name="relive-discover", daemon=True
+        )
+        self._discovery.start()
+        if self._verbose:
+            self._say(files.describe())
+        return self
+
+    def stop(self) -> None:
+        """Stop watching (idempotent)."""
+        files, self._files = self._files, None
+        if files is None:
+            return
+        self._stopping.set()
+        self._imported.set()
+        if self._notifier in sys.meta_path:
+            sys.meta_path.remove(self._notifier)
+        files.stop()
+        if self._discovery is not None:
+            self._discovery.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        """One line saying what is watched."""
+        return self._files.describe() if self._files is not None else "not watching"
+
+    def wait_for_batch(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` batches were handled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self.batches < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    # -- what to watch ------------------------------------------------------------------
+
+    def _roots(self) -> list[Path]:
+        if self._explicit_roots:
+            return [root.resolve() for root in self._explicit_roots]
+        roots = {Path(directory) for directory in self.engine.tracker.directories()}
+        cwd = Path.cwd().resolve()
+        if cwd not in (Path(cwd.anchor), Path.home()):
+            roots.add(cwd)
+        roots.update(Path(path).parent for path in self._restart_paths)
+        return sorted(roots)
+
+    def _discover(self) -> None:
+        """Track modules imported after start and watch their directories (event-driven)."""
+        while not self._stopping.is_set():
+            self._imported.wait()
+            if self._stopping.is_set():
+                return
+            # Let the import finish before looking at sys.modules.
+            self._stopping.wait(0.05)
+            self._imported.clear()
+            self._track_new_modules()
+
+    def _track_new_modules(self) -> None:
+        files = self._files
+        if files is None:
+            return
+        try:
+            with self.engine.lock:
+                added = self.engine.tracker.scan()
+            if self._explicit_roots:
+                return
+            for directory in sorted({os.path.dirname(tracked.path) for tracked in added}):
+                files.add_root(directory)
+        except Exception:
+            logger.exception("relive: could not watch newly imported modules")
+
+    # -- handling a batch -----------------------------------------------------------------
+
+    def _handle(self, batch: Batch) -> None:
+        try:
+            self._apply(batch)
+        finally:
+            with self._idle:
+                self.batches += 1
+                self._idle.notify_all()
+
+    def _apply(self, batch: Batch) -> None:
+        changed = {os.path.realpath(path) for path in batch.changed | batch.removed}
+        restart = sorted(changed & self._restart_paths)
+        if restart:
+            name = os.path.basename(restart[0])
+            self._restart(
+                RestartRequired(f"{name} changed: it is the running script", path=restart[0])
+            )
+            return
+        try:
+            report = self.engine.apply_paths(changed)
+        except RestartRequired as exc:
+            self._restart(exc)
+        except ReloadError as exc:
+            self.last_error = exc
+            logger.info("relive: %s", exc)
+            if self._on_error is not None:
+                self._on_error(exc)
+            else:
+                self._say(exc.describe())
+        else:
+            self.last_error = None
+            if report:
+                self.last_report = report
+                logger.debug("relive: %s", report.summary())
+                if self._on_report is not None:
+                    self._on_report(report)
+                elif not self._quiet:
+                    self._say(report.summary())
+
+    def _restart(self, exc: RestartRequired) -> None:
+        self.last_error = exc
+        logger.info("relive: restart required: %s", exc)
+        if self._on_restart is not None:
+            self._on_restart(exc)
+        else:
+            self._say(f"restart required: {exc.describe()}")
+
+    def _say(self, text: str) -> None:
+        print(f"relive: {text}", file=sys.stderr, flush=True)
+
+
+def watch(
+    *paths: str | os.PathLike[str],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    force_polling: bool | None = None,
+    on_report: ReportCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    on_restart: RestartCallback | None = None,
+    restart_paths: Iterable[str | os.PathLike[str]] = (),
+    quiet: bool = False,
+    verbose: bool = False,
+    engine: Engine | None = None,
+) -> Watcher:
+    """Watch the user's code and apply every saved edit to this running process.
+
+    With no ``paths``, watches the directories of the tracked modules and the current
+    directory, and the directories of modules imported later. Returns the started
+    watcher (a context manager; ``.stop()`` ends it). With ``RELIVE=0`` in the
+    environment it returns a watcher that does nothing.
+
+    Args:
+        paths: Directories to watch instead of the defaults.
+        include: Extra glob patterns of files to watch besides ``*.py``.
+        exclude: Glob patterns of files to ignore.
+        force_polling: Poll instead of using OS events (None: poll only if events fail).
+        on_report: Called with each non-empty report (default: one line on stderr).
+        on_error: Called with each ReloadError (default: one line on stderr).
+        on_restart: Called when an edit needs a restart (default: one line on stderr).
+        restart_paths: Files whose change means restart (the running script).
+        quiet: Say nothing about successful reloads.
+        verbose: Say what is watched.
+        engine: The engine to use (default: the process's engine).
+    """
+    watcher = Watcher(
+        paths,
+        include=include,
+        exclude=exclude,
+        force_polling=force_polling,
+        on_report=on_report,
+        on_error=on_error,
+        on_restart=on_restart,
+        restart_paths=restart_paths,
+        quiet=quiet,
+        verbose=verbose,
+        engine=engine,
+    )
+    return watcher.start()
