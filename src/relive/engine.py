@@ -93,6 +93,11 @@ class Engine:
         self.tracker = Tracker(include=list(include))
         self.lock = threading.RLock()
         self.tracker.scan()
+        self.tracker.record_imports()
+
+    def close(self) -> None:
+        """Stop recording imports (the engine keeps what it tracks)."""
+        self.tracker.stop_recording()
 
     # -- public operations ---------------------------------------------------------------
 

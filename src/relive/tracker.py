@@ -8,6 +8,8 @@ Content decides whether a module changed; file status is only a fast first check
 from __future__ import annotations
 
 import ast
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import itertools
 import os
@@ -15,7 +17,8 @@ import re
 import sys
 import sysconfig
 import time
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +32,7 @@ _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 StatKey = tuple[int, int, int]
+_RACY_NS = 2_000_000_000
 
 
 @dataclass(eq=False)
@@ -47,6 +51,7 @@ class TrackedModule:
     stat: StatKey
     imports: frozenset[str] = frozenset()
     missing: bool = False
+    module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
     _tree: ast.Module | None = field(default=None, repr=False)
 
@@ -92,6 +97,28 @@ def stat_key(path: str) -> StatKey:
     return (status.st_mtime_ns, status.st_size, status.st_ino)
 
 
+class _SourceRecorder(importlib.abc.MetaPathFinder):
+    """Records the source of the user's modules as they are imported.
+
+    Sits just before ``PathFinder`` in ``sys.meta_path`` and returns what it finds, so
+    the module is found exactly as it would have been; the file is read once, here, so
+    the tracker knows the imported text even if the file changes before its first reload.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = weakref.ref(tracker)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        tracker = self.tracker()
+        origin = getattr(spec, "origin", None)
+        if tracker is not None and isinstance(origin, str) and origin.endswith(".py"):
+            tracker.capture(os.path.realpath(origin))
+        return spec
+
+
 class Tracker:
     """The set of tracked modules, their source cache and the import index."""
 
@@ -102,6 +129,35 @@ class Tracker:
         self._by_path: dict[str, list[TrackedModule]] = {}
         self._seen: set[str] = set()
         self._started = _process_start_time()
+        self._captured: dict[str, tuple[str, StatKey]] = {}
+        self._recorder: _SourceRecorder | None = None
+
+    def record_imports(self) -> None:
+        """Record the source of user modules imported from now on (idempotent)."""
+        if self._recorder is not None and self._recorder in sys.meta_path:
+            return
+        self._recorder = _SourceRecorder(self)
+        finders = sys.meta_path
+        index = next(
+            (i for i, f in enumerate(finders) if f is importlib.machinery.PathFinder),
+            len(finders),
+        )
+        finders.insert(index, self._recorder)
+
+    def stop_recording(self) -> None:
+        """Remove the import recorder."""
+        if self._recorder is not None and self._recorder in sys.meta_path:
+            sys.meta_path.remove(self._recorder)
+        self._recorder = None
+
+    def capture(self, path: str) -> None:
+        """Remember a user file's source as it is being imported."""
+        if not self.is_user_file(path):
+            return
+        try:
+            self._captured[path] = (read_source(path), stat_key(path))
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            self._captured.pop(path, None)
 
     # -- discovery ------------------------------------------------------------------
 
@@ -125,8 +181,9 @@ class Tracker:
     def track(self, module: ModuleType) -> TrackedModule:
         """Track a module the user named explicitly, wherever its file is."""
         tracked = self._modules.get(module.__name__)
-        if tracked is not None:
+        if tracked is not None and tracked.module_ref() is module:
             return tracked
+        self.forget(module.__name__)
         tracked = self._track(module.__name__, module, explicit=True)
         if tracked is None:
             raise LookupError(f"module {module.__name__} has no Python source file to reload")
@@ -137,17 +194,20 @@ class Tracker:
         path = _source_path(name, module)
         if path is None or not (explicit or self.is_user_file(path)):
             return None
+        captured = self._captured.pop(path, None)
         try:
-            source = read_source(path)
-            stat = stat_key(path)
+            source, stat = captured or (read_source(path), stat_key(path))
         except (OSError, UnicodeDecodeError, SyntaxError):
             return None
-        if not self._baseline_trusted(module, path, stat):
+        if captured is None and not self._baseline_trusted(module, path, stat):
             source_known: str | None = None
         else:
             source_known = source
         filename = getattr(module, "__file__", path)
         tracked = TrackedModule(name, path, filename, source_known, stat)
+        tracked.module_ref = (
+            weakref.ref(module) if isinstance(module, ModuleType) else tracked.module_ref
+        )
         tracked.imports = _imported_names(source, tracked.package)
         self._modules[name] = tracked
         self._by_path.setdefault(path, []).append(tracked)
@@ -168,16 +228,30 @@ class Tracker:
     # -- queries --------------------------------------------------------------------
 
     def get(self, name: str) -> TrackedModule | None:
-        """The tracked module of that name, if any."""
-        return self._modules.get(name)
+        """The tracked module of that name, if it is still imported."""
+        tracked = self._modules.get(name)
+        return tracked if tracked is not None and self.alive(tracked) else None
 
     def modules(self) -> list[TrackedModule]:
-        """All tracked modules."""
-        return list(self._modules.values())
+        """All tracked modules still imported (others are forgotten on the way)."""
+        live: list[TrackedModule] = []
+        for tracked in list(self._modules.values()):
+            if self.alive(tracked):
+                live.append(tracked)
+        return live
+
+    def alive(self, tracked: TrackedModule) -> bool:
+        """Whether the module is still the one in ``sys.modules``; forgets it if not."""
+        module = sys.modules.get(tracked.name)
+        if module is not None and module is tracked.module_ref():
+            return True
+        self.forget(tracked.name)
+        self._seen.discard(tracked.name)
+        return False
 
     def by_path(self, path: str) -> list[TrackedModule]:
         """The tracked modules loaded from a file (usually one)."""
-        return list(self._by_path.get(path, ()))
+        return [tracked for tracked in list(self._by_path.get(path, ())) if self.alive(tracked)]
 
     def directories(self) -> set[str]:
         """The directories the tracked modules were loaded from."""
@@ -188,8 +262,10 @@ class Tracker:
         parent = name.rpartition(".")[0]
         return [
             tracked
-            for tracked in self._modules.values()
-            if tracked.name != name and (name in tracked.imports or parent in tracked.imports)
+            for tracked in list(self._modules.values())
+            if tracked.name != name
+            and (name in tracked.imports or parent in tracked.imports)
+            and self.alive(tracked)
         ]
 
     def forget(self, name: str) -> None:
@@ -212,7 +288,7 @@ class Tracker:
                 if not tracked.missing:
                     changed.append((tracked, None))
                 continue
-            if stat == tracked.stat and not tracked.missing:
+            if stat == tracked.stat and not tracked.missing and not _racy(stat):
                 continue
             try:
                 source = read_source(tracked.path)
@@ -224,6 +300,15 @@ class Tracker:
                 continue
             changed.append((tracked, source))
         return changed
+
+
+def _racy(stat: StatKey) -> bool:
+    """Whether a file was written so recently that another write could share its status.
+
+    File times advance in coarse ticks, so two writes of the same size within one tick
+    leave the status unchanged; such recent files are compared by content (as git does).
+    """
+    return time.time_ns() - stat[0] < _RACY_NS
 
 
 def _source_path(name: str, module: object) -> str | None:

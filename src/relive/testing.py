@@ -1,0 +1,107 @@
+"""Helpers for tests of code that uses relive: write a module, apply an edit, wait for it.
+
+Deterministic and deadline-based: nothing here sleeps blindly. Usable in users' own test
+suites as well as relive's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+from relive.engine import Report, get_engine
+
+__all__ = ["TemporaryPackage", "apply_edit", "temporary_package", "wait_until", "write_source"]
+
+
+def wait_until(
+    condition: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.002
+) -> None:
+    """Poll ``condition`` until it is true.
+
+    Raises:
+        TimeoutError: It was still false after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s: {condition!r}")
+        time.sleep(interval)
+
+
+def write_source(path: str | os.PathLike[str], source: str, *, dedent: bool = True) -> Path:
+    """Write a source file so that any observer sees a change (its mtime always advances)."""
+    target = Path(path)
+    text = textwrap.dedent(source) if dedent else source
+    before = target.stat().st_mtime_ns if target.exists() else 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    after = target.stat().st_mtime_ns
+    if after <= before:
+        bumped = before + 1_000_000
+        os.utime(target, ns=(bumped, bumped))
+    return target
+
+
+def apply_edit(module: ModuleType, source: str, *, dedent: bool = True) -> Report:
+    """Write ``source`` as ``module``'s file and apply it (raises ReloadError on failure)."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        raise ValueError(f"module {module.__name__} has no source file")
+    write_source(path, source, dedent=dedent)
+    return get_engine().reload(module)
+
+
+class TemporaryPackage:
+    """A directory on ``sys.path`` holding modules written by the test.
+
+    On exit, the modules imported from it leave ``sys.modules`` and the directory leaves
+    ``sys.path``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self._owned = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="relive-")) if root is None else Path(root)
+
+    def write(self, relative: str, source: str, *, dedent: bool = True) -> Path:
+        """Write a file relative to the package root (``pkg/mod.py``)."""
+        return write_source(self.root / relative, source, dedent=dedent)
+
+    def module(self, name: str, source: str | None = None) -> ModuleType:
+        """Import ``name`` (writing ``source`` as its file first, when given)."""
+        import importlib
+
+        if source is not None:
+            self.write(name.replace(".", "/") + ".py", source)
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+
+    def __enter__(self) -> TemporaryPackage:
+        sys.path.insert(0, str(self.root))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        root = str(self.root)
+        if root in sys.path:
+            sys.path.remove(root)
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", "") or "").startswith(root + os.sep):
+                del sys.modules[name]
+        if self._owned:
+            import shutil
+
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def temporary_package() -> Iterator[TemporaryPackage]:
+    """``with temporary_package() as pkg:`` — a :class:`TemporaryPackage` in a new directory."""
+    with TemporaryPackage() as package:
+        yield package
