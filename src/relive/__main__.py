@@ -1,0 +1,6 @@
+"""``python -m relive``: the same as the ``relive`` command."""
+
+from relive.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,503 @@
+"""The supervisor: the parent process of ``relive run``; it never imports the user's code.
+
+It runs the program in a child process that leads its own process group (``relive.worker``
+for a Python program, the command itself after ``--``), restarts it when it must (the worker
+asks, a ``--restart-on`` file changed, a change follows a crash), and forwards Ctrl-C and
+SIGTERM to that group so the whole tree ends with it. The worker's channel is described in
+``relive.worker``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from relive.watch import Batch, FileWatcher, matches
+from relive.worker import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
+
+__all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "Output", "RunConfig", "Supervisor", "run"]
+
+DEFAULT_GRACE = 3.0
+QUICK_EXIT = 1.0  # a crash sooner than this after the start counts towards a crash loop
+MAX_BACKOFF = 8.0
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Output:
+    """One line per event on stderr, prefixed ``relive: ``; colour only on a terminal."""
+
+    def __init__(self, *, quiet: bool = False, verbose: bool = False, stream: TextIO | None = None):
+        self.quiet = quiet
+        self.verbose = verbose
+        self._stream = stream if stream is not None else sys.stderr
+        self._colour = self._stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def info(self, message: str) -> None:
+        """A routine event (a restart); hidden by ``--quiet``."""
+        if not self.quiet:
+            self._write(message, "36")
+
+    def warn(self, message: str) -> None:
+        """Something the user must know (an exit, an error); always shown."""
+        self._write(message, "33")
+
+    def detail(self, message: str) -> None:
+        """What only ``--verbose`` shows (what is watched, each start)."""
+        if self.verbose:
+            self._write(message, "2")
+
+    def _write(self, message: str, colour: str) -> None:
+        prefix = f"\033[{colour}mrelive:\033[0m" if self._colour else "relive:"
+        print(f"{prefix} {message}", file=self._stream, flush=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to run and when to restart it; built by ``relive.cli``.
+
+    Attributes:
+        argv: ``[script, *args]`` or ``["-m", module, *args]`` when ``python``, else the
+            command to run.
+        python: Run ``argv`` in ``relive.worker`` (in-place reload); else as a command.
+        label: How the program is named in messages (``app.py``).
+        roots: Directories the supervisor watches.
+        worker_paths: Directories given with ``--watch``, passed to the in-process watcher.
+        restart_on: Globs of files whose change means restart.
+        always_restart: Restart on every code change instead of reloading in place.
+    """
+
+    argv: tuple[str, ...]
+    python: bool = True
+    label: str = ""
+    roots: tuple[Path, ...] = ()
+    worker_paths: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    restart_on: tuple[str, ...] = ()
+    always_restart: bool = False
+    keep_alive: bool = False
+    grace: float = DEFAULT_GRACE
+    quiet: bool = False
+    verbose: bool = False
+
+
+# Events, all handled one at a time by the supervisor's main thread.
+@dataclass(frozen=True)
+class FilesChanged:
+    batch: Batch
+
+
+@dataclass(frozen=True, eq=False)
+class ChildExited:
+    child: Child
+
+
+@dataclass(frozen=True, eq=False)
+class WorkerMessage:
+    child: Child
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Signalled:
+    signum: int
+
+
+@dataclass(frozen=True)
+class StartDue:
+    pass
+
+
+Event = FilesChanged | ChildExited | WorkerMessage | Signalled | StartDue
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Threads started inside inherit a mask that leaves our signals to the main thread."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _start_thread(target: Callable[[], None], name: str) -> None:
+    with _signals_blocked():
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False when the group is gone."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a member changed user; it still exists
+    return True
+
+
+def _reap_group(pgid: int) -> None:
+    """Reap the members of ``pgid`` that ended as our children (we are their subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _end_group(pgid: int, deadline: float) -> None:
+    """End what a group's leader (already reaped) left behind: SIGTERM, SIGKILL at deadline."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    killed = False
+    while True:
+        _reap_group(pgid)
+        if not _signal_group(pgid, 0):
+            return
+        if time.monotonic() >= deadline:
+            if killed:
+                return  # left to init: members that are not our children and will not go
+            _signal_group(pgid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + 1.0
+        time.sleep(0.01)
+
+
+def _become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux) so they are reaped here, never left as zombies."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # without it, init adopts them
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+class Child:
+    """One run of the program: a process leading its own group, and the worker's channel."""
+
+    def __init__(self, config: RunConfig, events: queue.SimpleQueue[Event]) -> None:
+        self.started_at = time.monotonic()
+        self.in_place = config.python and not config.always_restart
+        self.changed = False  # a code change arrived while it ran
+        self._events = events
+        self._sock: socket.socket | None = None
+        if config.python:
+            self.proc = self._spawn_worker(config)
+        else:
+            self.proc = subprocess.Popen(config.argv, start_new_session=True)
+        self.pid = self.proc.pid
+        _start_thread(self._wait, f"relive-wait-{self.pid}")
+
+    def _spawn_worker(self, config: RunConfig) -> subprocess.Popen[bytes]:
+        ours, theirs = socket.socketpair()
+        options = WorkerOptions(
+            fd=theirs.fileno(),
+            reload=self.in_place,
+            quiet=config.quiet,
+            verbose=config.verbose,
+            paths=config.worker_paths,
+            include=config.include,
+            exclude=config.exclude,
+        )
+        command = [sys.executable, "-m", "relive.worker", *config.argv]
+        env = {**os.environ, WORKER_ENV: options.to_env()}
+        try:
+            proc = subprocess.Popen(
+                command, start_new_session=True, pass_fds=(theirs.fileno(),), env=env
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._sock = ours
+        _start_thread(self._read_messages, f"relive-link-{proc.pid}")
+        return proc
+
+    def _wait(self) -> None:
+        self.proc.wait()
+        self._events.put(ChildExited(self))
+
+    def _read_messages(self) -> None:
+        assert self._sock is not None
+        with self._sock.makefile("rb") as lines:
+            for line in lines:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue  # not a line our worker wrote: the program wrote to the socket
+                if isinstance(message, dict):
+                    self._events.put(WorkerMessage(self, message))
+
+    @property
+    def returncode(self) -> int:
+        code = self.proc.returncode
+        assert code is not None, "the child has not been reaped"
+        return code
+
+    def stop(self, first_signal: int, grace: float) -> None:
+        """End the whole group: ``first_signal``, then SIGKILL after ``grace`` seconds."""
+        deadline = time.monotonic() + grace
+        _signal_group(self.pid, first_signal)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+        self.close(deadline)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group now."""
+        _signal_group(self.pid, signal.SIGKILL)
+
+    def close(self, deadline: float) -> None:
+        """After the leader ended: end the rest of its group, close the channel."""
+        _end_group(self.pid, deadline)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):  # already shut down by the worker's exit
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+
+
+class Backoff:
+    """Delays restarts while the program keeps dying right after it starts."""
+
+    def __init__(self) -> None:
+        self._quick_crashes = 0
+
+    def record(self, lifetime: float, *, crashed: bool) -> None:
+        """Note how a run ended: a quick crash extends the streak, anything else ends it."""
+        self._quick_crashes = self._quick_crashes + 1 if crashed and lifetime < QUICK_EXIT else 0
+
+    def delay(self) -> float:
+        """Seconds to wait before the next start: none for a first crash, then doubling."""
+        if self._quick_crashes < 2:
+            return 0.0
+        return float(min(0.5 * 2 ** (self._quick_crashes - 2), MAX_BACKOFF))
+
+
+class ChangeFilter:
+    """What a batch of changed files means: a restart trigger, a code change, or nothing."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self._restart_on = config.restart_on
+        self._cwd = Path.cwd()
+
+    def classify(self, batch: Batch) -> tuple[Path | None, Path | None]:
+        """The first path matching ``--restart-on``, and the first other one (code).
+
+        The watcher has already dropped what is neither (``watch_files``'s globs)."""
+        restart = code = None
+        for path in sorted(batch.changed | batch.removed):
+            if self._restart_on and matches(path, self._restart_on, (), root=self._cwd):
+                restart = restart or path
+            else:
+                code = code or path
+        return restart, code
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the current directory when it is inside it."""
+        return str(path.relative_to(self._cwd)) if path.is_relative_to(self._cwd) else str(path)
+
+
+def watch_files(config: RunConfig, on_batch: Callable[[Batch], None]) -> FileWatcher:
+    """Start watching what can trigger a restart: code (or, for a command, every file not
+    excluded) and the ``--restart-on`` globs, under ``config.roots``."""
+    include = (*config.include, *config.restart_on)
+    if config.python:
+        include = ("*.py", *include)
+    elif not config.include:
+        include = ()  # a command: every file is a trigger
+    watcher = FileWatcher(
+        config.roots, on_batch, include=include, exclude=config.exclude, name="relive-supervisor"
+    )
+    with _signals_blocked():  # its threads leave our signals to the main thread
+        watcher.start()
+    return watcher
+
+
+def describe_exit(label: str, code: int) -> str:
+    """``app.py exited with code 1`` / ``app.py was killed by SIGKILL``."""
+    if code >= 0:
+        return f"{label} exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"{label} was killed by {name}"
+
+
+class Supervisor:
+    """Runs the program, restarts it when it must, and ends its whole tree on a signal."""
+
+    def __init__(self, config: RunConfig, output: Output | None = None) -> None:
+        self.config = config
+        self.output = output or Output(quiet=config.quiet, verbose=config.verbose)
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._filter = ChangeFilter(config)
+        self._backoff = Backoff()
+        self._child: Child | None = None
+        self._stopping: Child | None = None
+        self._start_timer: threading.Timer | None = None
+        self._said_no_reload = False
+
+    def run(self) -> int:
+        """Run until the program exits cleanly or a signal arrives; the exit code."""
+        _become_subreaper()
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in FORWARDED_SIGNALS}
+        watching = watch_files(self.config, self._on_files)
+        self.output.detail(f"supervisor {watching.describe()}")
+        try:
+            self._start_child()
+            return self._loop()
+        finally:
+            self._cancel_start()
+            if self._child is not None:
+                self._stop_child(signal.SIGTERM)
+            watching.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _loop(self) -> int:
+        while True:
+            code = self._handle(self._events.get())
+            if code is not None:
+                return code
+
+    def _handle(self, event: Event) -> int | None:
+        match event:
+            case Signalled(signum):
+                return self._on_stop_signal(signum)
+            case ChildExited(child) if child is self._child:
+                return self._on_exit(child)
+            case WorkerMessage(child, message) if child is self._child:
+                self._on_message(child, message)
+            case FilesChanged(batch):
+                self._on_change(batch)
+            case StartDue() if self._child is None:
+                self._start_child()
+        return None
+
+    # Called from other threads or signal handlers: they only queue events.
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        stopping = self._stopping
+        if stopping is not None:
+            stopping.kill()  # asked again while the child is ending: do not wait out the grace
+        self._events.put(Signalled(signum))
+
+    def _on_files(self, batch: Batch) -> None:
+        self._events.put(FilesChanged(batch))
+
+    # Handlers, on the main thread.
+    def _on_stop_signal(self, signum: int) -> int:
+        if self._child is not None:
+            self._stop_child(signum)
+        return 128 + signum
+
+    def _on_exit(self, child: Child) -> int | None:
+        self._child = None
+        child.close(time.monotonic() + self.config.grace)
+        code = child.returncode
+        if code == 0 and not self.config.keep_alive:
+            return 0
+        self._backoff.record(time.monotonic() - child.started_at, crashed=code != 0)
+        what = describe_exit(self.config.label, code)
+        if child.changed:
+            self.output.warn(f"{what}; files changed since it started: restarting")
+            self._schedule_start()
+        else:
+            self.output.warn(f"{what}; waiting for a change to restart")
+        return None
+
+    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
+        event, reason = message.get("event"), str(message.get("reason", ""))
+        if event == EVENT_RESTART:
+            self._restart(reason.replace(os.getcwd() + os.sep, "") or "an edit needs it")
+        elif event == EVENT_NO_RELOAD:
+            child.in_place = False
+            if not self._said_no_reload:
+                self._said_no_reload = True
+                self.output.warn(f"in-place reload unavailable ({reason}); restarting on changes")
+        elif event == EVENT_READY:
+            self.output.detail(f"{self.config.label} (pid {child.pid}) ready")
+
+    def _on_change(self, batch: Batch) -> None:
+        restart_path, code_path = self._filter.classify(batch)
+        trigger = restart_path or code_path
+        if trigger is None:
+            return
+        reason = f"{self._filter.relative(trigger)} changed"
+        child = self._child
+        if child is None:
+            if self._start_timer is None:
+                self.output.info(f"restarting: {reason}")
+            self._schedule_start()
+        elif restart_path is not None or not child.in_place:
+            self._restart(reason)
+        else:
+            child.changed = True  # applied in place by the worker; noted for a crash
+
+    # Starting and stopping.
+    def _restart(self, reason: str) -> None:
+        self.output.info(f"restarting: {reason}")
+        if self._child is not None:
+            self._stop_child(signal.SIGTERM)
+        self._start_child()
+
+    def _start_child(self) -> None:
+        self._cancel_start()
+        try:
+            self._child = Child(self.config, self._events)
+        except OSError as exc:
+            self.output.warn(f"cannot start {self.config.label}: {exc}; waiting for a change")
+            return
+        self.output.detail(f"started {self.config.label} (pid {self._child.pid})")
+
+    def _stop_child(self, first_signal: int) -> None:
+        child, self._child = self._child, None
+        assert child is not None
+        self._stopping = child
+        try:
+            child.stop(first_signal, self.config.grace)
+        finally:
+            self._stopping = None
+        self._backoff.record(time.monotonic() - child.started_at, crashed=False)
+
+    def _schedule_start(self) -> None:
+        if self._start_timer is not None:
+            return  # already due: this change will be part of that start
+        delay = self._backoff.delay()
+        if delay <= 0:
+            self._start_child()
+            return
+        self.output.warn(f"{self.config.label} keeps failing; restarting in {delay:.1f} s")
+        timer = threading.Timer(delay, self._events.put, args=(StartDue(),))
+        timer.name, timer.daemon = "relive-start-timer", True
+        with _signals_blocked():
+            timer.start()
+        self._start_timer = timer
+
+    def _cancel_start(self) -> None:
+        if self._start_timer is not None:
+            self._start_timer.cancel()
+            self._start_timer = None
+
+
+def run(config: RunConfig) -> int:
+    """Run ``config``'s program under a supervisor; its exit code (128+N after signal N)."""
+    return Supervisor(config).run()

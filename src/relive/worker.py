@@ -1,0 +1,260 @@
+"""The worker: the child process in which ``relive run`` runs a Python program.
+
+The supervisor (``relive.supervisor``) starts ``python -m relive.worker SCRIPT [ARGS]`` or
+``python -m relive.worker -m MODULE [ARGS]``. The worker sets up ``sys.argv`` and
+``sys.path`` as ``python SCRIPT`` / ``python -m MODULE`` would, starts relive's in-process
+watcher so edits are applied in place, then runs the program as ``__main__`` with runpy.
+
+The channel between the two processes, kept tiny on purpose:
+
+    RELIVE_WORKER   environment variable set by the supervisor, removed by the worker
+                    before the program runs; JSON options:
+                    {"fd": 5, "reload": true, "quiet": false, "verbose": false,
+                     "paths": [...], "include": [...], "exclude": [...]}
+    fd              one end of a socket pair, inherited by the worker.
+    worker -> supervisor, one JSON object per line:
+        {"event": "ready", "pid": 123}               watcher started; the program starts now
+        {"event": "restart", "reason": "app.py: …"}  an edit needs a restart (RestartRequired)
+        {"event": "no-reload", "reason": "…"}        in-place reload could not start; the
+                                                     supervisor restarts on .py changes instead
+    supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
+        supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from relive.errors import RestartRequired
+from relive.live import Watcher, watch
+
+__all__ = [
+    "EVENT_NO_RELOAD",
+    "EVENT_READY",
+    "EVENT_RESTART",
+    "WORKER_ENV",
+    "SupervisorLink",
+    "Target",
+    "WorkerOptions",
+    "main",
+]
+
+WORKER_ENV = "RELIVE_WORKER"
+EVENT_READY = "ready"
+EVENT_RESTART = "restart"
+EVENT_NO_RELOAD = "no-reload"
+
+# Frames of these files are relive's own, not the user's: hidden from a crash's traceback.
+_OWN_FILES = frozenset({__file__, runpy.__file__, "<frozen runpy>"})
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What the supervisor tells the worker, through the ``RELIVE_WORKER`` variable."""
+
+    fd: int = -1
+    reload: bool = True
+    quiet: bool = False
+    verbose: bool = False
+    paths: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def to_env(self) -> str:
+        """Encode as the value of ``RELIVE_WORKER``."""
+        return json.dumps(
+            {
+                "fd": self.fd,
+                "reload": self.reload,
+                "quiet": self.quiet,
+                "verbose": self.verbose,
+                "paths": list(self.paths),
+                "include": list(self.include),
+                "exclude": list(self.exclude),
+            }
+        )
+
+    @classmethod
+    def from_env(cls, value: str | None) -> WorkerOptions:
+        """Decode ``RELIVE_WORKER``; defaults when it is not set."""
+        if not value:
+            return cls()
+        data: dict[str, Any] = json.loads(value)
+        return cls(
+            fd=int(data.get("fd", -1)),
+            reload=bool(data.get("reload", True)),
+            quiet=bool(data.get("quiet", False)),
+            verbose=bool(data.get("verbose", False)),
+            paths=tuple(data.get("paths", ())),
+            include=tuple(data.get("include", ())),
+            exclude=tuple(data.get("exclude", ())),
+        )
+
+
+class SupervisorLink:
+    """The worker's end of the socket pair: send events, notice when the supervisor dies."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, fd: int) -> SupervisorLink | None:
+        """Wrap the inherited descriptor ``fd``; None when there is none (run by hand)."""
+        if fd < 0:
+            return None
+        sock = socket.socket(fileno=fd)
+        # The program's own child processes must not inherit the channel.
+        sock.set_inheritable(False)
+        link = cls(sock)
+        threading.Thread(
+            target=link._watch_supervisor, name="relive-worker-link", daemon=True
+        ).start()
+        return link
+
+    def send(self, event: str, **fields: object) -> None:
+        """Send one event; a supervisor that is gone is handled by the link thread."""
+        line = json.dumps({"event": event, **fields}) + "\n"
+        # A supervisor that died cannot be told; _watch_supervisor ends this process.
+        with self._lock, contextlib.suppress(OSError):
+            self._sock.sendall(line.encode())
+
+    def _watch_supervisor(self) -> None:
+        try:
+            while self._sock.recv(4096):
+                pass
+        except OSError:
+            pass  # a reset connection means the same as end-of-file: the supervisor is gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The program to run: a script path or a module name, and its arguments."""
+
+    script: str | None = None
+    module: str | None = None
+    args: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> Target:
+        """``["app.py", *args]`` or ``["-m", "pkg.mod", *args]``, as after ``python``."""
+        if len(argv) >= 2 and argv[0] == "-m":
+            return cls(module=argv[1], args=tuple(argv[2:]))
+        if argv and argv[0] != "-m":
+            return cls(script=argv[0], args=tuple(argv[1:]))
+        raise ValueError("expected SCRIPT [ARGS] or -m MODULE [ARGS]")
+
+    def prepare_sys(self) -> None:
+        """Set ``sys.argv`` and ``sys.path[0]`` as ``python SCRIPT|-m MODULE`` does."""
+        if self.script is not None:
+            sys.argv = [self.script, *self.args]
+            sys.path[0] = os.path.dirname(os.path.realpath(self.script))
+        else:
+            # runpy replaces "-m" with the module's file once it is found, as python does.
+            sys.argv = ["-m", *self.args]
+            sys.path[0] = os.getcwd()
+
+    def run(self) -> None:
+        """Run the program as ``__main__``."""
+        if self.script is not None:
+            runpy.run_path(self.script, run_name="__main__")
+        else:
+            assert self.module is not None
+            runpy.run_module(self.module, run_name="__main__", alter_sys=True)
+
+
+def start_watcher(
+    options: WorkerOptions, target: Target, link: SupervisorLink | None
+) -> Watcher | None:
+    """Start relive's in-process watcher; None when it is off or could not start."""
+    if not options.reload:
+        return None
+
+    def on_restart(error: RestartRequired) -> None:
+        if link is not None:
+            link.send(EVENT_RESTART, reason=str(error))
+
+    try:
+        return watch(
+            *options.paths,
+            include=options.include,
+            exclude=options.exclude,
+            on_restart=on_restart if link is not None else None,
+            restart_paths=[target.script] if target.script is not None else [],
+            quiet=options.quiet,
+            verbose=options.verbose,
+        )
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if link is not None:
+            link.send(EVENT_NO_RELOAD, reason=reason)
+        else:
+            print(f"relive: in-place reload unavailable ({reason})", file=sys.stderr)
+        return None
+
+
+def _user_traceback(tb: TracebackType | None) -> TracebackType | None:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
+        tb = tb.tb_next
+    return tb
+
+
+def _print_uncaught(exc: BaseException) -> None:
+    tb = _user_traceback(exc.__traceback__)
+    if tb is None and not isinstance(exc, KeyboardInterrupt):
+        # Raised by runpy itself: no such module or file, nothing to run.
+        print(f"relive: {exc}", file=sys.stderr)
+    else:
+        # The default hook prints the exception's own __traceback__, not its argument.
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+
+
+def run_program(target: Target) -> bool:
+    """Run the program; True when Ctrl-C ended it.
+
+    An uncaught exception is printed as ``python`` prints it (without relive's frames) and
+    ends the worker with code 1.
+    """
+    try:
+        target.run()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        _print_uncaught(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        raise SystemExit(1) from None
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m relive.worker``."""
+    options = WorkerOptions.from_env(os.environ.pop(WORKER_ENV, None))
+    target = Target.parse(sys.argv[1:] if argv is None else argv)
+    link = SupervisorLink.connect(options.fd)
+    target.prepare_sys()
+    # The watcher is left running: threads the program leaves behind when its main code
+    # returns keep getting edits, and the process's exit ends the watcher's daemon threads.
+    start_watcher(options, target, link)
+    if link is not None:
+        link.send(EVENT_READY, pid=os.getpid())
+    if run_program(target):
+        # End as python does after an uncaught KeyboardInterrupt: killed by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+if __name__ == "__main__":
+    main()
