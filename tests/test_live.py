@@ -1,0 +1,87 @@
+"""relive.watch(): real files, the real watcher, edits applied in the background."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+import relive
+from relive.engine import Engine
+from relive.testing import TemporaryPackage, wait_until, write_source
+
+
+def test_saved_edit_is_applied_in_place(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("live_a", "state = []\ndef value():\n    return 1\n")
+    value = mod.value
+    mod.state.append("kept")
+    reports: list[relive.Report] = []
+    with relive.watch(package.root, on_report=reports.append):
+        write_source(package.root / "live_a.py", "state = []\ndef value():\n    return 2\n")
+        wait_until(lambda: value() == 2)
+    assert mod.state == ["kept"]
+    assert reports and reports[-1].reloaded == ("live_a",)
+
+
+def test_broken_save_is_reported_then_the_fix_applies(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("live_b", "def value():\n    return 1\n")
+    errors: list[relive.ReloadError] = []
+    with relive.watch(package.root, on_error=errors.append, quiet=True) as watcher:
+        write_source(package.root / "live_b.py", "def value():\n    return (\n")
+        wait_until(lambda: errors)
+        assert mod.value() == 1
+        assert errors[0].lineno == 2 and str(errors[0]).startswith(str(package.root))
+        assert watcher.last_error is errors[0]
+        write_source(package.root / "live_b.py", "def value():\n    return 3\n")
+        wait_until(lambda: mod.value() == 3)
+        wait_until(lambda: watcher.last_error is None)
+
+
+def test_errors_go_to_stderr_by_default(
+    package: TemporaryPackage, engine: Engine, capfd: pytest.CaptureFixture[str]
+) -> None:
+    package.module("live_c", "def value():\n    return 1\n")
+    with relive.watch(package.root) as watcher:
+        write_source(package.root / "live_c.py", "def value(:\n    return 1\n")
+        assert watcher.wait_for_batch(1)
+    err = capfd.readouterr().err
+    assert "relive: " in err and "live_c.py:1: SyntaxError" in err
+    assert "Traceback" not in err
+
+
+def test_module_imported_later_from_a_new_directory_is_watched(
+    tmp_path: Path, engine: Engine
+) -> None:
+    later = tmp_path / "later"
+    write_source(later / "live_late.py", "def value():\n    return 1\n")
+    with relive.watch(quiet=True) as watcher:
+        sys.path.insert(0, str(later))
+        importlib.invalidate_caches()
+        mod = importlib.import_module("live_late")
+        wait_until(lambda: str(later) in watcher.describe())
+        write_source(later / "live_late.py", "def value():\n    return 2\n")
+        wait_until(lambda: mod.value() == 2)
+
+
+def test_edit_of_a_restart_path_asks_for_a_restart(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    script = write_source(package.root / "main_script.py", "print('hi')\n")
+    restarts: list[relive.RestartRequired] = []
+    with relive.watch(package.root, restart_paths=[script], on_restart=restarts.append):
+        write_source(script, "print('hello')\n")
+        wait_until(lambda: restarts)
+    assert "main_script.py changed" in str(restarts[0])
+
+
+def test_relive_0_makes_watch_inert(
+    package: TemporaryPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELIVE", "0")
+    watcher = relive.watch(package.root)
+    assert not watcher.running
+    watcher.stop()
