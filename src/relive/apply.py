@@ -22,7 +22,6 @@ from relive.patch import (
     MemberRules,
     find_functions,
     patch_class_members,
-    patch_closures,
     patch_function,
     shift_lines,
     swap_code,
@@ -197,6 +196,7 @@ class ModuleApplier:
         self.lines: list[str] = []
         self._shifted: set[int] = set()
         self._caches: list[object] = []
+        self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
 
     # -- driving ------------------------------------------------------------------------
 
@@ -214,7 +214,8 @@ class ModuleApplier:
             self.codes, self.lines = item.codes, item.lines
             steps, removed = item.plan.steps, item.plan.removed
             self.changes.dependent = False
-            self.changes.edited = True
+            self.changes.edited = item.plan.changed or item.plan.moved
+        self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         for step in steps:
             self._guarded(step)
         self._remove(removed)
@@ -265,14 +266,31 @@ class ModuleApplier:
 
     def _execute(self, step: Step) -> None:
         statement = step.new
-        before = {name: self.namespace.get(name, _MISSING) for name in statement.binds}
+        stars = [module for module, name in statement.uses if name == "*"]
+        # A star import binds names no one can list in advance: compare the whole namespace.
+        names = set(self.namespace) | statement.binds if stars else statement.binds
+        before = {name: self.namespace.get(name, _MISSING) for name in names}
         exec(self.codes.statement(statement.node), self.namespace)
         self.changes.executed.append(statement.lineno)
+        if stars:
+            before.update({name: _MISSING for name in self.namespace if name not in before})
         for name, value in before.items():
             if self.namespace.get(name, _MISSING) is not value:
                 self.local_rebound.add(name)
                 if value is _MISSING:
                     self.changes.added.append(name)
+        for module in stars:
+            self._drop_star_names(module)
+
+    def _drop_star_names(self, source: str) -> None:
+        """Remove names a star import brought from ``source`` that ``source`` no longer has."""
+        exported = vars(sys.modules[source]) if source in sys.modules else {}
+        gone = {
+            name
+            for module, name in self.triggers
+            if module == source and name not in exported and name not in self.bound_here
+        }
+        self._remove(frozenset(gone))
 
     def _define(self, step: Step) -> None:
         name = step.new.name or ""
@@ -314,7 +332,7 @@ class ModuleApplier:
         doc = ast.get_docstring(step.new.node, clean=False)  # type: ignore[arg-type]
         if function.__doc__ != doc:
             self.journal.setattr(function, "__doc__", doc)
-        patch_closures(previous, code, self.journal)
+        self.journal.follow_nested(previous, code)
         return True
 
     def _bare_function(self, step: Step) -> types.FunctionType:
@@ -400,6 +418,8 @@ class ModuleApplier:
                     return False
             elif step.line_delta:
                 self._shift_members(member, step.line_delta, f"{qualname}.{name}")
+        for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
+            self.journal.delattr(cls, name)
         return True
 
     def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
@@ -417,10 +437,15 @@ class ModuleApplier:
     def _rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
         steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
         keep: set[str] = set()
+        changed: set[str] = set()
         for inner in steps:
             if inner.action is Action.KEEP and not self._triggered(inner.new):
                 keep |= inner.new.binds
-        return MemberRules(self.tracked.filename, frozenset(keep), plan.body.removed)
+            else:
+                changed |= inner.new.binds
+        # A name bound by several statements (a property and its setter) is kept only
+        # when none of them changed.
+        return MemberRules(self.tracked.filename, frozenset(keep - changed), plan.body.removed)
 
     def _nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
         steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
@@ -458,7 +483,9 @@ class ModuleApplier:
             if id(function) in self._shifted:
                 continue
             self._shifted.add(id(function))
-            self.journal.setattr(function, "__code__", shift_lines(function.__code__, delta))
+            previous = function.__code__
+            self.journal.setattr(function, "__code__", shift_lines(previous, delta))
+            self.journal.follow_nested(previous, function.__code__)
 
 
 def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:

@@ -211,6 +211,7 @@ class Engine:
             changes = applier.run(pending.pop(name, None))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes.rebound, triggers, queue)
+        journal.patch_closures()
         return [_module_report(report) for report in reports.values() if report.anything]
 
     def _push(

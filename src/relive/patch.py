@@ -27,15 +27,25 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+_CodeMap = dict[types.CodeType, types.CodeType]
 _SKIPPED_CLASS_ATTRS = frozenset({"__dict__", "__weakref__", "__module__", "__qualname__"})
+# The member tables of an enum, merged by _patch_enum_members rather than copied.
+_ENUM_TABLES = frozenset({"_member_map_", "_member_names_", "_value2member_map_"})
+# Code of comprehensions: never held by a live function between calls.
+_COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 
 
 @dataclass
 class Journal:
-    """Every change made to live objects during one reload, so it can be undone."""
+    """Every change made to live objects during one reload, so it can be undone.
+
+    It also collects the nested code replaced on the way (:meth:`follow_nested`), so that
+    closures made from it before the reload follow in one pass (:meth:`patch_closures`).
+    """
 
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _namespaces: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _nested: _CodeMap = field(default_factory=dict)
 
     def remember_namespace(self, namespace: dict[str, Any]) -> None:
         """Take a shallow copy of a namespace the first time it is about to change."""
@@ -63,6 +73,28 @@ class Journal:
         cell.cell_contents = value
         self._undo.append(functools.partial(setattr, cell, "cell_contents", old))
 
+    def follow_nested(self, old: types.CodeType, new: types.CodeType) -> None:
+        """Record that functions made from code nested in ``old`` must get ``new``'s."""
+        for old_code, new_code in _paired_nested(old, new):
+            if old_code.co_name not in _COMPREHENSIONS and not _same_code(old_code, new_code):
+                self._nested[old_code] = new_code
+
+    def patch_closures(self) -> int:
+        """Give the live closures made from replaced nested code their new code.
+
+        One pass over the heap for the whole reload, and none when no nested code changed.
+        Returns how many functions were patched.
+        """
+        replacements = {old: _latest(new, self._nested) for old, new in self._nested.items()}
+        self._nested.clear()
+        if not replacements:
+            return 0
+        patched = 0
+        for referrer in gc.get_referrers(*replacements):
+            if isinstance(referrer, types.FunctionType) and referrer.__code__ in replacements:
+                patched += swap_code(referrer, replacements[referrer.__code__], self)
+        return patched
+
     def on_rollback(self, action: Callable[[], None]) -> None:
         """Register an extra undo action (run in reverse order of registration)."""
         self._undo.append(action)
@@ -74,11 +106,23 @@ class Journal:
         for namespace, saved in self._namespaces.values():
             _restore_namespace(namespace, saved)
         self._namespaces.clear()
+        self._nested.clear()
 
     def commit(self) -> None:
         """Forget the undo information: the changes are final."""
         self._undo.clear()
         self._namespaces.clear()
+        self._nested.clear()
+
+
+def _latest(code: types.CodeType, replacements: _CodeMap) -> types.CodeType:
+    """Follow a chain of replacements (a module patched twice in one reload) to its end."""
+    for _ in range(len(replacements)):
+        following = replacements.get(code)
+        if following is None or following is code:
+            break
+        code = following
+    return code
 
 
 def _own_attribute(obj: object, name: str) -> object:
@@ -168,14 +212,12 @@ def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journ
     return True
 
 
-def patch_function(
-    old: types.FunctionType, new: types.FunctionType, journal: Journal, *, closures: bool = True
-) -> bool:
+def patch_function(old: types.FunctionType, new: types.FunctionType, journal: Journal) -> bool:
     """Make ``old`` behave as ``new``: code, defaults, annotations, doc and dict.
 
-    Returns False (and changes nothing) when the two capture different variables. With
-    ``closures``, functions made at run time from code nested in ``old`` (closures created
-    before the edit) get the new nested code as well.
+    Returns False (and changes nothing) when the two capture different variables.
+    Functions made at run time from code nested in ``old`` (closures created before the
+    edit) get the new nested code as well, when the journal patches closures.
     """
     previous = old.__code__
     if not swap_code(old, new.__code__, journal):
@@ -187,29 +229,8 @@ def patch_function(
     for name, value in new.__dict__.items():
         if old.__dict__.get(name, _MISSING) is not value:
             journal.setattr(old, name, value)
-    if closures:
-        patch_closures(previous, new.__code__, journal)
+    journal.follow_nested(previous, new.__code__)
     return True
-
-
-def patch_closures(old: types.CodeType, new: types.CodeType, journal: Journal) -> int:
-    """Give live closures made from code nested in ``old`` the matching code from ``new``.
-
-    Only runs a heap search when nested code actually changed. Returns how many
-    functions were patched.
-    """
-    replacements = {
-        old_code: new_code
-        for old_code, new_code in _paired_nested(old, new)
-        if not _same_code(old_code, new_code)
-    }
-    if not replacements:
-        return 0
-    patched = 0
-    for referrer in gc.get_referrers(*replacements):
-        if isinstance(referrer, types.FunctionType) and referrer.__code__ in replacements:
-            patched += swap_code(referrer, replacements[referrer.__code__], journal)
-    return patched
 
 
 def _paired_nested(
@@ -336,9 +357,11 @@ def patch_class_members(
     if isinstance(old, enum.EnumMeta):
         assert isinstance(new, enum.EnumMeta)
         changed += _patch_enum_members(old, new, journal)
-    members = getattr(new, "_member_map_", {}) if isinstance(new, enum.EnumMeta) else {}
+    skipped = _SKIPPED_CLASS_ATTRS
+    if isinstance(new, enum.EnumMeta):
+        skipped = skipped | _ENUM_TABLES | new._member_map_.keys()
     for name, value in new.__dict__.items():
-        if name in _SKIPPED_CLASS_ATTRS or name in members:
+        if name in skipped:
             continue
         if _patch_one_member(old, new, name, value, rules, journal, nested):
             changed.append(name)
@@ -389,8 +412,9 @@ def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal
             journal.setattr(old, name, member)
             changed.append(name)
             live = member
-        elif live._value_ != member._value_:
-            journal.setattr(live, "_value_", member._value_)
+        elif _member_state(live) != _member_state(member):
+            for attribute, value in _member_state(member).items():
+                journal.setattr(live, attribute, value)
             changed.append(name)
         member_map[name] = live
     for name in old_map.keys() - new_map.keys():
@@ -402,3 +426,8 @@ def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal
         values = {m._value_: m for m in member_map.values()}
         journal.setattr(old, "_value2member_map_", values)
     return changed
+
+
+def _member_state(member: object) -> dict[str, Any]:
+    """An enum member's own attributes (its value, and what a custom ``__init__`` set)."""
+    return {name: value for name, value in vars(member).items() if name != "_sort_order_"}

@@ -1,0 +1,486 @@
+"""Swap snippets for functions: v1 imported, v2 applied, every old reference runs v2."""
+
+from __future__ import annotations
+
+import textwrap
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import relive
+from relive.engine import Engine
+from relive.testing import TemporaryPackage, apply_edit
+
+
+def test_body_edit_keeps_identity_and_state(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module(
+        "fn_body",
+        """
+        state = {"n": 0}
+
+        def f(x):
+            return x + 1
+        """,
+    )
+    f = mod.f
+    mod.state["n"] = 5
+    report = apply_edit(
+        mod,
+        """
+        state = {"n": 0}
+
+        def f(x):
+            return x + 2
+        """,
+    )
+    assert mod.f is f
+    assert f(1) == 3
+    assert mod.state == {"n": 5}
+    assert report.modules[0].patched == ("f",)
+
+
+def test_from_import_copy_runs_new_code(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_src", "def f():\n    return 1\n")
+    user = package.module("fn_user", "from fn_src import f\n\ndef call():\n    return f()\n")
+    apply_edit(mod, "def f():\n    return 2\n")
+    assert user.f is mod.f
+    assert user.f() == 2
+    assert user.call() == 2
+
+
+def test_registry_callback_and_bound_method_run_new_code(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        registry = []
+
+        def register(fn):
+            registry.append(fn)
+            return fn
+
+        @register
+        def handler():
+            return "v1"
+
+        class Button:
+            def click(self):
+                return "click v1"
+        """
+    mod = package.module("fn_refs", v1)
+    callback = mod.handler
+    button = mod.Button()
+    bound = button.click
+    apply_edit(mod, v1.replace('"v1"', '"v2"').replace("click v1", "click v2"))
+    assert len(mod.registry) == 1
+    assert mod.registry[0]() == "v2"
+    assert callback() == "v2"
+    assert bound() == "click v2"
+
+
+def test_wrapper_with_functools_wraps_runs_new_code(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        import functools
+
+        def tag(fn):
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                return ("tagged", fn(*args, **kwargs))
+            return wrapper
+
+        @tag
+        def g(x):
+            return x
+        """
+    mod = package.module("fn_wraps", v1)
+    wrapper = mod.g
+    inner = wrapper.__wrapped__
+    apply_edit(mod, v1.replace("return x\n", "return x * 10\n"))
+    assert mod.g is wrapper
+    assert wrapper.__wrapped__ is inner
+    assert wrapper(2) == ("tagged", 20)
+    assert inner(2) == 20
+
+
+def test_wrapper_without_wraps_runs_new_code(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        def twice(fn):
+            def wrapper(x):
+                return fn(fn(x))
+            return wrapper
+
+        @twice
+        def inc(x):
+            return x + 1
+        """
+    mod = package.module("fn_closure_wrapper", v1)
+    wrapper = mod.inc
+    apply_edit(mod, v1.replace("return x + 1", "return x + 5"))
+    assert mod.inc is wrapper
+    assert wrapper(0) == 10
+
+
+def test_wrapper_from_another_module(package: TemporaryPackage, engine: Engine) -> None:
+    package.module(
+        "fn_decorators",
+        """
+        import functools
+
+        def logged(fn):
+            @functools.wraps(fn)
+            def wrapper(*args):
+                return fn(*args)
+            return wrapper
+        """,
+    )
+    v1 = "from fn_decorators import logged\n\n@logged\ndef f():\n    return 1\n"
+    mod = package.module("fn_decorated", v1)
+    wrapper = mod.f
+    apply_edit(mod, v1.replace("return 1", "return 2"))
+    assert mod.f is wrapper and wrapper() == 2
+
+
+def test_defaults_kwdefaults_annotations_and_doc_apply(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module(
+        "fn_signature",
+        '''
+        def f(x: int, y=1, *, z=2) -> int:
+            """Old doc."""
+            return x + y + z
+        ''',
+    )
+    f = mod.f
+    apply_edit(
+        mod,
+        '''
+        def f(x: str, y=10, *, z=20) -> str:
+            """New doc."""
+            return x + y + z
+        ''',
+    )
+    assert mod.f is f
+    assert f.__defaults__ == (10,)
+    assert f.__kwdefaults__ == {"z": 20}
+    assert f.__annotations__ == {"x": str, "return": str}
+    assert f.__doc__ == "New doc."
+    assert f(1) == 31
+
+
+def test_doc_only_edit(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_doc", 'def f():\n    """One."""\n    return 1\n')
+    f = mod.f
+    apply_edit(mod, 'def f():\n    """Two."""\n    return 1\n')
+    assert mod.f is f and f.__doc__ == "Two."
+    apply_edit(mod, "def f():\n    return 1\n")
+    assert f.__doc__ is None
+
+
+def test_new_parameter_added(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_params", "def f(a):\n    return a\n")
+    f = mod.f
+    apply_edit(mod, "def f(a, b=3):\n    return a + b\n")
+    assert mod.f is f and f(1) == 4 and f(1, 1) == 2
+
+
+def test_function_attributes_follow(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_dict", "def f():\n    return 1\n")
+    f = mod.f
+    f.marker = "runtime"
+    apply_edit(mod, "def f():\n    return 2\n")
+    assert f() == 2 and f.marker == "runtime"
+
+
+@pytest.mark.parametrize("decorator", ["functools.lru_cache", "functools.lru_cache(maxsize=8)"])
+def test_lru_cache_runs_new_code_and_is_cleared(
+    package: TemporaryPackage, engine: Engine, decorator: str
+) -> None:
+    v1 = f"""
+        import functools
+
+        calls = []
+
+        @{decorator}
+        def square(x):
+            calls.append(x)
+            return x * x
+        """
+    mod = package.module("fn_lru", v1)
+    cached = mod.square
+    assert cached(3) == 9 and cached(3) == 9
+    assert mod.calls == [3]
+    apply_edit(mod, v1.replace("x * x", "x * x * x"))
+    assert mod.square is cached
+    assert cached(3) == 27
+    assert mod.calls == [3, 3]
+
+
+def test_functools_cache_is_cleared(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        import functools
+
+        @functools.cache
+        def answer():
+            return 1
+        """
+    mod = package.module("fn_cache", v1)
+    assert mod.answer() == 1
+    apply_edit(mod, v1.replace("return 1", "return 2"))
+    assert mod.answer() == 2
+
+
+def test_cache_of_an_unchanged_function_is_kept(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        import functools
+
+        calls = []
+
+        @functools.cache
+        def kept(x):
+            calls.append(x)
+            return x
+
+        def other():
+            return 1
+        """
+    mod = package.module("fn_cache_kept", v1)
+    mod.kept(1)
+    apply_edit(mod, v1.replace("return 1", "return 2"))
+    mod.kept(1)
+    assert mod.calls == [1]
+
+
+def test_closures_made_before_the_edit_run_new_code(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        def make_adder(n):
+            def add(x):
+                return x + n
+            return add
+
+        add_one = make_adder(1)
+        """
+    mod = package.module("fn_closures", v1)
+    held = mod.make_adder(100)
+    module_level = mod.add_one
+    apply_edit(mod, v1.replace("return x + n", "return (x + n) * 2"))
+    assert held(1) == 202
+    assert module_level is mod.add_one
+    assert module_level(1) == 4
+    assert mod.make_adder(0)(1) == 2
+
+
+def test_lambda_made_before_the_edit_runs_new_code(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        def make(n):
+            return lambda: n + 1
+        """
+    mod = package.module("fn_lambda", v1)
+    held = mod.make(1)
+    apply_edit(mod, v1.replace("n + 1", "n + 2"))
+    assert held() == 3
+
+
+def test_closure_capturing_new_variable_gets_a_fresh_function(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        def outer():
+            a = 1
+            def inner():
+                return a
+            return inner
+        """
+    mod = package.module("fn_freevars", v1)
+    outer = mod.outer
+    apply_edit(
+        mod,
+        """
+        def outer():
+            a = 1
+            b = 2
+            def inner():
+                return a + b
+            return inner
+        """,
+    )
+    assert mod.outer is outer
+    assert outer()() == 3
+
+
+def test_decorator_argument_change_reapplies_decorator(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        def times(n):
+            def decorate(fn):
+                def wrapper():
+                    return fn() * n
+                return wrapper
+            return decorate
+
+        @times(2)
+        def value():
+            return 5
+        """
+    mod = package.module("fn_decorator_args", v1)
+    apply_edit(mod, v1.replace("@times(2)", "@times(3)"))
+    assert mod.value() == 15
+
+
+def test_decorator_removed_and_added(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        def double(fn):
+            def wrapper():
+                return fn() * 2
+            return wrapper
+
+        @double
+        def value():
+            return 5
+        """
+    mod = package.module("fn_decorator_removed", v1)
+    assert mod.value() == 10
+    apply_edit(mod, v1.replace("@double\n        def value", "def value"))
+    assert mod.value() == 5
+    apply_edit(mod, v1)
+    assert mod.value() == 10
+
+
+def test_async_function_body_edit(package: TemporaryPackage, engine: Engine) -> None:
+    import asyncio
+
+    mod = package.module("fn_async", "async def f():\n    return 1\n")
+    f = mod.f
+    apply_edit(mod, "async def f():\n    return 2\n")
+    assert mod.f is f and asyncio.run(f()) == 2
+
+
+def test_generator_body_edit(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_gen", "def f():\n    yield 1\n")
+    f = mod.f
+    apply_edit(mod, "def f():\n    yield 1\n    yield 2\n")
+    assert list(f()) == [1, 2]
+
+
+def test_function_made_a_generator_is_patched(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_to_gen", "def f():\n    return [1]\n")
+    f = mod.f
+    apply_edit(mod, "def f():\n    yield 1\n")
+    assert list(mod.f()) == [1] and list(f()) == [1]
+
+
+def test_new_global_used_by_edited_function(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_new_global", "def f():\n    return 1\n")
+    apply_edit(mod, "FACTOR = 7\n\ndef f():\n    return FACTOR\n")
+    assert mod.f() == 7
+
+
+# ---------------------------------------------------------------------------------------
+# Line numbers
+
+
+def _raising_line(path: Path, marker: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if marker in line)
+
+
+def _traceback_line(call: object) -> int:
+    try:
+        call()  # type: ignore[operator]
+    except ValueError as exc:
+        return traceback.extract_tb(exc.__traceback__)[-1].lineno or 0
+    raise AssertionError("no exception")
+
+
+def test_unchanged_function_gets_new_line_numbers(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    body = """
+        def fails():
+            x = 1
+            raise ValueError("boom")  # marker
+
+        class Thing:
+            def method(self):
+                raise ValueError("method")  # method-marker
+
+            @property
+            def prop(self):
+                raise ValueError("prop")  # prop-marker
+        """
+    body = textwrap.dedent(body)
+    mod = package.module("fn_lines", body)
+    path = Path(mod.__file__ or "")
+    fails, thing = mod.fails, mod.Thing()
+    apply_edit(mod, "import os\n\n\n# three new lines\n\n" + body)
+    assert mod.fails is fails
+    assert _traceback_line(fails) == _raising_line(path, "# marker")
+    assert _traceback_line(thing.method) == _raising_line(path, "# method-marker")
+    assert _traceback_line(lambda: thing.prop) == _raising_line(path, "# prop-marker")
+
+
+def test_lines_follow_across_several_edits(package: TemporaryPackage, engine: Engine) -> None:
+    body = "def fails():\n    raise ValueError()  # marker\n"
+    mod = package.module("fn_lines_many", body)
+    path = Path(mod.__file__ or "")
+    for extra in ["\n\n", "\n\n\n\n\n", "\n", ""]:
+        apply_edit(mod, "X = 1\n" + extra + body)
+        assert _traceback_line(mod.fails) == _raising_line(path, "# marker")
+
+
+def test_lines_of_closures_and_wrapped_functions_move(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    body = """
+        import functools
+
+        def deco(fn):
+            @functools.wraps(fn)
+            def wrapper():
+                return fn()
+            return wrapper
+
+        @deco
+        def wrapped():
+            raise ValueError()  # wrapped-marker
+
+        def make():
+            def inner():
+                raise ValueError()  # inner-marker
+            return inner
+
+        held = make()
+        """
+    body = textwrap.dedent(body)
+    mod = package.module("fn_lines_nested", body)
+    path = Path(mod.__file__ or "")
+    held = mod.held
+    apply_edit(mod, "A = 1\nB = 2\n" + body)
+    assert _traceback_line(mod.wrapped) == _raising_line(path, "# wrapped-marker")
+    assert _traceback_line(held) == _raising_line(path, "# inner-marker")
+
+
+def test_edited_function_reports_new_lines(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("fn_lines_edit", "def fails():\n    raise ValueError()  # marker\n")
+    path = Path(mod.__file__ or "")
+    apply_edit(mod, "\n\ndef fails():\n    y = 2\n    raise ValueError(y)  # marker\n")
+    assert _traceback_line(mod.fails) == _raising_line(path, "# marker")
+
+
+def _module(package: TemporaryPackage, name: str, source: str) -> ModuleType:
+    return package.module(name, source)
+
+
+def test_reload_by_name(package: TemporaryPackage, engine: Engine) -> None:
+    mod = _module(package, "fn_by_name", "def f():\n    return 1\n")
+    package.write("fn_by_name.py", "def f():\n    return 2\n")
+    assert relive.reload("fn_by_name").reloaded == ("fn_by_name",)
+    assert mod.f() == 2
