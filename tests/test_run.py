@@ -8,8 +8,11 @@ checks by pid that nothing is left, zombies included.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -173,6 +176,30 @@ def start(tmp_path: Path) -> Iterator[Start]:
             relive.close()
 
 
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "run_demo"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get(port: int) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().read().decode()
+    finally:
+        connection.close()
+
+
+def served_pids(relive: Relive) -> list[int]:
+    """The pids the demo server printed (``serving on ... (pid N)``), one per start."""
+    return [int(line.split()[-1][:-1]) for line in relive.stdout if line.startswith("serving")]
+
+
 def write_app(tmp_path: Path, value: int = 1) -> None:
     write_source(tmp_path / "lib.py", LIB.format(value=value))
     write_source(tmp_path / "app.py", APP)
@@ -259,6 +286,30 @@ def test_restart_escalates_to_sigkill_after_the_grace(tmp_path: Path, start: Sta
 
     assert relive.wait_for_start(2) != first
     assert not exists(first)  # the new start waited for the old process to be gone
+
+
+def test_demo_server_edited_in_place_then_restarted_on_its_port(
+    tmp_path: Path, start: Start
+) -> None:
+    shutil.copytree(DEMO, tmp_path, dirs_exist_ok=True)
+    port = free_port()
+    settings = tmp_path / "settings.toml"
+    write_source(settings, settings.read_text().replace("8765", str(port)))
+    relive = start("--restart-on", "*.toml", "server.py")
+    wait_until(lambda: served_pids(relive), timeout=START_TIMEOUT)
+    first = served_pids(relive)[0]
+    assert "request number 1." in get(port)
+
+    handlers = tmp_path / "handlers.py"
+    write_source(handlers, handlers.read_text().replace("You asked for", "Edited:"))
+    wait_until(lambda: "Edited:" in get(port), timeout=EVENT_TIMEOUT)
+    assert "request number 1." not in get(port)  # the hit counter was kept
+    assert served_pids(relive) == [first]
+
+    write_source(settings, settings.read_text().replace("Hello", "Restarted"))
+    wait_until(lambda: len(served_pids(relive)) == 2, timeout=EVENT_TIMEOUT)
+    assert get(port).startswith("Restarted from relive! Edited: /; request number 1.")
+    relive.pids.update(served_pids(relive))
 
 
 # Exits -----------------------------------------------------------------------------------
