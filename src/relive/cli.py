@@ -103,7 +103,7 @@ def _add_run(run_parser: argparse.ArgumentParser) -> None:
         dest="module",
         nargs=argparse.REMAINDER,
         metavar="MODULE ...",
-        help="run a module, as python -m does",
+        help="-m MODULE [ARGS]: run a module, as python -m does",
     )
     add(
         "target",

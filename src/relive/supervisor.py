@@ -153,13 +153,9 @@ def _signal_group(pgid: int, signum: int) -> bool:
 
 def _reap_group(pgid: int) -> None:
     """Reap the members of ``pgid`` that ended as our children (we are their subreaper)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-pgid, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    with contextlib.suppress(ChildProcessError):  # none left
+        while os.waitpid(-pgid, os.WNOHANG)[0] != 0:
+            pass
 
 
 def _end_group(pgid: int, deadline: float) -> None:
@@ -243,12 +239,6 @@ class Child:
                     continue  # not a line our worker wrote: the program wrote to the socket
                 if isinstance(message, dict):
                     self._events.put(WorkerMessage(self, message))
-
-    @property
-    def returncode(self) -> int:
-        code = self.proc.returncode
-        assert code is not None, "the child has not been reaped"
-        return code
 
     def stop(self, first_signal: int, grace: float) -> None:
         """End the whole group: ``first_signal``, then SIGKILL after ``grace`` seconds."""
@@ -355,6 +345,7 @@ class Supervisor:
         self._stopping: Child | None = None
         self._start_timer: threading.Timer | None = None
         self._said_no_reload = False
+        self._exiting = False  # a stop signal arrived: start nothing more
 
     def run(self) -> int:
         """Run until the program exits cleanly or a signal arrives; the exit code."""
@@ -395,6 +386,7 @@ class Supervisor:
 
     # Called from other threads or signal handlers: they only queue events.
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._exiting = True
         stopping = self._stopping
         if stopping is not None:
             stopping.kill()  # asked again while the child is ending: do not wait out the grace
@@ -412,7 +404,8 @@ class Supervisor:
     def _on_exit(self, child: Child) -> int | None:
         self._child = None
         child.close(time.monotonic() + self.config.grace)
-        code = child.returncode
+        code = child.proc.returncode
+        assert code is not None, "the waiter thread reaped it"
         if code == 0 and not self.config.keep_alive:
             return 0
         self._backoff.record(time.monotonic() - child.started_at, crashed=code != 0)
@@ -461,6 +454,8 @@ class Supervisor:
 
     def _start_child(self) -> None:
         self._cancel_start()
+        if self._exiting:
+            return
         try:
             self._child = Child(self.config, self._events)
         except OSError as exc:

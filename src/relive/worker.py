@@ -24,6 +24,7 @@ The channel between the two processes, kept tiny on purpose:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import runpy
@@ -73,33 +74,16 @@ class WorkerOptions:
 
     def to_env(self) -> str:
         """Encode as the value of ``RELIVE_WORKER``."""
-        return json.dumps(
-            {
-                "fd": self.fd,
-                "reload": self.reload,
-                "quiet": self.quiet,
-                "verbose": self.verbose,
-                "paths": list(self.paths),
-                "include": list(self.include),
-                "exclude": list(self.exclude),
-            }
-        )
+        return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_env(cls, value: str | None) -> WorkerOptions:
         """Decode ``RELIVE_WORKER``; defaults when it is not set."""
-        if not value:
-            return cls()
-        data: dict[str, Any] = json.loads(value)
-        return cls(
-            fd=int(data.get("fd", -1)),
-            reload=bool(data.get("reload", True)),
-            quiet=bool(data.get("quiet", False)),
-            verbose=bool(data.get("verbose", False)),
-            paths=tuple(data.get("paths", ())),
-            include=tuple(data.get("include", ())),
-            exclude=tuple(data.get("exclude", ())),
-        )
+        data: dict[str, Any] = json.loads(value) if value else {}
+        fields: dict[str, Any] = {
+            key: tuple(item) if isinstance(item, list) else item for key, item in data.items()
+        }
+        return cls(**fields)
 
 
 class SupervisorLink:
