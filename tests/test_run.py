@@ -353,6 +353,15 @@ def test_clean_exit_ends_relive_with_the_exit_code(tmp_path: Path, start: Start)
     assert relive.stderr == []
 
 
+def test_verbose_says_what_is_watched(tmp_path: Path, start: Start) -> None:
+    write_source(tmp_path / "app.py", "import os\nprint('pid', os.getpid(), flush=True)\n")
+    relive = start("--verbose", "--restart-on", "*.toml", "app.py")
+    assert relive.wait_for_exit() == 0
+    watching = relive.wait_for_line("relive: supervisor watching 1 dir (", stream="stderr")
+    assert watching.endswith(f"): {tmp_path} include *.py *.toml")
+    assert any(line.startswith("relive: started app.py (pid ") for line in relive.stderr)
+
+
 def test_keep_alive_waits_after_a_clean_exit(tmp_path: Path, start: Start) -> None:
     write_source(tmp_path / "app.py", "import os\nprint('pid', os.getpid(), flush=True)\n")
     relive = start("--keep-alive", "app.py")
