@@ -76,6 +76,7 @@ def test_edit_of_a_restart_path_asks_for_a_restart(
         write_source(script, "print('hello')\n")
         wait_until(lambda: restarts)
     assert "main_script.py changed" in str(restarts[0])
+    assert str(restarts[0]).count("main_script.py") == 1
 
 
 def test_relive_0_makes_watch_inert(

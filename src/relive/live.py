@@ -7,7 +7,6 @@ program. ``RELIVE=0`` in the environment makes it inert.
 
 from __future__ import annotations
 
-import importlib.abc
 import logging
 import os
 import sys
@@ -36,8 +35,8 @@ def disabled() -> bool:
     return os.environ.get("RELIVE", "").strip().lower() in {"0", "false", "no", "off"}
 
 
-class _ImportNotifier(importlib.abc.MetaPathFinder):
-    """Sets an event whenever a module is imported for the first time (finds nothing)."""
+class _ImportNotifier:
+    """A ``sys.meta_path`` finder that finds nothing: it sets an event on each new import."""
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
@@ -217,9 +216,7 @@ class Watcher:
         restart = sorted(changed & self._restart_paths)
         if restart:
             name = os.path.basename(restart[0])
-            self._restart(
-                RestartRequired(f"{name} changed: it is the running script", path=restart[0])
-            )
+            self._restart(RestartRequired(f"{name} changed and it is the running script"))
             return
         try:
             report = self.engine.apply_paths(changed)
