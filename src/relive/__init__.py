@@ -6,6 +6,7 @@ kept, dependents follow, and a broken edit changes nothing. See README.md and DE
 
 from relive.engine import Engine, ModuleReport, Report, get_engine, refresh, reload
 from relive.errors import ReloadError, RestartRequired
+from relive.ipython import load_ipython_extension, unload_ipython_extension
 from relive.live import Watcher, watch
 
 __version__ = "0.1.0"
@@ -19,7 +20,9 @@ __all__ = [
     "Watcher",
     "__version__",
     "get_engine",
+    "load_ipython_extension",
     "refresh",
     "reload",
+    "unload_ipython_extension",
     "watch",
 ]

@@ -1,0 +1,608 @@
+"""``%load_ext relive``: edits applied before each IPython or Jupyter cell.
+
+A ``pre_run_cell`` hook hands what changed to the engine (or what a file watcher queued
+since the last cell), names the user imported into the notebook follow the edit, and a
+broken edit is one short message, never a failed cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, final
+
+from relive.engine import Engine, Report, get_engine
+from relive.errors import ReloadError, RestartRequired
+from relive.live import disabled
+from relive.tracker import TrackedModule
+from relive.watch import Batch, FileWatcher
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
+
+__all__ = [
+    "CellWatcher",
+    "ImportedNames",
+    "NotebookReloader",
+    "apply_changes",
+    "installed",
+    "load_ipython_extension",
+    "still_failing",
+    "unload_ipython_extension",
+]
+
+logger = logging.getLogger("relive")
+
+MAGIC = "relive"
+USAGE = """\
+%relive            what is tracked, what was applied last, any pending error
+%relive on | off   apply edits before each cell (the default) | stop applying them
+%relive now        apply edits now
+%relive watch      watch the files; apply what was saved before the next cell
+%relive live       watch the files; apply each save at once, even while a cell runs
+%relive nowatch    stop watching; check the tracked files before each cell again
+%relive verbose    say what each reload did (quiet: only errors, the default)"""
+
+_MISSING: Any = object()
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+# ---------------------------------------------------------------------------------------
+# Applying, with one broken file kept from blocking the others
+
+
+def apply_changes(
+    engine: Engine, paths: Collection[str] | None = None
+) -> tuple[Report, list[ReloadError]]:
+    """Apply what changed on disk (``paths`` only, if given), leaving broken files out.
+
+    The engine applies a batch as one transaction, so one broken file would hold back
+    every good edit saved with it; here the files that fail are set aside and the others
+    are applied again, once per failing file.
+
+    Returns:
+        The report of what was applied, and the errors of the files set aside.
+    """
+    try:
+        return (engine.refresh() if paths is None else engine.apply_paths(paths)), []
+    except ReloadError as exc:
+        errors = [exc]
+    failed: set[str | None] = {errors[0].path}
+    while None not in failed:
+        names = _changed_modules(engine, paths, failed)
+        if not names:
+            break
+        try:
+            return engine.reload(*names), errors
+        except ReloadError as exc:
+            errors.append(exc)
+            if exc.path in failed:
+                break
+            failed.add(exc.path)
+    return Report(), errors
+
+
+def _changed_modules(
+    engine: Engine, paths: Collection[str] | None, failed: set[str | None]
+) -> list[str]:
+    """The changed modules (of ``paths``, if given) outside the ``failed`` files."""
+    with engine.lock:
+        tracker = engine.tracker
+        if paths is None:
+            modules = tracker.modules()
+        else:
+            modules = [m for path in paths for m in tracker.by_path(os.path.realpath(path))]
+        changed = tracker.changed_on_disk(modules)
+    return [tracked.name for tracked, source in changed if source and tracked.path not in failed]
+
+
+def still_failing(engine: Engine, path: str) -> bool:
+    """Whether the file at ``path`` still differs from the code its module runs."""
+    with engine.lock:
+        modules = engine.tracker.by_path(path)
+        return bool(modules) and bool(engine.tracker.changed_on_disk(modules))
+
+
+# ---------------------------------------------------------------------------------------
+# Names imported into the notebook
+
+
+class _Binding:
+    __slots__ = ("attribute", "module", "value")
+
+    def __init__(self, module: str, attribute: str, value: object) -> None:
+        self.module = module
+        self.attribute = attribute
+        self.value = value
+
+
+@final
+class ImportedNames:
+    """The names that ``from m import x`` cells bound in the user's namespace.
+
+    The notebook is not a tracked module, so the engine cannot update its copies of names
+    a reload rebinds (constants, new objects). Each cell's ``from`` imports are recorded
+    after it ran; after a reload, a name still bound to the object it was imported as gets
+    the module's new value, and ``from m import *`` picks up names added to ``m``. A name
+    the user rebound is left alone (and no longer followed).
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, _Binding] = {}  # name in the notebook → where it came from
+        self._star: set[str] = set()  # modules imported with ``from m import *``
+
+    def record(self, source: str, namespace: MutableMapping[str, Any]) -> None:
+        """Record the ``from`` imports of a cell that just ran (its Python source)."""
+        if "import" not in source:
+            return
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return
+        for node in _imports_from(tree):
+            module = sys.modules.get(node.module or "") if node.level == 0 else None
+            if module is None:
+                continue
+            for alias in node.names:
+                if alias.name == "*":
+                    self._star.add(module.__name__)
+                    for name in _public_names(module):
+                        self._bind(module, name, name, namespace)
+                else:
+                    self._bind(module, alias.name, alias.asname or alias.name, namespace)
+
+    def _bind(
+        self, module: ModuleType, attribute: str, name: str, namespace: MutableMapping[str, Any]
+    ) -> None:
+        value = getattr(module, attribute, _MISSING)
+        if value is not _MISSING and namespace.get(name, _MISSING) is value:
+            self._names[name] = _Binding(module.__name__, attribute, value)
+
+    def follow(self, modules: Iterable[str], namespace: MutableMapping[str, Any]) -> list[str]:
+        """Update the names imported from ``modules`` (just reloaded); returns those changed."""
+        reloaded = set(modules)
+        changed: list[str] = []
+        for name, binding in list(self._names.items()):
+            if binding.module not in reloaded:
+                continue
+            if namespace.get(name, _MISSING) is not binding.value:
+                del self._names[name]  # the user rebound it: theirs now
+                continue
+            value = getattr(sys.modules.get(binding.module), binding.attribute, _MISSING)
+            if value is not _MISSING and value is not binding.value:
+                namespace[name] = binding.value = value
+                changed.append(name)
+        for module_name in sorted(self._star & reloaded):
+            changed.extend(self._add_new_names(module_name, namespace))
+        return changed
+
+    def _add_new_names(self, module_name: str, namespace: MutableMapping[str, Any]) -> list[str]:
+        module = sys.modules.get(module_name)
+        if module is None:
+            return []
+        added = []
+        for name in _public_names(module):
+            if name not in namespace:
+                namespace[name] = getattr(module, name)
+                self._bind(module, name, name, namespace)
+                added.append(name)
+        return added
+
+
+def _imports_from(node: ast.AST) -> Iterator[ast.ImportFrom]:
+    """The ``from`` imports that bind names in the cell's namespace (not in a function)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ImportFrom):
+            yield child
+        elif not isinstance(child, _SCOPES):
+            yield from _imports_from(child)
+
+
+def _public_names(module: ModuleType) -> list[str]:
+    """The names ``from module import *`` binds."""
+    names = getattr(module, "__all__", None)
+    if isinstance(names, list | tuple):
+        return [name for name in names if isinstance(name, str) and hasattr(module, name)]
+    return [name for name in list(vars(module)) if not name.startswith("_")]
+
+
+# ---------------------------------------------------------------------------------------
+# Watching between cells
+
+
+@final
+class CellWatcher:
+    """Collects the files saved between cells, for the next cell to apply.
+
+    The pre-cell check then costs one look at a set, however many modules are imported.
+    In live mode each batch of saved files is applied as it arrives instead, even while a
+    cell runs. Modules whose directory is too large to watch (a home directory, the file
+    system's root) are checked before each cell instead.
+    """
+
+    def __init__(
+        self, engine: Engine, *, apply_now: Callable[[set[str]], object] | None = None
+    ) -> None:
+        self.engine = engine
+        self._apply_now = apply_now
+        self._pending: set[str] = set()
+        self._unwatched: set[str] = set()
+        self._lock = threading.Lock()
+        self._files: FileWatcher | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether saves are applied as they arrive (not before the next cell)."""
+        return self._apply_now is not None
+
+    def start(self) -> None:
+        """Watch the directories of the tracked modules.
+
+        Raises:
+            OSError: No file watching backend could start.
+        """
+        files = FileWatcher((), self._receive, name="relive-notebook")
+        files.start()
+        self._files = files
+        with self.engine.lock:
+            self.engine.tracker.scan()
+            self._watch(self.engine.tracker.modules())
+
+    def stop(self) -> None:
+        """Stop watching (idempotent)."""
+        files, self._files = self._files, None
+        if files is not None:
+            files.stop()
+
+    def describe(self) -> str:
+        """One line: what is watched, and how."""
+        files = self._files
+        return files.describe() if files is not None else "not watching"
+
+    def pending(self) -> frozenset[str]:
+        """The files saved since the last :meth:`take` (a copy)."""
+        with self._lock:
+            return frozenset(self._pending)
+
+    def take(self) -> set[str]:
+        """The files saved since the last call, and the unwatched ones (to check)."""
+        if not self._pending and not self._unwatched:
+            return set()
+        with self._lock:
+            paths, self._pending = self._pending, set()
+        return paths | self._unwatched
+
+    def track_new_modules(self) -> None:
+        """Watch the modules imported since the last call (and check them once)."""
+        with self.engine.lock:
+            added = self.engine.tracker.scan()
+        if added:
+            self._watch(added)
+            with self._lock:  # saved between their import and now
+                self._pending.update(tracked.path for tracked in added)
+
+    def _watch(self, modules: Iterable[TrackedModule]) -> None:
+        files = self._files
+        if files is None:
+            return
+        paths = {tracked.path for tracked in modules}
+        for directory in sorted({os.path.dirname(path) for path in paths}):
+            if _watchable(directory):
+                files.add_root(directory)
+        self._unwatched.update(path for path in paths if not _watchable(os.path.dirname(path)))
+
+    def _receive(self, batch: Batch) -> None:
+        paths = {os.path.realpath(path) for path in batch.changed | batch.removed}
+        if self._apply_now is not None:
+            self._apply_now(paths)
+            return
+        with self._lock:
+            self._pending |= paths
+
+
+def _watchable(directory: str) -> bool:
+    path = Path(directory)
+    return path not in (Path(path.anchor), Path.home())
+
+
+# ---------------------------------------------------------------------------------------
+# The extension
+
+
+@final
+class NotebookReloader:
+    """What ``%load_ext relive`` installs in a shell: the hooks, the magic, their state.
+
+    Attributes:
+        engine: The engine applying the edits.
+        enabled: Whether edits are applied before each cell (``%relive on``/``off``).
+        verbose: Whether each reload is reported, not only errors.
+        imported: The names imported into the notebook, which follow edits.
+        watcher: The file watcher, when ``%relive watch`` or ``live`` started one.
+        last_report: The last reload that changed something.
+        errors: The edits that could not be applied, by file, until a good save.
+    """
+
+    def __init__(self, shell: InteractiveShell, *, engine: Engine | None = None) -> None:
+        self.shell = shell
+        self.engine = engine or get_engine()
+        self.enabled = True
+        self.verbose = False
+        self.imported = ImportedNames()
+        self.watcher: CellWatcher | None = None
+        self.last_report: Report | None = None
+        self.last_applied: float | None = None
+        self.last_followed: list[str] = []
+        self.errors: dict[str, ReloadError] = {}
+        self._shown: set[tuple[str, str | None]] = set()
+        self._lock = threading.RLock()  # the live watcher's thread and the shell's
+
+    # -- installation ------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Register the cell hooks and the ``%relive`` magic."""
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self.shell.magics_manager.register_function(self.magic, "line", MAGIC)
+        if _autoreload_on(self.shell):
+            _say("%autoreload is on too and would reload the same modules: %autoreload off")
+
+    def uninstall(self) -> None:
+        """Remove the hooks and the magic; stop the watcher."""
+        self.stop_watching()
+        for event, callback in (
+            ("pre_run_cell", self.pre_run_cell),
+            ("post_run_cell", self.post_run_cell),
+        ):
+            if callback in self.shell.events.callbacks[event]:
+                self.shell.events.unregister(event, callback)
+        _remove_magic(self.shell)
+
+    # -- the hooks ----------------------------------------------------------------------
+
+    def pre_run_cell(self, info: ExecutionInfo | None = None) -> None:
+        """Before a cell: apply what changed (or what the watcher queued)."""
+        if not self.enabled:
+            return
+        watcher = self.watcher
+        if watcher is None:
+            self._guarded(None)
+        elif paths := watcher.take():
+            self._guarded(paths)
+
+    def post_run_cell(self, result: ExecutionResult) -> None:
+        """After a cell: record its ``from`` imports; watch the modules it imported."""
+        try:
+            info = result.info
+            source = (info.transformed_cell or info.raw_cell or "") if info is not None else ""
+            with self._lock:
+                self.imported.record(source, self.shell.user_ns)
+            if self.watcher is not None:
+                self.watcher.track_new_modules()
+        except Exception:
+            logger.exception("relive: internal error after the cell, please report it")
+
+    def _guarded(self, paths: Collection[str] | None) -> None:
+        try:
+            self.apply(paths)
+        except Exception:
+            logger.exception("relive: internal error, please report it; nothing was applied")
+
+    # -- applying -------------------------------------------------------------------------
+
+    def apply(self, paths: Collection[str] | None = None) -> Report:
+        """Apply what changed (``paths`` only, if given); report errors, never raise them."""
+        with self._lock:
+            report, errors = apply_changes(self.engine, paths)
+            applied = {module.path for module in report.modules}
+            for path in list(self.errors):
+                if path in applied or not still_failing(self.engine, path):
+                    del self.errors[path]
+            for error in errors:
+                if error.path is None:
+                    _say(self._describe(error))  # nothing to wait for: said once
+                else:
+                    self.errors[error.path] = error
+            self._show_errors()
+            if report:
+                self._applied(report)
+            return report
+
+    def _applied(self, report: Report) -> None:
+        self.last_report = report
+        self.last_applied = time.time()
+        self.last_followed = self.imported.follow(report.reloaded, self.shell.user_ns)
+        if self.verbose:
+            followed = self.last_followed
+            names = f"; names updated: {', '.join(followed)}" if followed else ""
+            _say(f"{report.summary()}{names}")
+
+    def _show_errors(self) -> None:
+        """Say each pending error once (a cell after a broken save must not repeat it)."""
+        keys = {(str(error), error.line): error for error in self.errors.values()}
+        for key, error in keys.items():
+            if key not in self._shown:
+                _say(self._describe(error))
+        self._shown = set(keys)
+
+    def _describe(self, error: ReloadError) -> str:
+        where = _short(error.path) if error.path else ""
+        if where and error.lineno:
+            where += f":{error.lineno}"
+        text = f"{where}: {error.message}" if where else error.message
+        if isinstance(error, RestartRequired):
+            restart = "the kernel" if hasattr(self.shell, "kernel") else "IPython"
+            text = f"restart {restart} to use this edit (nothing was applied): {text}"
+        else:
+            text = f"not applied, the last good code runs: {text}"
+        return f"{text}\n    {error.line}" if error.line else text
+
+    # -- watching ---------------------------------------------------------------------
+
+    def start_watching(self, *, live: bool = False) -> None:
+        """Watch the files: apply saves before the next cell (``live``: at once)."""
+        self.stop_watching()
+        watcher = CellWatcher(self.engine, apply_now=self._apply_live if live else None)
+        watcher.start()
+        self.watcher = watcher
+        self.apply()  # what was saved before the watcher started
+
+    def stop_watching(self) -> None:
+        """Stop the watcher, if any: files are checked before each cell again."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def _apply_live(self, paths: set[str]) -> None:
+        if self.enabled:
+            self.apply(paths)
+
+    # -- %relive ----------------------------------------------------------------------
+
+    def magic(self, line: str) -> None:
+        """``%relive [on|off|now|watch|live|nowatch|verbose|quiet]``; alone: the status."""
+        command = line.strip().lower()
+        if command in ("", "status"):
+            print(self.status())
+        elif command in ("on", "off"):
+            self.enabled = command == "on"
+        elif command == "now":
+            if self.watcher is not None:
+                self.watcher.take()
+            self._shown.clear()  # asked for: say the pending errors again
+            report = self.apply()
+            if not self.verbose:
+                _say(report.summary())
+        elif command in ("watch", "live"):
+            self._start_watching_or_say(live=command == "live")
+        elif command == "nowatch":
+            self.stop_watching()
+        elif command in ("verbose", "quiet"):
+            self.verbose = command == "verbose"
+        else:
+            from IPython.core.error import UsageError
+
+            raise UsageError(f"unknown %relive command {line.strip()!r}\n{USAGE}")
+
+    def _start_watching_or_say(self, *, live: bool) -> None:
+        try:
+            self.start_watching(live=live)
+        except OSError as exc:
+            _say(f"cannot watch the files ({exc}); checking them before each cell")
+            return
+        if self.verbose and self.watcher is not None:
+            _say(self.watcher.describe())
+
+    def status(self) -> str:
+        """What ``%relive`` prints: mode, what is tracked, the last reload, pending errors."""
+        lines = [f"relive: {self._mode()}"]
+        with self.engine.lock:
+            modules = self.engine.tracker.modules()
+            directories = sorted({os.path.dirname(tracked.path) for tracked in modules})
+        shown = ", ".join(_short(directory) or "." for directory in directories[:5])
+        more = f" and {len(directories) - 5} more" if len(directories) > 5 else ""
+        count = len(modules)
+        lines.append(
+            f"tracked: {count} module{'' if count == 1 else 's'}"
+            + (f" in {shown}{more}" if directories else "")
+        )
+        if self.last_report is not None and self.last_applied is not None:
+            at = time.strftime("%H:%M:%S", time.localtime(self.last_applied))
+            lines.append(f"last applied at {at}: {self.last_report.summary()}")
+            if self.last_followed:
+                lines.append(f"    names updated: {', '.join(self.last_followed)}")
+        else:
+            lines.append("last applied: nothing yet")
+        for error in self.errors.values():
+            lines.append(f"pending error: {self._describe(error)}")
+        return "\n".join(lines)
+
+    def _mode(self) -> str:
+        state = "on" if self.enabled else "off (%relive on to resume)"
+        if self.watcher is None:
+            return f"{state}; tracked files are checked before each cell"
+        when = "as soon as they are saved" if self.watcher.live else "before the next cell"
+        return f"{state}; saved files are applied {when}; {self.watcher.describe()}"
+
+
+def _say(text: str) -> None:
+    print(f"relive: {text}", file=sys.stderr, flush=True)
+
+
+def _short(path: str | None) -> str:
+    """A path relative to the current directory when it is under it."""
+    if not path:
+        return ""
+    cwd = os.getcwd()
+    if path == cwd:
+        return ""
+    return os.path.relpath(path, cwd) if path.startswith(cwd + os.sep) else path
+
+
+def installed(shell: InteractiveShell) -> NotebookReloader | None:
+    """The reloader ``%load_ext relive`` installed in ``shell``, if any."""
+    owner = _owner(shell)
+    return owner if isinstance(owner, NotebookReloader) else None
+
+
+def _owner(shell: InteractiveShell) -> object:
+    """What installed the ``%relive`` magic: a reloader, the inert extension, or another."""
+    magic = shell.magics_manager.magics["line"].get(MAGIC)
+    return getattr(magic, "__self__", None)
+
+
+def _autoreload_on(shell: InteractiveShell) -> bool:
+    magics = shell.magics_manager.registry.get("AutoreloadMagics")
+    return bool(getattr(getattr(magics, "_reloader", None), "enabled", False))
+
+
+def _remove_magic(shell: InteractiveShell) -> None:
+    shell.magics_manager.magics["line"].pop(MAGIC, None)
+    user_magics = shell.magics_manager.user_magics
+    if user_magics is not None and MAGIC in vars(user_magics):
+        delattr(user_magics, MAGIC)
+
+
+@final
+class _Disabled:
+    """The extension under ``RELIVE=0``: a ``%relive`` magic that says so, nothing else."""
+
+    MESSAGE = "disabled by RELIVE=0: edits are not applied in this session"
+
+    def magic(self, line: str) -> None:
+        _say(self.MESSAGE)
+
+    def uninstall(self, shell: InteractiveShell) -> None:
+        _remove_magic(shell)
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """Install relive in an IPython shell or Jupyter kernel (``%load_ext relive``).
+
+    Before each cell, the edited modules are applied; ``%relive`` controls it. With
+    ``RELIVE=0`` in the environment the extension says so once and stays inert.
+    """
+    if isinstance(_owner(ipython), NotebookReloader | _Disabled):
+        return
+    if disabled():
+        inert = _Disabled()
+        ipython.magics_manager.register_function(inert.magic, "line", MAGIC)
+        _say(inert.MESSAGE)
+        return
+    NotebookReloader(ipython).install()
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """Remove relive from a shell (``%unload_ext relive``): hooks, magic and watcher."""
+    owner = _owner(ipython)
+    if isinstance(owner, NotebookReloader):
+        owner.uninstall()
+    elif isinstance(owner, _Disabled):
+        owner.uninstall(ipython)
