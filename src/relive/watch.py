@@ -1,0 +1,644 @@
+"""File events → batches of changed paths: the first stage of relive's pipeline.
+
+Wraps watchdog's native observer (polling where it cannot start), waits for writes to finish,
+drops what is not source and coalesces bursts of events into one `Batch` for the engine.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, Self, final
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver, PollingObserverVFS
+from watchdog.utils import UnsupportedLibcError
+
+__all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]
+
+logger = logging.getLogger("relive")
+
+IGNORED_DIRS: Final = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    | {".tox", ".nox", ".venv", "site-packages", "node_modules"}
+)
+"""Directory names never looked into (a virtualenv is also recognised by its `pyvenv.cfg`)."""
+
+IGNORED_FILES: Final = (
+    ".*.sw?",  # vim swap files: .x.py.swp, .swx, .swo
+    "*~",  # backups: vim's x.py~, emacs
+    ".#*",  # emacs lock files
+    "#*#",  # emacs auto-save files
+    "4913",  # vim's probe for a writable directory
+    "*.tmp",
+    "*___jb_tmp___",  # JetBrains safe write
+    "*___jb_old___",
+    ".~*",  # LibreOffice and some editors' lock/temp files
+)
+"""File-name globs of editor swap, backup and temporary files."""
+
+POLL_INTERVAL: Final = 0.25
+"""Seconds between two scans of the tree by the polling backend."""
+
+WRITE_HOLD: Final = 1.0
+"""Longest wait, after its first write, for the close of a file still open for writing."""
+
+CREATE_HOLD: Final = 0.1
+"""Wait for the first write to a new file; then it is held like any file being written.
+
+Files that appear complete (linked, or inside a directory moved in) get no close event; an
+empty one is held on (up to `WRITE_HOLD`) in case its writer is just slow to start.
+"""
+
+REMOVE_HOLD: Final = 0.1
+"""Wait after a deletion for the file to come back (an editor's delete-then-write save)."""
+
+BURST_QUIET: Final = 0.05
+"""Quiet period that ends a batch of several files (one file: `settle`)."""
+
+FORCE_POLLING_ENV: Final = "RELIVE_FORCE_POLLING"
+
+_WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+]
+
+_Action = Literal["written", "writing", "created", "deleted"]
+
+
+@final
+@dataclass(frozen=True)
+class Batch:
+    """The files that changed during one burst of file events.
+
+    Attributes:
+        changed: Files written, created or renamed onto (absolute, under a resolved root).
+            Their content is not compared here: a touched file may be included.
+        removed: Files deleted or renamed away, and not re-created within the batch.
+    """
+
+    changed: frozenset[Path] = frozenset()
+    removed: frozenset[Path] = frozenset()
+
+
+def is_ignored(path: Path, *, root: Path | None = None) -> bool:
+    """Tell whether `path` is never source: VCS and tool caches, virtualenvs, editor files.
+
+    Args:
+        path: An absolute file path.
+        root: The watched directory `path` is under; only the part below it is looked at,
+            so a project inside a directory called `env` is still watched.
+
+    Returns:
+        True when a directory on the way is one of `IGNORED_DIRS` or a virtualenv (it holds
+        `pyvenv.cfg`), or the file name matches one of `IGNORED_FILES`.
+    """
+    parts = _relative(path, root).parts
+    if not parts:
+        return False
+    if not IGNORED_DIRS.isdisjoint(parts) or _glob_hit(IGNORED_FILES, parts[-1]):
+        return True
+    return _inside_virtualenv(path, depth=len(parts) - 1)
+
+
+def matches(
+    path: Path, include: Sequence[str], exclude: Sequence[str], *, root: Path | None = None
+) -> bool:
+    """Tell whether the user's globs select `path` (fnmatch-style, case-sensitive).
+
+    Args:
+        path: An absolute file path.
+        include: Globs matched on the file name and on the path relative to `root`; an empty
+            sequence selects every file.
+        exclude: Globs matched on the file name, the relative path and each directory name
+            below `root`; a hit removes the file.
+        root: The watched directory `path` is under (without it, the whole path is used).
+
+    Returns:
+        True when some include glob matches and no exclude glob does.
+    """
+    relative = _relative(path, root)
+    name, posix = path.name, relative.as_posix()
+    if include and not _glob_hit(include, name, posix):
+        return False
+    return not _glob_hit(exclude, name, posix, *relative.parts[:-1])
+
+
+def _relative(path: Path, root: Path | None) -> Path:
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root)
+    return path
+
+
+def _glob_hit(globs: Sequence[str], *names: str) -> bool:
+    return any(fnmatchcase(name, glob) for glob in globs for name in names)
+
+
+def _is_empty_file(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _inside_virtualenv(path: Path, *, depth: int) -> bool:
+    """Whether one of the `depth` directories right above `path` holds a `pyvenv.cfg`."""
+    return any((parent / "pyvenv.cfg").is_file() for parent in path.parents[:depth])
+
+
+class _Batcher:
+    """Collects file events into the next batch and decides when it is due.
+
+    Not thread-safe: the watcher calls it under its condition's lock. Held files are kept in
+    insertion order, so the first one has the earliest deadline.
+    """
+
+    def __init__(self, settle: float) -> None:
+        self.settle = settle
+        self.max_delay = max(50 * settle, 0.25)
+        self.changed: set[Path] = set()
+        self.removed: set[Path] = set()
+        self.writing: dict[Path, float] = {}  # being written, since
+        self.created: dict[Path, float] = {}  # appeared, not written to (yet), since
+        self.first: float | None = None
+        self.last = 0.0
+        self.last_removal = 0.0
+
+    def record(self, action: _Action, path: Path, now: float) -> None:
+        if action == "written":
+            self._forget(path)
+            self.changed.add(path)
+        elif action == "deleted":
+            self._forget(path)
+            self.removed.add(path)
+            self.last_removal = now
+        else:
+            self.changed.discard(path)  # being written again: wait for that write
+            self.removed.discard(path)
+            self._hold(path, action, now)
+        self.first = now if self.first is None else self.first
+        self.last = now
+
+    def _forget(self, path: Path) -> None:
+        self.changed.discard(path)
+        self.removed.discard(path)
+        self.writing.pop(path, None)
+        self.created.pop(path, None)
+
+    def _hold(self, path: Path, action: _Action, now: float) -> None:
+        if path in self.writing:
+            return  # the hold runs from the first write
+        if action == "writing":
+            self.created.pop(path, None)
+            self.writing[path] = now
+        elif path not in self.created:
+            self.created[path] = now
+
+    def held(self) -> frozenset[Path]:
+        return frozenset(self.writing) | frozenset(self.created)
+
+    def due_at(self) -> float | None:
+        """When to act next (flush, or give up waiting for a close); None: nothing to do."""
+        times = [self._flush_at()]
+        times.append(next((since + WRITE_HOLD for since in self.writing.values()), None))
+        times.append(next((since + CREATE_HOLD for since in self.created.values()), None))
+        return min((due for due in times if due is not None), default=None)
+
+    def _flush_at(self) -> float | None:
+        if not (self.changed or self.removed) or self.first is None:
+            return None
+        quiet = self.settle
+        if len(self.changed) + len(self.removed) + len(self.writing) + len(self.created) > 1:
+            # A burst (checkout, save-all, formatter): a writer that is descheduled for a few
+            # ms in the middle of it must not cut it in two.
+            quiet = max(self.settle, BURST_QUIET)
+        flush_at = self.last + quiet
+        if self.removed:
+            flush_at = max(flush_at, self.last_removal + REMOVE_HOLD)
+        return min(flush_at, self.first + self.max_delay)
+
+    def take(self, now: float) -> Batch | None:
+        """Return the batch if it is due at `now`, and start a new one."""
+        for path in self._expire(self.created, CREATE_HOLD, now):
+            if _is_empty_file(path):
+                self.writing[path] = now  # a writer slow to start, as `generate > new.py`
+            else:
+                self._release(path, now)
+        for path in self._expire(self.writing, WRITE_HOLD, now):
+            self._release(path, now)
+        flush_at = self._flush_at()
+        if flush_at is None or flush_at > now:
+            return None
+        batch = Batch(frozenset(self.changed), frozenset(self.removed))
+        self.changed.clear()
+        self.removed.clear()
+        self.first = None
+        return batch
+
+    @staticmethod
+    def _expire(held: dict[Path, float], hold: float, now: float) -> list[Path]:
+        expired = []
+        while held:
+            path, since = next(iter(held.items()))
+            if since + hold > now:
+                break
+            del held[path]
+            expired.append(path)
+        return expired
+
+    def _release(self, path: Path, now: float) -> None:
+        self.changed.add(path)
+        self.first = now if self.first is None else self.first
+
+
+class _EventHandler(FileSystemEventHandler):
+    """Hands every watchdog event to one function, on watchdog's dispatcher thread."""
+
+    def __init__(self, receive: Callable[[FileSystemEvent], None]) -> None:
+        self._receive = receive
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        self._receive(event)
+
+
+@final
+class FileWatcher:
+    """Watches directory trees and calls `on_batch` with each burst of changed source files.
+
+    A file is delivered once its write is complete: on inotify when it is closed after
+    writing or renamed into place (a file still open is held until its close, or at most
+    `WRITE_HOLD` seconds); on the other backends after `settle`.
+
+    Events are coalesced; the rule: a batch is flushed once no event came for `settle`
+    seconds while it holds one file, or for `BURST_QUIET` (50 ms) once it holds several (a
+    checkout, a save-all), or `REMOVE_HOLD` (0.1 s) after a deletion, in case the file comes
+    back (an editor's delete-then-write save); and at the latest `max(50 * settle, 0.25)`
+    seconds after its first event, so a continuous stream still flushes. A burst written
+    within that cap without a 50 ms pause is one batch (if its first two files came within
+    `settle`).
+
+    Batches are delivered serially from one daemon thread named `name`; an exception raised
+    by `on_batch` is logged on the `relive` logger and the watcher carries on.
+
+    Args:
+        roots: Directories to watch recursively; overlapping ones are watched once.
+        on_batch: Called with each `Batch`.
+        include: Globs selecting files (see `matches`).
+        exclude: Globs removing files (see `matches`).
+        force_polling: True to poll, False to use the native backend, None (default) for the
+            native backend with a fallback to polling, unless `RELIVE_FORCE_POLLING=1`.
+        settle: Seconds of quiet that end a batch.
+        name: Name of the delivery thread; watchdog's threads get it as a prefix.
+        observer_factory: Builds the native watchdog observer; the seam where tests swap it.
+
+    Raises:
+        FileNotFoundError: A root does not exist.
+        NotADirectoryError: A root is not a directory.
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[str | os.PathLike[str]],
+        on_batch: Callable[[Batch], None],
+        *,
+        include: Sequence[str] = ("*.py",),
+        exclude: Sequence[str] = (),
+        force_polling: bool | None = None,
+        settle: float = 0.005,
+        name: str = "relive-watch",
+        observer_factory: Callable[[], BaseObserver] | None = None,
+    ) -> None:
+        if settle < 0:
+            raise ValueError(f"settle must be >= 0 seconds, not {settle!r}")
+        self._on_batch = on_batch
+        self._include = tuple(include)
+        self._exclude = tuple(exclude)
+        self._force_polling = force_polling
+        self._settle = settle
+        self._name = name
+        self._observer_factory = observer_factory or _native_observer
+        self._roots: tuple[Path, ...] = ()
+        for root in roots:
+            self._roots, _ = _merge_root(self._roots, _checked_root(root))
+        self._lock = threading.RLock()  # start, stop, add_root
+        self._cond = threading.Condition()  # the batcher and the delivery thread's sleep
+        self._batcher = _Batcher(settle)
+        self._wake_at: float | None = None
+        self._stopping = False
+        self._observer: BaseObserver | None = None
+        self._backend: str | None = None
+        self._watches: dict[Path, ObservedWatch] = {}
+        self._thread: threading.Thread | None = None
+        self._handler = _EventHandler(self._receive)
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """The watched directories, resolved, none inside another."""
+        return self._roots
+
+    @property
+    def backend(self) -> str:
+        """The running backend ("inotify", "polling", …); before start, the one planned."""
+        if self._backend is not None:
+            return self._backend
+        return "polling" if self._polling_forced() else "native"
+
+    @property
+    def pending(self) -> frozenset[Path]:
+        """Files seen being written whose write is not complete yet (held back)."""
+        with self._cond:
+            return self._batcher.held()
+
+    def describe(self) -> str:
+        """One line for `--verbose`: backend, roots, include and exclude globs."""
+        count = len(self._roots)
+        roots = ", ".join(str(root) for root in self._roots)
+        text = f"watching {count} dir{'' if count == 1 else 's'} ({self.backend}): {roots}"
+        text += f" include {' '.join(self._include) or '*'}"
+        if self._exclude:
+            text += f" exclude {' '.join(self._exclude)}"
+        return text
+
+    def start(self) -> None:
+        """Start watching; return once file events are being delivered. Idempotent.
+
+        Raises:
+            OSError: Neither the native backend nor polling could start.
+        """
+        with self._lock:
+            if self._observer is not None:
+                return
+            with self._cond:
+                self._batcher = _Batcher(self._settle)
+                self._stopping = False
+                self._wake_at = None
+            self._thread = threading.Thread(
+                target=self._deliver_batches, name=self._name, daemon=True
+            )
+            self._thread.start()
+            try:
+                self._observer = self._start_observer()
+            except BaseException:
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        """Stop watching and join the threads (after a running `on_batch`). Idempotent."""
+        with self._lock:
+            observer, thread = self._observer, self._thread
+            self._observer, self._thread, self._backend = None, None, None
+            self._watches.clear()
+        if observer is not None:
+            _shut_down(observer)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def add_root(self, path: str | os.PathLike[str]) -> None:
+        """Watch one more directory (for modules imported later); no-op if already covered.
+
+        Raises:
+            FileNotFoundError: `path` does not exist.
+            NotADirectoryError: `path` is not a directory.
+        """
+        root = _checked_root(path)
+        with self._lock:
+            roots, covered = _merge_root(self._roots, root)
+            if roots == self._roots:
+                return
+            self._roots = roots
+            if self._observer is not None:
+                self._watch_new_root(self._observer, root, covered)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Backends.
+
+    def _polling_forced(self) -> bool:
+        if self._force_polling is not None:
+            return self._force_polling
+        return os.environ.get(FORCE_POLLING_ENV, "").lower() in {"1", "true", "yes", "on"}
+
+    def _start_observer(self) -> BaseObserver:
+        if self._polling_forced():
+            return self._launch(_polling_observer())
+        try:
+            return self._launch(self._observer_factory())
+        except (OSError, UnsupportedLibcError) as exc:
+            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                raise
+            logger.warning(_fallback_message(exc))
+            return self._launch(_polling_observer())
+
+    def _launch(self, observer: BaseObserver) -> BaseObserver:
+        observer.name = f"{self._name}-observer"
+        self._backend = _backend_name(observer)  # before the first event can arrive
+        try:
+            for root in self._roots:
+                self._watches[root] = self._schedule(observer, root)
+            observer.start()
+        except BaseException:
+            self._watches.clear()
+            self._backend = None
+            _shut_down(observer)
+            raise
+        return observer
+
+    def _schedule(self, observer: BaseObserver, root: Path) -> ObservedWatch:
+        watch = observer.schedule(
+            self._handler, str(root), recursive=True, event_filter=_WATCHED_EVENTS
+        )
+        for emitter in observer.emitters:
+            emitter.name = f"{self._name}-emitter"
+        return watch
+
+    def _watch_new_root(self, observer: BaseObserver, root: Path, covered: list[Path]) -> None:
+        try:
+            self._watches[root] = self._schedule(observer, root)
+        except (OSError, UnsupportedLibcError) as exc:
+            if self._backend == "polling" or isinstance(exc, FileNotFoundError):
+                raise
+            logger.warning(_fallback_message(exc))
+            self._watches.clear()
+            _shut_down(observer)
+            self._observer = self._launch(_polling_observer())
+            return
+        for old_root in covered:
+            observer.unschedule(self._watches.pop(old_root))
+
+    # Events in (watchdog's dispatcher thread), batches out (the delivery thread).
+
+    def _receive(self, event: FileSystemEvent) -> None:
+        actions = self._actions(event)
+        if not actions:
+            return
+        now = time.monotonic()
+        with self._cond:
+            for action, path in actions:
+                self._batcher.record(action, path, now)
+            due = self._batcher.due_at()
+            if due is not None and (self._wake_at is None or due < self._wake_at):
+                self._cond.notify()
+
+    def _actions(self, event: FileSystemEvent) -> list[tuple[_Action, Path]]:
+        if event.is_directory:
+            return []
+        if isinstance(event, FileSystemMovedEvent):
+            return self._selected("deleted", event.src_path) + self._selected(
+                "written", event.dest_path
+            )
+        action = self._action_for(event)
+        return self._selected(action, event.src_path) if action else []
+
+    def _action_for(self, event: FileSystemEvent) -> _Action | None:
+        # Only inotify reports closes; elsewhere a modification is as good as it gets.
+        closes = self._backend == "inotify"
+        if isinstance(event, FileClosedEvent):
+            return "written"
+        if isinstance(event, FileModifiedEvent):
+            return "writing" if closes else "written"
+        if isinstance(event, FileCreatedEvent):
+            return "created" if closes else "written"
+        if isinstance(event, FileDeletedEvent):
+            return "deleted"
+        return None
+
+    def _selected(self, action: _Action, raw_path: bytes | str) -> list[tuple[_Action, Path]]:
+        if not raw_path:
+            return []
+        path = Path(os.fsdecode(raw_path))
+        root = next((root for root in self._roots if path.is_relative_to(root)), None)
+        if not matches(path, self._include, self._exclude, root=root):
+            return []
+        return [] if is_ignored(path, root=root) else [(action, path)]
+
+    def _deliver_batches(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            try:
+                self._on_batch(batch)
+            except Exception:
+                logger.exception("relive: error while handling changed files; still watching")
+
+    def _next_batch(self) -> Batch | None:
+        with self._cond:
+            while not self._stopping:
+                now = time.monotonic()
+                batch = self._batcher.take(now)
+                if batch is not None:
+                    return batch
+                self._wake_at = self._batcher.due_at()
+                timeout = None if self._wake_at is None else max(0.0, self._wake_at - now)
+                self._cond.wait(timeout)
+            return None
+
+
+def _native_observer() -> BaseObserver:
+    if sys.platform == "linux":
+        from watchdog.observers.inotify import InotifyObserver
+
+        # Full events tell a file moved in from outside (complete, no close will come) from
+        # a file just created (its close will come).
+        return InotifyObserver(generate_full_events=True)
+    else:
+        from watchdog.observers import Observer
+
+        return Observer()
+
+
+def _polling_observer() -> BaseObserver:
+    return PollingObserverVFS(os.stat, _source_entries, polling_interval=POLL_INTERVAL)
+
+
+def _source_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
+    """List a directory for the polling backend, leaving out the directories never watched."""
+    with os.scandir(path) as entries:
+        return iter([entry for entry in entries if entry.name not in IGNORED_DIRS])
+
+
+def _backend_name(observer: BaseObserver) -> str:
+    if isinstance(observer, PollingObserver | PollingObserverVFS):
+        return "polling"
+    return type(observer).__name__.removesuffix("Observer").lower() or "native"
+
+
+def _shut_down(observer: BaseObserver) -> None:
+    observer.stop()
+    if observer.is_alive():
+        observer.join()
+
+
+def _checked_root(path: str | os.PathLike[str]) -> Path:
+    given = Path(path).expanduser()
+    root = given.resolve()
+    if not root.exists():
+        raise FileNotFoundError(errno.ENOENT, "watch root does not exist", str(given))
+    if not root.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "watch root is not a directory", str(given))
+    return root
+
+
+def _merge_root(roots: tuple[Path, ...], new: Path) -> tuple[tuple[Path, ...], list[Path]]:
+    """Add `new` to `roots` unless one covers it; also return the roots it covers."""
+    if any(new.is_relative_to(root) for root in roots):
+        return roots, []
+    covered = [root for root in roots if root.is_relative_to(new)]
+    return (*(root for root in roots if root not in covered), new), covered
+
+
+def _fallback_message(exc: BaseException) -> str:
+    code = exc.errno if isinstance(exc, OSError) else None
+    if sys.platform.startswith("linux") and code == errno.ENOSPC:
+        return _inotify_limit_message("watch", "max_user_watches", 524_288)
+    if sys.platform.startswith("linux") and code == errno.EMFILE:
+        return _inotify_limit_message("instance", "max_user_instances", 1_024)
+    return (
+        f"relive: native file watching unavailable ({exc}); polling instead"
+        f" — set {FORCE_POLLING_ENV}=1 to skip the attempt"
+    )
+
+
+def _inotify_limit_message(what: str, setting: str, suggested: int) -> str:
+    try:
+        current = Path(f"/proc/sys/fs/inotify/{setting}").read_text().strip()
+    except OSError:
+        current = "?"
+    if current.isdigit():
+        suggested = max(suggested, 2 * int(current))
+    return (
+        f"relive: inotify {what} limit reached (fs.inotify.{setting}={current}); polling"
+        f" instead — raise it with: sudo sysctl fs.inotify.{setting}={suggested}"
+    )
