@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import logging
 import os
 import resource
@@ -374,7 +375,7 @@ def test_moved_or_linked_into_tree_is_changed(root: Path, watch: Callable[..., W
     inside.mkdir()
     outside.mkdir()
     (outside / "moved.py").write_text("")
-    (outside / "linked.py").write_text("")
+    (outside / "linked.py").write_text("linked = True\n")
     watched = watch(inside)
     (outside / "moved.py").rename(inside / "moved.py")
     os.link(outside / "linked.py", inside / "linked.py")  # appears without open or close
@@ -385,7 +386,7 @@ def test_moved_or_linked_into_tree_is_changed(root: Path, watch: Callable[..., W
 def test_new_directory_with_files(root: Path, watch: Callable[..., Watched]) -> None:
     watched = watch()
     (root / "pkg" / "sub").mkdir(parents=True)
-    (root / "pkg" / "sub" / "a.py").write_text("")
+    (root / "pkg" / "sub" / "a.py").write_text("new = True\n")
     wait_until(lambda: root / "pkg" / "sub" / "a.py" in watched.recorder.changed())
 
 
@@ -473,10 +474,10 @@ def test_burst_with_default_settle_is_very_few_batches(
 
 
 def test_continuous_stream_still_flushes(root: Path, watch: Callable[..., Watched]) -> None:
-    """Files rewritten every ms for 0.6 s: only the cap (0.25 s) flushes before the end."""
+    """Files rewritten every ms for 0.4 s: only the cap (0.25 s) flushes before the end."""
     paths = [root / "a.py", root / "b.py"]
     watched = watch()
-    end = time.monotonic() + 0.6
+    end = time.monotonic() + 0.4
     writes = 0
     while time.monotonic() < end:
         paths[writes % 2].write_text(f"value = {writes}\n")
@@ -611,6 +612,66 @@ def test_falls_back_to_polling_with_one_warning(
     assert "sudo sysctl" in warnings[0] and "\n" not in warnings[0]
     (root / "module.py").write_text("")
     wait_until(lambda: root / "module.py" in watched.recorder.changed())
+
+
+LIMITS = """
+import json, logging, sys, time
+from pathlib import Path
+from relive.watch import FileWatcher
+
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+root = Path(sys.argv[1])
+late = root / "d39" / "late.py"
+
+def scenario(label, limit, value, write=False):
+    Path(f"/proc/sys/user/max_inotify_{limit}").write_text(f"{value}\\n")
+    seen = []
+    with FileWatcher([root], seen.append) as watcher:
+        backend = watcher.backend
+        if write:
+            late.write_text(f"label = {label!r}\\n")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(late in b.changed for b in seen):
+                time.sleep(0.01)
+    print(json.dumps([label, backend, any(late in b.changed for b in seen)]), flush=True)
+
+for index in range(40):
+    (root / f"d{index}").mkdir()
+scenario("some watches", "watches", 20, write=True)  # the root and some directories
+scenario("no watch", "watches", 0)
+scenario("no instance", "instances", 0)
+"""
+
+
+def test_real_inotify_limits_fall_back_to_polling(root: Path) -> None:
+    """In a user namespace of its own, a child lowers its inotify limits for real.
+
+    With 20 watches for 41 directories watchdog would watch part of the tree, silently:
+    the watcher notices and polls instead.
+    """
+    try:
+        usable = subprocess.run(["unshare", "-U", "-r", "true"], check=False).returncode == 0
+    except FileNotFoundError:
+        usable = False
+    if not usable or not Path("/proc/sys/user/max_inotify_watches").exists():
+        pytest.skip("needs unshare -U and per-namespace inotify limits")
+    done = subprocess.run(
+        ["unshare", "-U", "-r", sys.executable, "-c", LIMITS, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert results == [
+        ["some watches", "polling", True],
+        ["no watch", "polling", False],
+        ["no instance", "polling", False],
+    ]
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 3, done.stderr
+    assert "fs.inotify.max_user_watches=" in warnings[0]
+    assert "fs.inotify.max_user_instances=" in warnings[2]
 
 
 # Roots.

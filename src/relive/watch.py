@@ -6,6 +6,7 @@ drops what is not source and coalesces bursts of events into one `Batch` for the
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
@@ -459,7 +460,7 @@ class FileWatcher:
         try:
             return self._launch(self._observer_factory())
         except (OSError, UnsupportedLibcError) as exc:
-            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+            if not _can_poll_instead(exc):
                 raise
             logger.warning(_fallback_message(exc))
             return self._launch(_polling_observer())
@@ -471,6 +472,7 @@ class FileWatcher:
             for root in self._roots:
                 self._watches[root] = self._schedule(observer, root)
             observer.start()
+            _check_watch_limit(observer, self._roots)
         except BaseException:
             self._watches.clear()
             self._backend = None
@@ -489,8 +491,9 @@ class FileWatcher:
     def _watch_new_root(self, observer: BaseObserver, root: Path, covered: list[Path]) -> None:
         try:
             self._watches[root] = self._schedule(observer, root)
+            _check_watch_limit(observer, (root,))
         except (OSError, UnsupportedLibcError) as exc:
-            if self._backend == "polling" or isinstance(exc, FileNotFoundError):
+            if self._backend == "polling" or not _can_poll_instead(exc):
                 raise
             logger.warning(_fallback_message(exc))
             self._watches.clear()
@@ -586,13 +589,47 @@ def _polling_observer() -> BaseObserver:
 def _source_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
     """List a directory for the polling backend, leaving out the directories never watched."""
     with os.scandir(path) as entries:
-        return iter([entry for entry in entries if entry.name not in IGNORED_DIRS])
+        return iter([entry for entry in entries if not _never_watched(entry)])
+
+
+def _never_watched(entry: os.DirEntry[str]) -> bool:
+    if entry.name in IGNORED_DIRS:
+        return True
+    return entry.is_dir(follow_symlinks=False) and os.path.isfile(
+        os.path.join(entry.path, "pyvenv.cfg")
+    )
 
 
 def _backend_name(observer: BaseObserver) -> str:
     if isinstance(observer, PollingObserver | PollingObserverVFS):
         return "polling"
     return type(observer).__name__.removesuffix("Observer").lower() or "native"
+
+
+def _check_watch_limit(observer: BaseObserver, roots: Sequence[Path]) -> None:
+    """Raise ENOSPC if inotify's watch limit ran out while `roots` were being watched.
+
+    watchdog skips a subdirectory it fails to watch, so a tree bigger than the limit would
+    be watched in part, silently; one more watch failing tells that it happened.
+    """
+    if _backend_name(observer) != "inotify" or not roots:
+        return
+    from watchdog.observers.inotify_c import InotifyConstants, inotify_add_watch, inotify_init
+
+    probe = inotify_init()
+    if probe < 0:
+        return  # out of instances, not watches: the observer got its own
+    try:
+        watch = inotify_add_watch(probe, os.fsencode(roots[0]), InotifyConstants.IN_DELETE_SELF)
+        out_of_watches = watch < 0 and ctypes.get_errno() == errno.ENOSPC
+    finally:
+        os.close(probe)
+    if out_of_watches:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+
+def _can_poll_instead(exc: BaseException) -> bool:
+    return not isinstance(exc, FileNotFoundError | NotADirectoryError)
 
 
 def _shut_down(observer: BaseObserver) -> None:
