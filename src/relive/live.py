@@ -28,6 +28,7 @@ logger = logging.getLogger("relive")
 ReportCallback = Callable[[Report], None]
 ErrorCallback = Callable[[ReloadError], None]
 RestartCallback = Callable[[RestartRequired], None]
+ApplyFunction = Callable[[set[str]], Report]
 
 
 def disabled() -> bool:
@@ -72,8 +73,10 @@ class Watcher:
         quiet: bool = False,
         verbose: bool = False,
         engine: Engine | None = None,
+        apply: ApplyFunction | None = None,
     ) -> None:
         self.engine = engine or get_engine()
+        self._apply_batch = apply or self.engine.apply_paths
         self._explicit_roots = [Path(p) for p in paths]
         self._include = ("*.py", *include)
         self._exclude = tuple(exclude)
@@ -219,7 +222,7 @@ class Watcher:
             self._restart(RestartRequired(f"{name} changed and it is the running script"))
             return
         try:
-            report = self.engine.apply_paths(changed)
+            report = self._apply_batch(changed)
         except RestartRequired as exc:
             self._restart(exc)
         except ReloadError as exc:
@@ -263,6 +266,7 @@ def watch(
     quiet: bool = False,
     verbose: bool = False,
     engine: Engine | None = None,
+    apply: ApplyFunction | None = None,
 ) -> Watcher:
     """Watch the user's code and apply every saved edit to this running process.
 
@@ -283,6 +287,9 @@ def watch(
         quiet: Say nothing about successful reloads.
         verbose: Say what is watched.
         engine: The engine to use (default: the process's engine).
+        apply: Applies each batch of changed files (real paths) and returns the report
+            (default: ``engine.apply_paths``); integrations pass one that applies edits
+            between requests and follows a framework's rules. It raises as the engine does.
     """
     watcher = Watcher(
         paths,
@@ -296,5 +303,6 @@ def watch(
         quiet=quiet,
         verbose=verbose,
         engine=engine,
+        apply=apply,
     )
     return watcher.start()

@@ -35,10 +35,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relive.errors import RestartRequired
 from relive.live import Watcher, watch
+
+if TYPE_CHECKING:
+    from relive.integrations.servers import ServerSupport
 
 __all__ = [
     "EVENT_NO_RELOAD",
@@ -159,10 +162,35 @@ class Target:
             runpy.run_module(self.module, run_name="__main__", alter_sys=True)
 
 
+def start_server_support(options: WorkerOptions, target: Target) -> ServerSupport | None:
+    """Hook the web servers relive knows (their reloaders off, requests gated); None when
+    that could not be set up (the program then runs without it)."""
+    try:
+        from relive.integrations.servers import ServerSupport
+
+        support = ServerSupport(
+            in_place=options.reload,
+            script=target.script,
+            quiet=options.quiet,
+            verbose=options.verbose,
+        )
+        return support.install()
+    except Exception as exc:
+        print(f"relive: web server support unavailable ({exc!r})", file=sys.stderr)
+        return None
+
+
 def start_watcher(
-    options: WorkerOptions, target: Target, link: SupervisorLink | None
+    options: WorkerOptions,
+    target: Target,
+    link: SupervisorLink | None,
+    support: ServerSupport | None = None,
 ) -> Watcher | None:
-    """Start relive's in-process watcher; None when it is off or could not start."""
+    """Start relive's in-process watcher; None when it is off or could not start.
+
+    With ``support``, each batch of edits is applied through it (between requests), and
+    a script that serves an app imported from itself is edited in place.
+    """
     if not options.reload:
         return None
 
@@ -170,15 +198,17 @@ def start_watcher(
         if link is not None:
             link.send(EVENT_RESTART, reason=str(error))
 
+    script_in_place = support is not None and support.script is not None
     try:
         return watch(
             *options.paths,
             include=options.include,
             exclude=options.exclude,
             on_restart=on_restart if link is not None else None,
-            restart_paths=[target.script] if target.script is not None else [],
+            restart_paths=[target.script] if target.script and not script_in_place else [],
             quiet=options.quiet,
             verbose=options.verbose,
+            apply=support.apply_paths if support is not None else None,
         )
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -229,9 +259,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = Target.parse(sys.argv[1:] if argv is None else argv)
     link = SupervisorLink.connect(options.fd)
     target.prepare_sys()
+    support = start_server_support(options, target)
     # The watcher is left running: threads the program leaves behind when its main code
     # returns keep getting edits, and the process's exit ends the watcher's daemon threads.
-    start_watcher(options, target, link)
+    start_watcher(options, target, link, support)
     if link is not None:
         link.send(EVENT_READY, pid=os.getpid())
     if run_program(target):

@@ -1,0 +1,231 @@
+"""Web servers under ``relive run``: their reloaders off, a request gate, framework rules.
+
+The worker creates one :class:`ServerSupport` before the program starts. It registers
+import hooks for the servers relive knows (uvicorn, Werkzeug/Flask, Django's runserver):
+each switches the server's own reloader off (saying so in one line) and wraps the served
+app in the request gate. The in-process watcher then applies every batch of edits
+through :meth:`ServerSupport.apply_paths`: between requests, with each framework's rules
+(what must restart, what must be rebuilt after the edit).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Final, Self, TextIO, final
+
+from relive.engine import Engine, Report, get_engine
+from relive.errors import ReloadError, RestartRequired
+from relive.integrations.asgi import ASGIApp, GatedASGI
+from relive.integrations.gate import Gate
+from relive.integrations.imports import Hook, ImportHooks
+from relive.integrations.pydantic import rebuild_models
+from relive.integrations.script import RunningScript
+from relive.integrations.wsgi import GatedWSGI, WSGIApp
+
+if TYPE_CHECKING:
+    from relive.integrations.adapter import AppAdapter
+
+__all__ = ["PATCHES", "ServerSupport"]
+
+PATCHES: Final = (
+    ("uvicorn.config", "relive.integrations.uvicorn", "patch_config"),
+    ("werkzeug.serving", "relive.integrations.werkzeug", "patch_serving"),
+    ("django.utils.autoreload", "relive.integrations.django", "patch_autoreload"),
+    ("django.core.servers.basehttp", "relive.integrations.django", "patch_basehttp"),
+    ("fastapi.routing", "relive.integrations.fastapi", "record_route_arguments"),
+)
+"""Which module of the program's, once it is imported, is patched by which function of
+relive's (its integration module is imported only then)."""
+
+
+@final
+class ServerSupport:
+    """Everything relive does for the web servers it knows, inside the program's process.
+
+    Args:
+        in_place: Edits are applied in place (else the supervisor restarts on each change,
+            and only the servers' reloaders are switched off).
+        script: The running script (``relive run app.py``), if any: kept when it serves
+            an app imported from itself, so its edits can be applied in place.
+        quiet: Say nothing but errors and restarts.
+        verbose: Also say which app is served behind the gate.
+        engine: The engine (default: the process's, created on first use).
+        stream: Where lines go (default: stderr).
+
+    Attributes:
+        gate: The request gate every reload goes through.
+        adapters: One per served app, called around each reload.
+        script: The running script, when it serves an app imported from itself (else
+            the watcher restarts on its edits).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_place: bool = True,
+        script: str | None = None,
+        quiet: bool = False,
+        verbose: bool = False,
+        engine: Engine | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.in_place = in_place
+        self.gate = Gate()
+        self.adapters: list[AppAdapter] = []
+        running = RunningScript(script) if script is not None else None
+        self.script = running if running is not None and running.served else None
+        self._quiet = quiet
+        self._verbose = verbose
+        self._engine = engine
+        self._stream = stream
+        self._hooks = ImportHooks()
+        self._said: set[str] = set()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine applying the edits."""
+        if self._engine is None:
+            self._engine = get_engine()
+        return self._engine
+
+    def install(self) -> Self:
+        """Register the import hooks of the servers relive knows."""
+        for target, integration, function in PATCHES:
+            self.when_imported(target, functools.partial(self._patch, integration, function))
+        return self
+
+    def _patch(self, integration: str, function: str, module: ModuleType) -> None:
+        patch = getattr(importlib.import_module(integration), function)
+        patch(module, self)
+
+    def uninstall(self) -> None:
+        """Remove the hooks that have not run yet."""
+        self._hooks.remove()
+
+    def when_imported(self, name: str, hook: Hook) -> None:
+        """Run ``hook(module)`` right after module ``name`` is first executed."""
+        self._hooks.add(name, hook)
+
+    # -- what the server integrations call ------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """One line on stderr, ``relive: text``; hidden by ``--quiet``."""
+        if not self._quiet:
+            print(f"relive: {text}", file=self._stream or sys.stderr, flush=True)
+
+    def detail(self, text: str) -> None:
+        """One line only ``--verbose`` shows."""
+        if self._verbose:
+            self.say(text)
+
+    def reloader_off(self, reloader: str, how: str = "") -> None:
+        """Say once that a server's own reloader was switched off (``how``, if given)."""
+        if reloader in self._said:
+            return
+        self._said.add(reloader)
+        instead = (
+            "relive applies edits in place, between requests"
+            if self.in_place
+            else "relive restarts on changes"
+        )
+        self.say(f"{reloader} is off{f' ({how})' if how else ''}: {instead}")
+
+    def gate_asgi(self, app: ASGIApp, adapter: AppAdapter | None) -> ASGIApp:
+        """``app`` behind the request gate; ``adapter`` joins the reloads."""
+        if not self.in_place:
+            return app
+        self._serve(adapter)
+        return GatedASGI(app, self.gate)
+
+    def gate_wsgi(self, app: WSGIApp, adapter: AppAdapter | None) -> WSGIApp:
+        """``app`` behind the request gate; ``adapter`` joins the reloads."""
+        if not self.in_place:
+            return app
+        self._serve(adapter)
+        return GatedWSGI(app, self.gate)
+
+    def _serve(self, adapter: AppAdapter | None) -> None:
+        if adapter is not None and adapter not in self.adapters:
+            self.adapters.append(adapter)
+            self.detail(f"serving {adapter.name} behind relive's request gate")
+
+    # -- what the watcher calls -----------------------------------------------------------
+
+    def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
+        """Apply a batch of changed files between requests, with the frameworks' rules.
+
+        Raises:
+            ReloadError: The edit was rejected; the app serves the last good code.
+            RestartRequired: The edit needs a restart (the reason says why).
+        """
+        changed = {os.path.realpath(path) for path in paths}
+        with self.gate.exclusive() as drain:
+            if drain.running:
+                self.say(
+                    f"applying with {drain.running} request{'s' if drain.running > 1 else ''}"
+                    f" still running after {drain.waited:.0f} s (a stream or a long poll?)"
+                )
+            adapters = list(self.adapters)
+            self._check(changed, adapters)
+            for adapter in adapters:
+                adapter.prepare()
+            try:
+                report = self.engine.apply_paths(changed)
+            except BaseException:
+                self._settle(adapters, None)
+                raise
+            if report:
+                self._rebuild_models(report)
+            self._settle(adapters, report)
+        if self.script is not None and self.script.path in changed:
+            self.script.applied()
+        return report
+
+    def _check(self, changed: set[str], adapters: list[AppAdapter]) -> None:
+        if self.script is not None:
+            self.script.check(changed)
+        if not adapters:
+            return
+        engine = self.engine
+        with engine.lock:
+            engine.tracker.scan()
+            tracked = [module for path in changed for module in engine.tracker.by_path(path)]
+            modules = [module for module, _ in engine.tracker.changed_on_disk(tracked)]
+        for adapter in adapters:
+            adapter.check(modules)
+
+    def _settle(self, adapters: list[AppAdapter], report: Report | None) -> None:
+        """Settle every adapter, even when one fails, then raise the first failure; an
+        error that is not relive's own becomes a restart (the app may not have followed)."""
+        first: ReloadError | None = None
+        for adapter in adapters:
+            try:
+                adapter.settle(report)
+            except ReloadError as exc:
+                first = first or exc
+            except Exception as exc:
+                first = first or _restart_for(adapter, exc)
+        if first is None:
+            return
+        if report is None:  # the engine's own error is on its way: report this one beside
+            self.say(f"after the rejected edit: {first}")
+            return
+        raise first
+
+    def _rebuild_models(self, report: Report) -> None:
+        if "pydantic" not in sys.modules:
+            return
+        user_modules = {tracked.name for tracked in self.engine.tracker.modules()}
+        for name in rebuild_models(report, user_modules):
+            self.say(f"Pydantic model {name} could not be rebuilt; it keeps its last schema")
+
+
+def _restart_for(adapter: AppAdapter, exc: Exception) -> RestartRequired:
+    error = RestartRequired(f"relive could not update the {adapter.name} after this edit: {exc!r}")
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,98 @@
+"""uvicorn under ``relive run``: ``--reload`` off, the app behind the request gate.
+
+Covers ``relive run -m uvicorn app:app`` and a script calling ``uvicorn.run(...)``: both
+build a ``uvicorn.Config``, so relive hooks that class as ``uvicorn.config`` is imported.
+Its reloader is switched off (relive's watcher runs in this very process instead), more
+than one worker process is brought down to one (the workers would run without relive),
+and the loaded app is wrapped in the request gate.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from relive.integrations.adapter import AppAdapter
+from relive.integrations.binding import find_binding
+from relive.integrations.starlette import StarletteAdapter, is_starlette
+
+if TYPE_CHECKING:
+    from relive.integrations.servers import ServerSupport
+
+__all__ = ["adapter_for", "patch_config", "switch_reloader_off", "unwrap"]
+
+
+def patch_config(config_module: ModuleType, support: ServerSupport) -> None:
+    """Wrap ``Config.__init__`` (reloader off) and ``Config.load`` (gate the app)."""
+    config_class: Any = config_module.Config
+    original_init: Callable[..., None] = config_class.__init__
+    original_load: Callable[[Any], None] = config_class.load
+
+    signature = inspect.signature(original_init)
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        switch_reloader_off(bound.arguments, support)
+        original_init(*bound.args, **bound.kwargs)
+
+    @functools.wraps(original_load)
+    def load(self: Any) -> None:
+        original_load(self)
+        if support.in_place:
+            adapter = adapter_for(self, unwrap(self.loaded_app), support)
+            self.loaded_app = support.gate_asgi(self.loaded_app, adapter)
+
+    config_class.__init__ = __init__
+    config_class.load = load
+
+
+def switch_reloader_off(arguments: dict[str, Any], support: ServerSupport) -> None:
+    """Turn off uvicorn's reloader and extra workers in ``Config``'s arguments, saying so
+    (before ``Config`` sees them: it would announce what it watches)."""
+    if arguments.get("reload"):
+        arguments["reload"] = False
+        for option in ("reload_dirs", "reload_includes", "reload_excludes"):
+            if option in arguments:
+                arguments[option] = None  # else uvicorn warns it will not reload
+        support.reloader_off("uvicorn's --reload")
+    workers = arguments.get("workers") or 1
+    if workers > 1:
+        support.say(f"uvicorn runs 1 worker under relive, not {workers}")
+        arguments["workers"] = 1
+
+
+def unwrap(app: Any) -> Any:
+    """The user's app inside the layers uvicorn adds (proxy headers, ASGI2, WSGI, …)."""
+    for _ in range(8):
+        inner = getattr(app, "app", None)
+        if inner is None or not type(app).__module__.startswith("uvicorn."):
+            break
+        app = inner
+    return app
+
+
+def adapter_for(config: Any, app: Any, support: ServerSupport) -> AppAdapter:
+    """The adapter of the app uvicorn loaded from ``config.app`` (``module:attr``)."""
+    module = attribute = None
+    factory: object = None
+    if isinstance(config.app, str) and ":" in config.app:
+        module, _, attribute = config.app.partition(":")
+        if config.factory:
+            factory = _resolve(sys.modules.get(module), attribute)
+            attribute = None
+    binding = find_binding(support.engine, app, module=module, attribute=attribute, factory=factory)
+    if is_starlette(app):
+        return StarletteAdapter(app, binding, f"{type(app).__name__} app")
+    return AppAdapter(app, binding, "ASGI app")
+
+
+def _resolve(module: object, attribute: str) -> object:
+    value = module
+    for part in attribute.split("."):
+        value = getattr(value, part, None)
+    return value

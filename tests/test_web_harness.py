@@ -1,0 +1,190 @@
+"""What the web servers' end-to-end tests share: start a server, request it, load it.
+
+No tests here. A server runs under ``relive run`` in its own session (``test_run.Relive``:
+its whole tree is ended in ``finally`` and every pid checked gone); requests go to
+127.0.0.1 on a free port, each on a fresh connection so a server closing an idle
+keep-alive connection is never mistaken for a failed request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relive.testing import wait_until
+from test_run import START_TIMEOUT, Relive
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EDIT_TIMEOUT = 15.0  # from a save to the new response, on a loaded 2-core machine
+
+Start = Callable[..., Relive]
+
+
+def starting(cwd: Path) -> Iterator[Start]:
+    """Body of a ``start`` fixture: ``start(*args, env=None)`` runs ``relive run`` in
+    ``cwd``; every server started is ended after the test."""
+    started: list[Relive] = []
+
+    def starter(*args: str, env: dict[str, str] | None = None) -> Relive:
+        relive = Relive(cwd, list(args), env)
+        started.append(relive)
+        return relive
+
+    try:
+        yield starter
+    finally:
+        for relive in started:
+            relive.close()
+
+
+def copy_example(name: str, target: Path) -> Path:
+    """Copy ``examples/<name>`` into ``target`` (without caches); ``target``."""
+    shutil.copytree(
+        EXAMPLES / name, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(port: int, path: str = "/", *, timeout: float = 10.0) -> Response:
+    """One GET on a fresh connection to 127.0.0.1:``port``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        body = answer.read().decode()
+        headers = {name.lower(): value for name, value in answer.getheaders()}
+        return Response(answer.status, headers, body)
+    finally:
+        connection.close()
+
+
+def wait_for_server(relive: Relive, port: int, path: str = "/") -> Response:
+    """Wait until the server answers ``path`` with 200; that response. Fails with the
+    server's output if it exits or never answers."""
+    answers: list[Response] = []
+
+    def answered() -> bool:
+        if relive.proc.poll() is not None:
+            return True
+        try:
+            answers.append(request(port, path, timeout=2))
+        except OSError:
+            return False
+        return answers[-1].status == 200
+
+    with contextlib.suppress(TimeoutError):  # the assertion says what happened
+        wait_until(answered, timeout=START_TIMEOUT, interval=0.05)
+    assert answers and answers[-1].status == 200, (
+        f"server never answered; stdout={relive.stdout} stderr={relive.stderr}"
+    )
+    return answers[-1]
+
+
+def wait_for_answer(port: int, path: str, condition: Callable[[Response], bool]) -> Response:
+    """Request ``path`` until the answer meets ``condition``; that answer."""
+    seen: list[Response] = []
+
+    def met() -> bool:
+        try:
+            seen.append(request(port, path))
+        except OSError:
+            return False
+        return condition(seen[-1])
+
+    try:
+        wait_until(met, timeout=EDIT_TIMEOUT, interval=0.02)
+    except TimeoutError:
+        raise AssertionError(f"no answer met the condition; last: {seen[-1:]}") from None
+    return seen[-1]
+
+
+@dataclass
+class Load:
+    """Steady, bounded load: ``threads`` clients, each sending a request, then pausing.
+
+    Every outcome is recorded: ``responses`` (status 200, parsed by ``parse``) and
+    ``failures`` (anything else: a connection error, a timeout, another status).
+    """
+
+    port: int
+    path: str = "/"
+    threads: int = 3
+    pause: float = 0.01
+    parse: Callable[[Response], dict[str, Any]] = lambda response: response.json()
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        for index in range(self.threads):
+            worker = threading.Thread(target=self._run, name=f"test-load-{index}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                response = request(self.port, self.path)
+                outcome = self.parse(response) if response.status == 200 else None
+                problem = None if outcome is not None else f"status {response.status}"
+            except Exception as exc:
+                outcome, problem = None, f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                if outcome is not None:
+                    self.responses.append(outcome)
+                else:
+                    self.failures.append(problem or "?")
+            time.sleep(self.pause)
+
+    def wait_for(self, key: str, value: object) -> None:
+        """Wait until some response has ``response[key] == value``."""
+        checked = 0
+
+        def seen() -> bool:
+            nonlocal checked
+            with self._lock:
+                fresh = self.responses[checked:]
+                checked += len(fresh)
+            return any(response.get(key) == value for response in fresh)
+
+        try:
+            wait_until(seen, timeout=EDIT_TIMEOUT, interval=0.005)
+        except TimeoutError:
+            raise AssertionError(
+                f"{key}={value!r} never served; failures={self.failures[-5:]}"
+                f" last={self.responses[-1:]}"
+            ) from None
