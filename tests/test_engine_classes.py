@@ -503,3 +503,84 @@ def test_subclass_in_another_module_sees_rebuilt_members(
     child_cls = sub.Child
     apply_edit(mod, v1.replace("'v1'", "'v2'"))
     assert sub.Child is child_cls and sub.Child().who() == "v2"
+
+
+def test_rebuilt_class_is_not_registered_again(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        plugins = []
+        by_name = {}
+
+        def plugin(cls):
+            plugins.append(cls)
+            by_name[cls.__name__] = cls
+            return cls
+
+        @plugin
+        class A:
+            level = 1
+        """
+    mod = package.module("cls_registry_rebuild", v1)
+    cls = mod.A
+    apply_edit(mod, v1.replace("level = 1", "level = 2"))
+    assert mod.A is cls and cls.level == 2
+    assert mod.plugins == [cls]
+    assert mod.by_name == {"A": cls}
+
+
+def test_init_subclass_registry_keeps_the_live_class(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        class Base:
+            registry = []
+
+            def __init_subclass__(cls, **kwargs):
+                super().__init_subclass__(**kwargs)
+                Base.registry.append(cls)
+
+        class Child(Base):
+            level = 1
+        """
+    mod = package.module("cls_init_subclass", v1)
+    child = mod.Child
+    apply_edit(mod, v1.replace("level = 1", "level = 2"))
+    assert mod.Child is child and child.level == 2
+    assert mod.Base.registry == [child]
+
+
+def test_abc_registrations_survive_a_rebuild(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        import abc
+
+        class Shape(abc.ABC):
+            sides = 0
+
+            @abc.abstractmethod
+            def area(self):
+                ...
+
+        class Square(Shape):
+            def area(self):
+                return 1
+
+        class Virtual:
+            pass
+
+        Shape.register(Virtual)
+        """
+    mod = package.module("cls_abc", v1)
+    assert isinstance(mod.Virtual(), mod.Shape)
+    apply_edit(
+        mod,
+        v1.replace("sides = 0", "sides = 4").replace(
+            "        def area(self):\n                ...",
+            "        def area(self):\n                ...\n\n            @abc.abstractmethod\n"
+            "            def name(self):\n                ...",
+        ),
+    )
+    assert mod.Shape.sides == 4
+    assert isinstance(mod.Virtual(), mod.Shape)
+    assert issubclass(mod.Virtual, mod.Shape)
+    assert mod.Shape.__abstractmethods__ == frozenset({"area", "name"})
+    with pytest.raises(TypeError):
+        mod.Square()

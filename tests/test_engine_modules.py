@@ -451,3 +451,115 @@ def test_new_module_imported_by_an_edit(package: TemporaryPackage, engine: Engin
 
     apply_edit(mod_extra, "VALUE = 4\n")
     assert mod.f() == 4
+
+
+def test_default_reading_a_rebound_constant_follows(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        registrations = []
+
+        def register(fn):
+            registrations.append(fn.__name__)
+            return fn
+
+        LIMIT = 1
+
+        @register
+        def f(x=LIMIT):
+            return x
+
+        @register
+        def g(x=LIMIT):
+            return x + 0
+        """
+    mod = package.module("mod_defaults", v1)
+    f, g = mod.f, mod.g
+    apply_edit(mod, v1.replace("LIMIT = 1", "LIMIT = 2").replace("x + 0", "x + 10"))
+    assert mod.f is f and f() == 2
+    assert mod.g is g and g() == 12
+    assert mod.registrations == ["f", "g"]
+
+
+def test_decorator_reading_a_rebound_constant_runs_again(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        routes = {}
+
+        def route(path):
+            def decorate(fn):
+                routes[path] = fn
+                return fn
+            return decorate
+
+        PREFIX = "/v1"
+
+        @route(PREFIX + "/items")
+        def items():
+            return "items"
+        """
+    mod = package.module("mod_decorator_reads", v1)
+    items = mod.items
+    apply_edit(mod, v1.replace('"/v1"', '"/v2"'))
+    assert mod.routes["/v2/items"] is items and mod.items is items
+
+
+def test_new_statement_reading_a_removed_name_fails(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("mod_removed_read", "OLD = 1\n")
+    with pytest.raises(relive.ReloadError) as info:
+        apply_edit(mod, "NEW = OLD + 1\n")
+    assert isinstance(info.value.__cause__, NameError)
+    assert mod.OLD == 1 and not hasattr(mod, "NEW")
+
+
+def test_unchanged_statement_reading_a_removed_name_fails(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("mod_removed_read2", "OLD = 1\n\nNEW = OLD + 1\n")
+    with pytest.raises(relive.ReloadError) as info:
+        apply_edit(mod, "NEW = OLD + 1\n")
+    assert isinstance(info.value.__cause__, NameError)
+    assert mod.OLD == 1 and mod.NEW == 2
+
+
+def test_removed_name_that_shadowed_a_builtin(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = "def len(x):\n    return -1\n\nSIZE = len([1, 2])\n"
+    mod = package.module("mod_shadow", v1)
+    assert mod.SIZE == -1
+    apply_edit(mod, "SIZE = len([1, 2])\n")
+    assert mod.SIZE == 2 and "len" not in vars(mod)
+
+
+def test_changed_all_reaches_star_importers(package: TemporaryPackage, engine: Engine) -> None:
+    a = package.module("star_all_a", "__all__ = ['A']\nA = 1\nB = 2\n")
+    b = package.module("star_all_b", "from star_all_a import *\n")
+    assert not hasattr(b, "B")
+    apply_edit(a, "__all__ = ['A', 'B']\nA = 1\nB = 2\n")
+    assert b.B == 2
+
+
+def test_function_defined_in_a_compound_statement_keeps_identity(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        import sys
+
+        if sys.version_info >= (3,):
+            def f():
+                return 1
+        else:
+            def f():
+                return 0
+
+        try:
+            from json import dumps
+        except ImportError:
+            dumps = None
+        """
+    mod = package.module("mod_compound", v1)
+    f = mod.f
+    apply_edit(mod, v1.replace("return 1", "return 2"))
+    assert mod.f is f and f() == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -296,6 +297,8 @@ def test_thread_calling_edited_code_never_sees_the_swap(
                 return
 
     thread = threading.Thread(target=hammer, name="hammer", daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: more interleavings, faster reloads
     thread.start()
     try:
         for n in range(1, 201):
@@ -304,5 +307,6 @@ def test_thread_calling_edited_code_never_sees_the_swap(
     finally:
         stop.set()
         thread.join(timeout=10)
+        sys.setswitchinterval(interval)
     assert not failures, failures
     assert calls[0] > 0

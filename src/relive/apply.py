@@ -7,7 +7,6 @@ modules with their plan, and their importers with only the names that were rebou
 from __future__ import annotations
 
 import ast
-import copy
 import sys
 import traceback
 import types
@@ -15,141 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from relive.classes import MemberRules, patch_class_members
 from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
 from relive.errors import ReloadError, RestartRequired
-from relive.patch import (
-    Journal,
-    MemberRules,
-    find_functions,
-    patch_class_members,
-    patch_function,
-    shift_lines,
-    swap_code,
-)
-from relive.tracker import StatKey, TrackedModule, stat_key
+from relive.patch import Journal, find_functions, patch_function, shift_lines, swap_code
+from relive.prepare import CodeCache, Prepared
+from relive.tracker import TrackedModule
 
-__all__ = ["CodeCache", "ModuleApplier", "ModuleChanges", "Prepared", "failure"]
+__all__ = ["ModuleApplier", "ModuleChanges", "failure"]
 
 _MISSING: Any = object()
 Key = tuple[str, str]
-
-
-class CodeCache:
-    """Compiles the statements a plan needs, each once, with the module's future flags."""
-
-    def __init__(self, filename: str, flags: int) -> None:
-        self.filename = filename
-        self.flags = flags
-        self._codes: dict[tuple[int, str], types.CodeType] = {}
-
-    def _compile(self, nodes: list[ast.stmt]) -> types.CodeType:
-        module = ast.Module(body=nodes, type_ignores=[])
-        code: types.CodeType = compile(
-            module, self.filename, "exec", flags=self.flags, dont_inherit=True
-        )
-        return code
-
-    def statement(self, node: ast.stmt) -> types.CodeType:
-        """Code that executes ``node`` as a top-level statement."""
-        key = (id(node), "statement")
-        if key not in self._codes:
-            self._codes[key] = self._compile([node])
-        return self._codes[key]
-
-    def bare(self, node: ast.stmt) -> types.CodeType:
-        """Code that defines the function ``node`` without applying its decorators."""
-        key = (id(node), "bare")
-        if key not in self._codes:
-            stripped = copy.copy(node)
-            stripped.decorator_list = []  # type: ignore[attr-defined]
-            self._codes[key] = self._compile([stripped])
-        return self._codes[key]
-
-    def decorators(self, node: ast.stmt) -> list[types.CodeType]:
-        """Code evaluating each decorator expression of ``node``, top to bottom."""
-        return [
-            compile(
-                ast.Expression(body=decorator),
-                self.filename,
-                "eval",
-                flags=self.flags,
-                dont_inherit=True,
-            )
-            for decorator in getattr(node, "decorator_list", ())
-        ]
-
-    def function(self, node: ast.stmt, chain: Sequence[ast.ClassDef] = ()) -> types.CodeType:
-        """The code object of function ``node`` (a method of the classes in ``chain``)."""
-        key = (id(node), "function")
-        if key not in self._codes:
-            wrapped: ast.stmt = node
-            for cls in reversed(chain):
-                skeleton = ast.ClassDef(
-                    name=cls.name, bases=[], keywords=[], body=[wrapped], decorator_list=[]
-                )
-                wrapped = ast.copy_location(skeleton, cls)
-            names = [cls.name for cls in chain]
-            qualname = ".".join([*names, getattr(node, "name", "")])
-            code = _nested_code(self._compile([wrapped]), qualname)
-            if code is None:  # pragma: no cover - the compiler always emits it
-                raise LookupError(f"no code for {qualname}")
-            self._codes[key] = code
-        return self._codes[key]
-
-
-def _nested_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            if const.co_qualname == qualname:
-                return const
-            found = _nested_code(const, qualname)
-            if found is not None:
-                return found
-    return None
-
-
-@dataclass
-class Prepared:
-    """A changed module, parsed, planned and compiled, ready to apply."""
-
-    tracked: TrackedModule
-    source: str
-    lines: list[str]
-    statements: list[Statement]
-    plan: BodyPlan
-    flags: int
-    stat: StatKey | None = None
-    codes: CodeCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.codes = CodeCache(self.tracked.filename, self.flags)
-        try:
-            self.stat = stat_key(self.tracked.path)
-        except OSError:
-            self.stat = None
-
-    def compile_all(self) -> None:
-        """Compile every statement the plan will run, so syntax errors surface first."""
-        for step in self.plan.steps:
-            _compile_step(self.codes, step, ())
-
-
-def _compile_step(codes: CodeCache, step: Step, chain: tuple[ast.ClassDef, ...]) -> None:
-    node = step.new.node
-    if step.action in (Action.EXECUTE, Action.DEFINE):
-        codes.statement(node)
-    elif step.action is Action.PATCH_BODY:
-        codes.function(node, chain)
-    elif step.action in (Action.PATCH_FUNCTION, Action.REDEFINE):
-        codes.bare(node)
-        codes.decorators(node)
-    elif step.action is Action.PATCH_CLASS and step.cls is not None:
-        assert isinstance(node, ast.ClassDef)
-        if step.cls.rebuild or chain:
-            codes.statement(node) if not chain else None
-        if not step.cls.rebuild:
-            for inner in step.cls.body.steps:
-                _compile_step(codes, inner, (*chain, node))
 
 
 @dataclass
@@ -216,31 +91,51 @@ class ModuleApplier:
             self.changes.dependent = False
             self.changes.edited = item.plan.changed or item.plan.moved
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
-        for step in steps:
-            self._guarded(step)
+        self.local_rebound.update(removed)  # what reads a removed name runs again
+        # Code swaps run nothing, so they go first: old code never sees removed names.
+        swapped = {id(step) for step in steps if self._guarded(self._swap_early, step)}
         self._remove(removed)
+        for step in steps:
+            self._guarded(self._apply, step, swapped=id(step) in swapped)
         for cache in self._caches:
             cache.cache_clear()  # type: ignore[attr-defined]
         self.changes.rebound = self.local_rebound
         return self.changes
 
-    def _guarded(self, step: Step) -> None:
+    def _guarded(self, action: Callable[..., bool | None], step: Step, **options: bool) -> bool:
         try:
-            self._apply(step)
+            return bool(action(step, **options))
         except ReloadError:
             raise
         except Exception as exc:
             raise failure(exc, self.tracked, step.new.lineno, self.lines) from exc
 
-    def _apply(self, step: Step) -> None:
+    def _swap_early(self, step: Step) -> bool:
+        """Swap the code of a function or class whose bodies alone changed; True if done."""
+        if self._triggered(step.new):
+            return False
+        name = step.new.name or ""
+        if step.action is Action.PATCH_BODY:
+            return self._swap_body(step)
+        if step.action is Action.PATCH_CLASS and step.cls is not None and not step.cls.rebuild:
+            live = self.namespace.get(name, _MISSING)
+            node = step.new.node
+            assert isinstance(node, ast.ClassDef)
+            if self._own_class(live, name) and self._patch_in_place(live, step.cls, (node,)):
+                self.changes.patched.append(name)
+                return True
+        return False
+
+    def _apply(self, step: Step, *, swapped: bool = False) -> None:
         action = step.action
-        if action is Action.KEEP:
-            if not self._triggered(step.new):
+        if swapped or action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
+            if self._triggered(step.new):
+                action = self._triggered_action(step.new)
+            elif swapped:
+                return
+            elif action is Action.KEEP:
                 self._shift(step)
                 return
-            action = {"stmt": Action.EXECUTE, "def": Action.REDEFINE}.get(
-                step.new.kind, Action.PATCH_CLASS
-            )
         handlers: dict[Action, Callable[[Step], None]] = {
             Action.EXECUTE: self._execute,
             Action.DEFINE: self._define,
@@ -251,8 +146,22 @@ class ModuleApplier:
         }
         handlers[action](step)
 
+    def _triggered_action(self, statement: Statement) -> Action:
+        """How to run again a statement that reads a rebound name."""
+        if statement.kind == "class":
+            return Action.PATCH_CLASS
+        if statement.kind == "stmt":
+            return Action.EXECUTE
+        # Defaults or annotations: rebuild in place; the decorators only if they read it.
+        if self._reads_rebound(statement.decorator_uses):
+            return Action.REDEFINE
+        return Action.PATCH_FUNCTION
+
     def _triggered(self, statement: Statement) -> bool:
-        for module, name in statement.uses:
+        return self._reads_rebound(statement.uses)
+
+    def _reads_rebound(self, uses: frozenset[Key]) -> bool:
+        for module, name in uses:
             if not module:
                 if name in self.local_rebound:
                     return True
@@ -275,12 +184,37 @@ class ModuleApplier:
         if stars:
             before.update({name: _MISSING for name in self.namespace if name not in before})
         for name, value in before.items():
-            if self.namespace.get(name, _MISSING) is not value:
-                self.local_rebound.add(name)
-                if value is _MISSING:
-                    self.changes.added.append(name)
+            after = self.namespace.get(name, _MISSING)
+            if after is value or self._keep_identity(name, value, after, step):
+                continue
+            self.local_rebound.add(name)
+            if value is _MISSING:
+                self.changes.added.append(name)
         for module in stars:
             self._drop_star_names(module)
+
+    def _keep_identity(self, name: str, before: object, after: object, step: Step) -> bool:
+        """Patch what a statement defined anew (``def`` in an ``if`` or ``try``) into the
+        function or class it replaces, and bind that again; False if they do not match."""
+        if isinstance(before, types.FunctionType) and isinstance(after, types.FunctionType):
+            kept = (
+                self._own_functions(before, name) == [before]
+                and self._own_functions(after, name) == [after]
+                and patch_function(before, after, self.journal)
+            )
+        elif self._own_class(before, name) and self._own_class(after, name):
+            assert isinstance(before, type) and isinstance(after, type)
+            _check_compatible(before, after, self.tracked, step.new.lineno, self.lines)
+            removed = _source_members(before, self.tracked.filename) - after.__dict__.keys()
+            rules = MemberRules(self.tracked.filename, frozenset(), frozenset(removed))
+            patch_class_members(before, after, rules, self.journal, nested=_replace_nested)
+            kept = True
+        else:
+            return False
+        if kept:
+            self.namespace[name] = before
+            self.changes.patched.append(name)
+        return kept
 
     def _drop_star_names(self, source: str) -> None:
         """Remove names a star import brought from ``source`` that ``source`` no longer has."""
@@ -317,13 +251,17 @@ class ModuleApplier:
         return find_functions(obj, qualname, self.tracked.filename, caches=self._caches)
 
     def _patch_body(self, step: Step) -> None:
+        if not self._swap_body(step):
+            self._redefine(step)
+
+    def _swap_body(self, step: Step) -> bool:
         name = step.new.name or ""
         code = self.codes.function(step.new.node)
         functions = self._own_functions(self.namespace.get(name, _MISSING), name)
         if not functions or not all(self._swap(function, code, step) for function in functions):
-            self._redefine(step)
-            return
+            return False
         self.changes.patched.append(name)
+        return True
 
     def _swap(self, function: types.FunctionType, code: types.CodeType, step: Step) -> bool:
         previous = function.__code__
@@ -497,6 +435,19 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
             yield from _functions_under(member, f"{qualname}.{name}", filename)
         return
     yield from find_functions(obj, qualname, filename)
+
+
+def _source_members(cls: type, filename: str) -> set[str]:
+    """Members of ``cls`` defined by its source (functions and the descriptors around them)."""
+    return {
+        name
+        for name, member in cls.__dict__.items()
+        if find_functions(member, f"{cls.__qualname__}.{name}", filename)
+    }
+
+
+def _replace_nested(name: str, old: type, new: type) -> bool:
+    return False
 
 
 def _check_compatible(

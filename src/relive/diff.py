@@ -7,9 +7,10 @@ or executed here; the engine turns the plan into patches (patch.py).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import enum
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -53,6 +54,7 @@ class Statement:
     name: str | None  # the defined name, for "def" and "class"
     binds: frozenset[str]
     uses: frozenset[Key]
+    decorator_uses: frozenset[Key] = frozenset()  # what the decorators alone read
 
     @property
     def dump(self) -> str:
@@ -163,7 +165,7 @@ def _plan_body(old: Sequence[Statement], new: Sequence[Statement], *, in_class: 
         steps.append(step)
         if step.cls is not None:
             restarts.extend(step.cls.body.restart_reasons)
-        restarts.extend(_restart_reasons(previous, stmt, in_class=in_class))
+        restarts.extend(_restart_reasons(previous, stmt))
     bound_now = set().union(*(stmt.binds for stmt in new)) if new else set()
     bound_before = set().union(*(stmt.binds for stmt in old)) if old else set()
     return BodyPlan(tuple(steps), frozenset(bound_before - bound_now), tuple(restarts))
@@ -187,15 +189,41 @@ def _match(old: Sequence[Statement], new: Sequence[Statement]) -> dict[int, Stat
         elif stmt.name is None:
             unmatched.append(stmt)
     if unmatched:
-        by_dump: dict[str, list[Statement]] = defaultdict(list)
-        for leftovers in by_text.values():
-            for stmt in leftovers:
-                by_dump[stmt.dump].append(stmt)
-        for stmt in unmatched:
-            candidates = by_dump.get(stmt.dump)
-            if candidates:
-                matches[id(stmt)] = candidates.pop(0)
+        leftovers = [stmt for pool in by_text.values() for stmt in pool]
+        # Reformatted statements first (same tree), then edited ones (same names bound).
+        for key in (_dump_key, _binds_key):
+            unmatched = _match_leftovers(unmatched, leftovers, key, matches)
     return matches
+
+
+def _dump_key(stmt: Statement) -> object:
+    return stmt.dump
+
+
+def _binds_key(stmt: Statement) -> object:
+    return stmt.binds or None
+
+
+def _match_leftovers(
+    unmatched: list[Statement],
+    leftovers: list[Statement],
+    key: Callable[[Statement], object],
+    matches: dict[int, Statement],
+) -> list[Statement]:
+    """Pair unmatched new statements with unpaired old ones of the same ``key``."""
+    paired = {id(old) for old in matches.values()}
+    pools: dict[object, list[Statement]] = defaultdict(list)
+    for stmt in leftovers:
+        if id(stmt) not in paired and key(stmt) is not None:
+            pools[key(stmt)].append(stmt)
+    still: list[Statement] = []
+    for stmt in unmatched:
+        pool = pools.get(key(stmt))
+        if pool:
+            matches[id(stmt)] = pool.pop(0)
+        else:
+            still.append(stmt)
+    return still
 
 
 def _step(old: Statement | None, new: Statement, *, in_class: bool) -> Step:
@@ -220,11 +248,26 @@ def _function_action(old: ast.stmt, new: ast.stmt) -> Action:
 
 
 def _plan_class(old: ast.ClassDef, new: ast.ClassDef) -> ClassPlan:
-    body = _plan_body(class_body(old), class_body(new), in_class=True)
+    old_body, new_body = class_body(old), class_body(new)
+    body = _plan_body(old_body, new_body, in_class=True)
+    slots = _slots_changed(old_body, new_body, new.lineno)
+    if slots is not None:
+        body = dataclasses.replace(body, restart_reasons=(*body.restart_reasons, slots))
     rebuild = _dump_all(old.decorator_list) != _dump_all(new.decorator_list) or any(
         _needs_rebuild(step) for step in body.steps
     )
     return ClassPlan(body, rebuild or bool(body.removed and _removes_data(old, body.removed)))
+
+
+def _slots_changed(
+    old: Sequence[Statement], new: Sequence[Statement], class_line: int
+) -> tuple[int, str] | None:
+    """A restart reason when the ``__slots__`` statements of a class body differ."""
+    old_slots = [stmt.dump for stmt in old if "__slots__" in stmt.binds]
+    new_slots = [stmt for stmt in new if "__slots__" in stmt.binds]
+    if old_slots == [stmt.dump for stmt in new_slots]:
+        return None
+    return (new_slots[0].lineno if new_slots else class_line, "__slots__ changed")
 
 
 def _needs_rebuild(step: Step) -> bool:
@@ -245,9 +288,7 @@ def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
     return not removed <= methods
 
 
-def _restart_reasons(
-    old: Statement | None, new: Statement, *, in_class: bool
-) -> list[tuple[int, str]]:
+def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, str]]:
     if old is None or old.text == new.text:
         return []
     if new.kind == "class" and isinstance(old.node, ast.ClassDef):
@@ -256,8 +297,6 @@ def _restart_reasons(
             return [(new.node.lineno, f"the bases of class {new.name} changed")]
         if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
             return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
-    if in_class and "__slots__" in new.binds | old.binds and old.dump != new.dump:
-        return [(new.lineno, "__slots__ changed")]
     return []
 
 
@@ -298,6 +337,11 @@ def _describe(node: ast.stmt, lines: Sequence[str], scope: _Scope) -> Statement:
         name=name,
         binds=frozenset(_binds(node)),
         uses=frozenset(_uses(node, scope)),
+        decorator_uses=frozenset(
+            key
+            for decorator in getattr(node, "decorator_list", ())
+            for key in _uses(decorator, scope)
+        ),
     )
 
 
@@ -335,7 +379,7 @@ def _binds(node: ast.stmt) -> Iterator[str]:
                     yield alias.asname or alias.name.split(".")[0]
 
 
-def _uses(node: ast.stmt, scope: _Scope) -> Iterator[Key]:
+def _uses(node: ast.AST, scope: _Scope) -> Iterator[Key]:
     """The names a statement reads while it executes (not inside function bodies)."""
     if isinstance(node, ast.ImportFrom):
         source = _resolve(node, scope)

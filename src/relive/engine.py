@@ -6,7 +6,6 @@ one undo journal, so an error anywhere leaves the process exactly as it was.
 
 from __future__ import annotations
 
-import ast
 import os
 import sys
 import threading
@@ -16,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
-from relive.apply import ModuleApplier, ModuleChanges, Prepared
-from relive.diff import analyze_body, future_flags, plan_module
-from relive.errors import ReloadError, RestartRequired
+from relive.apply import ModuleApplier, ModuleChanges
+from relive.errors import ReloadError
 from relive.patch import Journal
+from relive.prepare import Prepared, prepare
 from relive.tracker import TrackedModule, Tracker
 
 __all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload"]
@@ -113,10 +112,15 @@ class Engine:
             return self._run(self.tracker.changed_on_disk(modules))
 
     def refresh(self) -> Report:
-        """Apply every tracked module whose source changed on disk."""
+        """Apply every tracked module whose source changed on disk.
+
+        A batch that failed is not tried again until some file changes anew, so a broken
+        edit is reported once (:meth:`reload` always tries).
+        """
         with self.lock:
             self.tracker.scan()
-            return self._run(self.tracker.changed_on_disk(self.tracker.modules()))
+            changes = self.tracker.changed_on_disk(self.tracker.modules())
+            return self._run(changes, retry=False)
 
     def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Apply the modules loaded from ``paths`` (files reported changed by a watcher)."""
@@ -125,7 +129,7 @@ class Engine:
             modules: list[TrackedModule] = []
             for path in paths:
                 modules.extend(self.tracker.by_path(os.path.realpath(path)))
-            return self._run(self.tracker.changed_on_disk(modules))
+            return self._run(self.tracker.changed_on_disk(modules), retry=False)
 
     # -- the transaction -------------------------------------------------------------
 
@@ -138,9 +142,19 @@ class Engine:
         except LookupError as exc:
             raise ReloadError(str(exc), module=module.__name__) from None
 
-    def _run(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:
-        if not changes:
+    def _run(
+        self, changes: list[tuple[TrackedModule, str | None]], *, retry: bool = True
+    ) -> Report:
+        if not changes or not (retry or any(_new_attempt(t, source) for t, source in changes)):
             return Report()
+        try:
+            return self._transaction(changes)
+        except ReloadError:
+            for tracked, source in changes:
+                tracked.failed = source
+            raise
+
+    def _transaction(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:
         started = time.perf_counter()
         prepared = [self._prepare(tracked, source) for tracked, source in changes]
         prepared = _dependency_order(prepared)
@@ -169,29 +183,7 @@ class Engine:
         if tracked.name not in sys.modules:
             self.tracker.forget(tracked.name)
             raise ReloadError(f"module {tracked.name} is no longer imported", path=tracked.path)
-        try:
-            tree = ast.parse(source, tracked.path)
-        except SyntaxError as exc:
-            raise _syntax_error(exc, tracked) from exc
-        lines = source.splitlines()
-        statements = analyze_body(tree.body, lines, module=tracked.name, package=tracked.package)
-        old = tracked.statements() if tracked.source is not None else []
-        plan = plan_module(old, statements)
-        if plan.restart_reasons:
-            lineno, why = plan.restart_reasons[0]
-            raise RestartRequired(
-                f"{why}: this edit cannot be applied in place",
-                path=tracked.path,
-                lineno=lineno,
-                line=_line(lines, lineno),
-                module=tracked.name,
-            )
-        item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
-        try:
-            item.compile_all()
-        except SyntaxError as exc:
-            raise _syntax_error(exc, tracked) from exc
-        return item
+        return prepare(tracked, source)
 
     def _apply(self, prepared: list[Prepared], journal: Journal) -> list[ModuleReport]:
         pending = {item.tracked.name: item for item in prepared}
@@ -211,7 +203,7 @@ class Engine:
             changes = applier.run(pending.pop(name, None))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes.rebound, triggers, queue)
-        journal.patch_closures()
+        journal.settle()
         return [_module_report(report) for report in reports.values() if report.anything]
 
     def _push(
@@ -233,6 +225,11 @@ class Engine:
                 queue.append(importer.name)
 
 
+def _new_attempt(tracked: TrackedModule, source: str | None) -> bool:
+    """Whether ``source`` is not the text that already failed to apply."""
+    return source is None or source != tracked.failed
+
+
 def _module_report(changes: ModuleChanges) -> ModuleReport:
     return ModuleReport(
         name=changes.tracked.name,
@@ -247,7 +244,7 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
 
 
 def _reads_any(importer: TrackedModule, module: str, names: set[str]) -> bool:
-    star = any(not name.startswith("_") for name in names)
+    star = any(not name.startswith("_") or name == "__all__" for name in names)
     for statement in importer.statements():
         for source, used in statement.uses:
             if source == module and (used in names or (star and used == "*")):
@@ -273,20 +270,6 @@ def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:
     for name in by_name:
         visit(name)
     return ordered
-
-
-def _syntax_error(exc: SyntaxError, tracked: TrackedModule) -> ReloadError:
-    return ReloadError(
-        f"SyntaxError: {exc.msg}",
-        path=tracked.path,
-        lineno=exc.lineno,
-        line=(exc.text or "").strip() or None,
-        module=tracked.name,
-    )
-
-
-def _line(lines: list[str], lineno: int) -> str | None:
-    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None
 
 
 # ---------------------------------------------------------------------------------------

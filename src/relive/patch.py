@@ -1,4 +1,4 @@
-"""Plan → live objects: patch functions and classes in place, with an undo journal.
+"""Plan → live objects: patch functions in place, with an undo journal.
 
 Object identity is kept: a patched function keeps its object and gets the new code, so
 every reference (``from m import f`` copies, registries, bound methods, wrappers) runs the
@@ -8,19 +8,20 @@ new code. Every change goes through a :class:`Journal` so a failed reload can be
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import gc
+import sys
 import types
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from relive.heap import PROBE_CODE, internal_references, probe_class, redirect_in
+
 __all__ = [
     "Journal",
     "find_functions",
-    "fix_class_cells",
-    "patch_class_members",
     "patch_function",
     "shift_lines",
     "swap_code",
@@ -28,9 +29,6 @@ __all__ = [
 
 _MISSING: Any = object()
 _CodeMap = dict[types.CodeType, types.CodeType]
-_SKIPPED_CLASS_ATTRS = frozenset({"__dict__", "__weakref__", "__module__", "__qualname__"})
-# The member tables of an enum, merged by _patch_enum_members rather than copied.
-_ENUM_TABLES = frozenset({"_member_map_", "_member_names_", "_value2member_map_"})
 # Code of comprehensions: never held by a live function between calls.
 _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 
@@ -39,13 +37,16 @@ _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>
 class Journal:
     """Every change made to live objects during one reload, so it can be undone.
 
-    It also collects the nested code replaced on the way (:meth:`follow_nested`), so that
-    closures made from it before the reload follow in one pass (:meth:`patch_closures`).
+    It also collects what must follow in the rest of the heap: nested code replaced on
+    the way (:meth:`follow_nested`), so that closures made from it before the reload get
+    the new code, and throwaway objects whose references go to the live ones
+    (:meth:`redirect`). :meth:`settle` does both in one pass over the heap.
     """
 
     _undo: list[Callable[[], None]] = field(default_factory=list)
     _namespaces: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     _nested: _CodeMap = field(default_factory=dict)
+    _redirects: dict[int, tuple[object, object]] = field(default_factory=dict)
 
     def remember_namespace(self, namespace: dict[str, Any]) -> None:
         """Take a shallow copy of a namespace the first time it is about to change."""
@@ -79,21 +80,54 @@ class Journal:
             if old_code.co_name not in _COMPREHENSIONS and not _same_code(old_code, new_code):
                 self._nested[old_code] = new_code
 
-    def patch_closures(self) -> int:
-        """Give the live closures made from replaced nested code their new code.
+    def redirect(self, throwaway: object, live: object) -> None:
+        """Record that references to ``throwaway`` (a rebuilt class) must go to ``live``.
 
-        One pass over the heap for the whole reload, and none when no nested code changed.
-        Returns how many functions were patched.
+        Building the throwaway ran decorators and ``__init_subclass__`` hooks, which may have
+        registered it in lists, dicts, sets or closures; those get the live object instead.
         """
-        replacements = {old: _latest(new, self._nested) for old, new in self._nested.items()}
+        self._redirects[id(throwaway)] = (throwaway, live)  # id 0 is the probe's
+
+    def settle(self) -> None:
+        """Patch the rest of the heap: closures follow, throwaway objects are redirected.
+
+        At most one pass over the heap for the whole reload, and none unless a reference
+        count shows that something outside may hold old nested code or a throwaway.
+        """
+        if not (self._nested or self._redirects):
+            return
+        # Probes sit in the same containers as the real objects: their reference counts
+        # are what "held by nothing else" looks like.
+        self.follow_nested(*PROBE_CODE)
+        self._redirects[0] = (probe_class(), None)
+        code = {old: _latest(new, self._nested) for old, new in self._nested.items()}
+        throwaways = [throwaway for throwaway, _ in self._redirects.values()]
+        objects = {key: live for key, (_, live) in self._redirects.items() if key}
         self._nested.clear()
-        if not replacements:
-            return 0
-        patched = 0
-        for referrer in gc.get_referrers(*replacements):
-            if isinstance(referrer, types.FunctionType) and referrer.__code__ in replacements:
-                patched += swap_code(referrer, replacements[referrer.__code__], self)
-        return patched
+        self._redirects.clear()
+        targets = _held_elsewhere(list(code), throwaways, self._held_by_undo())
+        del throwaways
+        if targets:
+            self._follow(targets, code, objects)
+
+    def _held_by_undo(self) -> Counter[int]:
+        """How often the undo records refer to each object (by id)."""
+        held: Counter[int] = Counter()
+        for undo in self._undo:
+            if isinstance(undo, functools.partial):
+                held.update(id(arg) for arg in undo.args)
+        return held
+
+    def _follow(self, targets: list[object], code: _CodeMap, objects: dict[int, object]) -> None:
+        for referrer in gc.get_referrers(*targets):
+            if referrer is targets:
+                continue
+            if isinstance(referrer, types.FunctionType) and referrer.__code__ in code:
+                swap_code(referrer, code[referrer.__code__], self)
+            elif objects:
+                undo = redirect_in(referrer, objects)
+                if undo is not None:
+                    self._undo.append(undo)
 
     def on_rollback(self, action: Callable[[], None]) -> None:
         """Register an extra undo action (run in reverse order of registration)."""
@@ -107,12 +141,26 @@ class Journal:
             _restore_namespace(namespace, saved)
         self._namespaces.clear()
         self._nested.clear()
+        self._redirects.clear()
 
     def commit(self) -> None:
         """Forget the undo information: the changes are final."""
         self._undo.clear()
         self._namespaces.clear()
         self._nested.clear()
+        self._redirects.clear()
+
+
+def _held_elsewhere(
+    codes: list[types.CodeType], classes: list[object], undo: Counter[int]
+) -> list[object]:
+    """The nested codes and throwaway classes that something may hold (the last of each
+    list is a probe, held only where the others are, and by no undo record)."""
+    counts = [sys.getrefcount(code) - undo[id(code)] for code in codes]
+    surplus = [sys.getrefcount(cls) - internal_references(cls) - undo[id(cls)] for cls in classes]
+    targets: list[object] = [c for c, n in zip(codes, counts, strict=True) if n > counts[-1]]
+    targets += [c for c, n in zip(classes, surplus, strict=True) if n > surplus[-1]]
+    return targets
 
 
 def _latest(code: types.CodeType, replacements: _CodeMap) -> types.CodeType:
@@ -268,166 +316,3 @@ def shift_lines(code: types.CodeType, delta: int) -> types.CodeType:
         for const in code.co_consts
     )
     return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
-
-
-# ---------------------------------------------------------------------------------------
-# Classes
-
-
-def fix_class_cells(obj: object, new_cls: type, old_cls: type, journal: Journal) -> None:
-    """Point ``__class__`` cells (zero-argument ``super()``) of ``obj`` at the live class."""
-    for function in _functions_of(obj):
-        for name, cell in zip(
-            function.__code__.co_freevars, function.__closure__ or (), strict=False
-        ):
-            if name == "__class__" and _cell_value(cell) is new_cls:
-                journal.set_cell(cell, old_cls)
-
-
-def _functions_of(obj: object) -> Iterator[types.FunctionType]:
-    if isinstance(obj, types.FunctionType):
-        yield obj
-    elif isinstance(obj, (staticmethod, classmethod)):
-        yield from _functions_of(obj.__func__)
-    elif isinstance(obj, property):
-        for accessor in (obj.fget, obj.fset, obj.fdel):
-            yield from _functions_of(accessor)
-    elif isinstance(obj, functools.cached_property):
-        yield from _functions_of(obj.func)
-
-
-def _cell_value(cell: types.CellType) -> object:
-    try:
-        return cell.cell_contents
-    except ValueError:
-        return _MISSING
-
-
-def patch_member(old: object, new: object, filename: str, journal: Journal) -> bool:
-    """Patch a class member in place (functions and the descriptors around them).
-
-    Returns False when the member must be replaced instead (a different kind of member,
-    generated code such as a dataclass ``__init__``, or closures that do not line up).
-    """
-    if type(old) is not type(new):
-        return False
-    if isinstance(old, types.FunctionType):
-        assert isinstance(new, types.FunctionType)
-        if old.__code__.co_filename != filename or new.__code__.co_filename != filename:
-            return False
-        return patch_function(old, new, journal)
-    if isinstance(old, (staticmethod, classmethod)):
-        assert isinstance(new, (staticmethod, classmethod))
-        return patch_member(old.__func__, new.__func__, filename, journal)
-    if isinstance(old, functools.cached_property):
-        assert isinstance(new, functools.cached_property)
-        return patch_member(old.func, new.func, filename, journal)
-    if isinstance(old, property):
-        assert isinstance(new, property)
-        pairs = [(old.fget, new.fget), (old.fset, new.fset), (old.fdel, new.fdel)]
-        if any((a is None) != (b is None) for a, b in pairs):
-            return False
-        return all(a is None or patch_member(a, b, filename, journal) for a, b in pairs)
-    return False
-
-
-@dataclass(frozen=True)
-class MemberRules:
-    """Which members of a rebuilt class take their new value."""
-
-    filename: str
-    keep_old: frozenset[str]  # bound by unchanged source statements: state kept
-    removed: frozenset[str]  # bound before, bound by nothing now
-
-
-def patch_class_members(
-    old: type,
-    new: type,
-    rules: MemberRules,
-    journal: Journal,
-    *,
-    nested: Callable[[str, type, type], bool],
-) -> list[str]:
-    """Move the members of a freshly built class ``new`` onto the live class ``old``.
-
-    ``nested(name, old_member, new_member)`` patches a nested class and returns True, or
-    returns False to have it replaced. Returns the names of members changed.
-    """
-    changed: list[str] = []
-    if isinstance(old, enum.EnumMeta):
-        assert isinstance(new, enum.EnumMeta)
-        changed += _patch_enum_members(old, new, journal)
-    skipped = _SKIPPED_CLASS_ATTRS
-    if isinstance(new, enum.EnumMeta):
-        skipped = skipped | _ENUM_TABLES | new._member_map_.keys()
-    for name, value in new.__dict__.items():
-        if name in skipped:
-            continue
-        if _patch_one_member(old, new, name, value, rules, journal, nested):
-            changed.append(name)
-    for name in rules.removed:
-        if name in old.__dict__ and name not in new.__dict__:
-            journal.delattr(old, name)
-            changed.append(name)
-    return changed
-
-
-def _patch_one_member(
-    old: type,
-    new: type,
-    name: str,
-    value: object,
-    rules: MemberRules,
-    journal: Journal,
-    nested: Callable[[str, type, type], bool],
-) -> bool:
-    current = old.__dict__.get(name, _MISSING)
-    if current is value:
-        return False
-    if name == "__doc__":
-        journal.setattr(old, name, value)
-        return bool(current != value)
-    if current is not _MISSING:
-        if isinstance(current, type) and isinstance(value, type) and nested(name, current, value):
-            return True
-        if patch_member(current, value, rules.filename, journal):
-            return True
-        if name in rules.keep_old:
-            return False
-    fix_class_cells(value, new, old, journal)
-    journal.setattr(old, name, value)
-    return True
-
-
-def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal) -> list[str]:
-    """Existing members keep their identity; new members join; removed ones leave."""
-    old_map: dict[str, Any] = dict(old._member_map_)
-    new_map: dict[str, Any] = new._member_map_
-    member_map: dict[str, Any] = {}
-    changed: list[str] = []
-    for name, member in new_map.items():
-        live = old_map.get(name)
-        if live is None:
-            journal.setattr(member, "__class__", old)
-            journal.setattr(old, name, member)
-            changed.append(name)
-            live = member
-        elif _member_state(live) != _member_state(member):
-            for attribute, value in _member_state(member).items():
-                journal.setattr(live, attribute, value)
-            changed.append(name)
-        member_map[name] = live
-    for name in old_map.keys() - new_map.keys():
-        journal.delattr(old, name)
-        changed.append(name)
-    if changed:
-        journal.setattr(old, "_member_map_", member_map)
-        journal.setattr(old, "_member_names_", list(new._member_names_))
-        values = {m._value_: m for m in member_map.values()}
-        journal.setattr(old, "_value2member_map_", values)
-    return changed
-
-
-def _member_state(member: object) -> dict[str, Any]:
-    """An enum member's own attributes (its value, and what a custom ``__init__`` set)."""
-    return {name: value for name, value in vars(member).items() if name != "_sort_order_"}

@@ -51,6 +51,7 @@ class TrackedModule:
     stat: StatKey
     imports: frozenset[str] = frozenset()
     missing: bool = False
+    failed: str | None = None  # the text of the last edit that failed to apply
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
     _tree: ast.Module | None = field(default=None, repr=False)
@@ -82,6 +83,7 @@ class TrackedModule:
         if stat is not None:
             self.stat = stat
         self.missing = False
+        self.failed = None
 
 
 def read_source(path: str) -> str:

@@ -1,0 +1,209 @@
+"""Patch live classes member by member from a freshly built class, with the journal.
+
+The class object is kept, so instances, subclasses (in other modules too), ``isinstance``,
+``except`` clauses and pickle keep working; the fresh class is thrown away afterwards.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import functools
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from relive.patch import Journal, patch_function
+
+__all__ = ["MemberRules", "fix_class_cells", "patch_class_members", "patch_member"]
+
+_MISSING: Any = object()
+_SKIPPED_CLASS_ATTRS = frozenset({"__dict__", "__weakref__", "__module__", "__qualname__"})
+# The member tables of an enum, merged by _patch_enum_members rather than copied.
+_ENUM_TABLES = frozenset({"_member_map_", "_member_names_", "_value2member_map_"})
+# What an enum member holds about its place in the class, not its value.
+_ENUM_OWN = frozenset({"_sort_order_", "__objclass__"})
+# Run-time state a class carries in its namespace: kept from the live class.
+_CLASS_STATE = frozenset({"_abc_impl"})
+
+
+def fix_class_cells(obj: object, new_cls: type, old_cls: type, journal: Journal) -> None:
+    """Point ``__class__`` cells (zero-argument ``super()``) of ``obj`` at the live class."""
+    for function in _functions_of(obj):
+        for name, cell in zip(
+            function.__code__.co_freevars, function.__closure__ or (), strict=False
+        ):
+            if name == "__class__" and _cell_value(cell) is new_cls:
+                journal.set_cell(cell, old_cls)
+
+
+def _functions_of(obj: object) -> Iterator[types.FunctionType]:
+    if isinstance(obj, types.FunctionType):
+        yield obj
+    elif isinstance(obj, (staticmethod, classmethod)):
+        yield from _functions_of(obj.__func__)
+    elif isinstance(obj, property):
+        for accessor in (obj.fget, obj.fset, obj.fdel):
+            yield from _functions_of(accessor)
+    elif isinstance(obj, functools.cached_property):
+        yield from _functions_of(obj.func)
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _MISSING
+
+
+def patch_member(old: object, new: object, filename: str, journal: Journal) -> bool:
+    """Patch a class member in place (functions and the descriptors around them).
+
+    Returns False when the member must be replaced instead (a different kind of member,
+    generated code such as a dataclass ``__init__``, or closures that do not line up).
+    """
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, types.FunctionType):
+        assert isinstance(new, types.FunctionType)
+        if old.__code__.co_filename != filename or new.__code__.co_filename != filename:
+            return False
+        return patch_function(old, new, journal)
+    if isinstance(old, (staticmethod, classmethod)):
+        assert isinstance(new, (staticmethod, classmethod))
+        return patch_member(old.__func__, new.__func__, filename, journal)
+    if isinstance(old, functools.cached_property):
+        assert isinstance(new, functools.cached_property)
+        return patch_member(old.func, new.func, filename, journal)
+    if isinstance(old, property):
+        assert isinstance(new, property)
+        pairs = [(old.fget, new.fget), (old.fset, new.fset), (old.fdel, new.fdel)]
+        if any((a is None) != (b is None) for a, b in pairs):
+            return False
+        return all(a is None or patch_member(a, b, filename, journal) for a, b in pairs)
+    return False
+
+
+@dataclass(frozen=True)
+class MemberRules:
+    """Which members of a rebuilt class take their new value."""
+
+    filename: str
+    keep_old: frozenset[str]  # bound by unchanged source statements: state kept
+    removed: frozenset[str]  # bound before, bound by nothing now
+
+
+def patch_class_members(
+    old: type,
+    new: type,
+    rules: MemberRules,
+    journal: Journal,
+    *,
+    nested: Callable[[str, type, type], bool],
+) -> list[str]:
+    """Move the members of a freshly built class ``new`` onto the live class ``old``.
+
+    ``nested(name, old_member, new_member)`` patches a nested class and returns True, or
+    returns False to have it replaced. Returns the names of members changed.
+    """
+    changed: list[str] = []
+    if isinstance(old, enum.EnumMeta):
+        assert isinstance(new, enum.EnumMeta)
+        changed += _patch_enum_members(old, new, journal)
+    skipped = _SKIPPED_CLASS_ATTRS | (_CLASS_STATE & old.__dict__.keys())
+    if isinstance(new, enum.EnumMeta):
+        skipped = skipped | _ENUM_TABLES | new._member_map_.keys()
+    for name, value in new.__dict__.items():
+        if name in skipped:
+            continue
+        if _patch_one_member(old, new, name, value, rules, journal, nested):
+            changed.append(name)
+    for name in rules.removed:
+        if name in old.__dict__ and name not in new.__dict__:
+            journal.delattr(old, name)
+            changed.append(name)
+    if isinstance(old, abc.ABCMeta):
+        old._abc_caches_clear()  # type: ignore[attr-defined]  # its registrations are kept
+        _update_abstract_methods(old, journal)
+    journal.redirect(new, old)
+    return changed
+
+
+def _update_abstract_methods(cls: type, journal: Journal) -> None:
+    """Recompute ``__abstractmethods__`` of ``cls`` and its subclasses, parents first."""
+    before = cls.__dict__.get("__abstractmethods__", _MISSING)
+    abc.update_abstractmethods(cls)
+    if cls.__dict__.get("__abstractmethods__", _MISSING) != before:
+        journal.on_rollback(functools.partial(_restore_abstract, cls, before))
+    subclass: type
+    for subclass in cls.__subclasses__():
+        _update_abstract_methods(subclass, journal)
+
+
+def _restore_abstract(cls: type, before: object) -> None:
+    if before is not _MISSING:
+        type.__setattr__(cls, "__abstractmethods__", before)
+
+
+def _patch_one_member(
+    old: type,
+    new: type,
+    name: str,
+    value: object,
+    rules: MemberRules,
+    journal: Journal,
+    nested: Callable[[str, type, type], bool],
+) -> bool:
+    current = old.__dict__.get(name, _MISSING)
+    if current is value:
+        return False
+    if name == "__doc__":
+        journal.setattr(old, name, value)
+        return bool(current != value)
+    if current is not _MISSING:
+        if isinstance(current, type) and isinstance(value, type) and nested(name, current, value):
+            return True
+        if patch_member(current, value, rules.filename, journal):
+            return True
+        if name in rules.keep_old:
+            return False
+    fix_class_cells(value, new, old, journal)
+    journal.setattr(old, name, value)
+    return True
+
+
+def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal) -> list[str]:
+    """Existing members keep their identity; new members join; removed ones leave."""
+    old_map: dict[str, Any] = dict(old._member_map_)
+    new_map: dict[str, Any] = new._member_map_
+    member_map: dict[str, Any] = {}
+    changed: list[str] = []
+    for name, member in new_map.items():
+        live = old_map.get(name)
+        if live is None:
+            journal.setattr(member, "__class__", old)
+            if "__objclass__" in vars(member):
+                journal.setattr(member, "__objclass__", old)
+            journal.setattr(old, name, member)
+            changed.append(name)
+            live = member
+        elif _member_state(live) != _member_state(member):
+            for attribute, value in _member_state(member).items():
+                journal.setattr(live, attribute, value)
+            changed.append(name)
+        member_map[name] = live
+    for name in old_map.keys() - new_map.keys():
+        journal.delattr(old, name)
+        changed.append(name)
+    if changed:
+        journal.setattr(old, "_member_map_", member_map)
+        journal.setattr(old, "_member_names_", list(new._member_names_))
+        values = {m._value_: m for m in member_map.values()}
+        journal.setattr(old, "_value2member_map_", values)
+    return changed
+
+
+def _member_state(member: object) -> dict[str, Any]:
+    """An enum member's own attributes (its value, and what a custom ``__init__`` set)."""
+    return {name: value for name, value in vars(member).items() if name not in _ENUM_OWN}

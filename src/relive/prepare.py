@@ -1,0 +1,183 @@
+"""A changed module, parsed, planned and compiled before anything is applied.
+
+Between the diff and the patcher: everything that can fail without touching the running
+program (syntax errors, edits that need a restart) fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from relive.diff import Action, BodyPlan, Statement, Step, analyze_body, future_flags, plan_module
+from relive.errors import ReloadError, RestartRequired
+from relive.tracker import StatKey, TrackedModule, stat_key
+
+__all__ = ["CodeCache", "Prepared", "prepare"]
+
+
+class CodeCache:
+    """Compiles the statements a plan needs, each once, with the module's future flags."""
+
+    def __init__(self, filename: str, flags: int) -> None:
+        self.filename = filename
+        self.flags = flags
+        self._codes: dict[tuple[int, str], types.CodeType] = {}
+
+    def _compile(self, nodes: list[ast.stmt]) -> types.CodeType:
+        module = ast.Module(body=nodes, type_ignores=[])
+        code: types.CodeType = compile(
+            module, self.filename, "exec", flags=self.flags, dont_inherit=True
+        )
+        return code
+
+    def statement(self, node: ast.stmt) -> types.CodeType:
+        """Code that executes ``node`` as a top-level statement."""
+        key = (id(node), "statement")
+        if key not in self._codes:
+            self._codes[key] = self._compile([node])
+        return self._codes[key]
+
+    def bare(self, node: ast.stmt) -> types.CodeType:
+        """Code that defines the function ``node`` without applying its decorators."""
+        key = (id(node), "bare")
+        if key not in self._codes:
+            stripped = copy.copy(node)
+            stripped.decorator_list = []  # type: ignore[attr-defined]
+            self._codes[key] = self._compile([stripped])
+        return self._codes[key]
+
+    def decorators(self, node: ast.stmt) -> list[types.CodeType]:
+        """Code evaluating each decorator expression of ``node``, top to bottom."""
+        return [
+            compile(
+                ast.Expression(body=decorator),
+                self.filename,
+                "eval",
+                flags=self.flags,
+                dont_inherit=True,
+            )
+            for decorator in getattr(node, "decorator_list", ())
+        ]
+
+    def function(self, node: ast.stmt, chain: Sequence[ast.ClassDef] = ()) -> types.CodeType:
+        """The code object of function ``node`` (a method of the classes in ``chain``)."""
+        key = (id(node), "function")
+        if key not in self._codes:
+            wrapped: ast.stmt = node
+            for cls in reversed(chain):
+                skeleton = ast.ClassDef(
+                    name=cls.name, bases=[], keywords=[], body=[wrapped], decorator_list=[]
+                )
+                wrapped = ast.copy_location(skeleton, cls)
+            names = [cls.name for cls in chain]
+            qualname = ".".join([*names, getattr(node, "name", "")])
+            code = _nested_code(self._compile([wrapped]), qualname)
+            if code is None:  # pragma: no cover - the compiler always emits it
+                raise LookupError(f"no code for {qualname}")
+            self._codes[key] = code
+        return self._codes[key]
+
+
+def _nested_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_qualname == qualname:
+                return const
+            found = _nested_code(const, qualname)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class Prepared:
+    """A changed module, parsed, planned and compiled, ready to apply."""
+
+    tracked: TrackedModule
+    source: str
+    lines: list[str]
+    statements: list[Statement]
+    plan: BodyPlan
+    flags: int
+    stat: StatKey | None = None
+    codes: CodeCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codes = CodeCache(self.tracked.filename, self.flags)
+        try:
+            self.stat = stat_key(self.tracked.path)
+        except OSError:
+            self.stat = None
+
+    def compile_all(self) -> None:
+        """Compile every statement the plan will run, so syntax errors surface first."""
+        for step in self.plan.steps:
+            _compile_step(self.codes, step, ())
+
+
+def _compile_step(codes: CodeCache, step: Step, chain: tuple[ast.ClassDef, ...]) -> None:
+    node = step.new.node
+    if step.action in (Action.EXECUTE, Action.DEFINE):
+        codes.statement(node)
+    elif step.action is Action.PATCH_BODY:
+        codes.function(node, chain)
+    elif step.action in (Action.PATCH_FUNCTION, Action.REDEFINE):
+        codes.bare(node)
+        codes.decorators(node)
+    elif step.action is Action.PATCH_CLASS and step.cls is not None:
+        assert isinstance(node, ast.ClassDef)
+        if step.cls.rebuild or chain:
+            codes.statement(node) if not chain else None
+        if not step.cls.rebuild:
+            for inner in step.cls.body.steps:
+                _compile_step(codes, inner, (*chain, node))
+
+
+def prepare(tracked: TrackedModule, source: str) -> Prepared:
+    """Parse, diff and compile one changed module.
+
+    Raises:
+        ReloadError: A syntax error.
+        RestartRequired: The edit cannot be applied in place.
+    """
+    try:
+        tree = ast.parse(source, tracked.path)
+    except SyntaxError as exc:
+        raise _syntax_error(exc, tracked) from exc
+    lines = source.splitlines()
+    statements = analyze_body(tree.body, lines, module=tracked.name, package=tracked.package)
+    old = tracked.statements() if tracked.source is not None else []
+    plan = plan_module(old, statements)
+    if plan.restart_reasons:
+        lineno, why = plan.restart_reasons[0]
+        raise RestartRequired(
+            f"{why}: this edit cannot be applied in place",
+            path=tracked.path,
+            lineno=lineno,
+            line=_line(lines, lineno),
+            module=tracked.name,
+        )
+    item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
+    try:
+        item.compile_all()
+    except SyntaxError as exc:
+        raise _syntax_error(exc, tracked) from exc
+    return item
+
+
+def _syntax_error(exc: SyntaxError, tracked: TrackedModule) -> ReloadError:
+    return ReloadError(
+        f"SyntaxError: {exc.msg}",
+        path=tracked.path,
+        lineno=exc.lineno,
+        line=(exc.text or "").strip() or None,
+        module=tracked.name,
+    )
+
+
+def _line(lines: list[str], lineno: int) -> str | None:
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None

@@ -1,0 +1,287 @@
+"""Random edit sequences, each checked against a fresh import of the same source.
+
+A module is generated from a small model (constants, functions combining constants and
+other functions, classes with an attribute and methods, top-level statements computed
+from the constants) and edited several times; some edits are broken (a syntax error, a statement
+that raises, a name read before it exists). After each refresh every function and method
+must behave as in a fresh import of the new text, old references included; after a broken
+edit, nothing may have changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relive.engine import Engine
+from relive.errors import ReloadError
+from relive.testing import TemporaryPackage
+
+CONSTANTS = ("C0", "C1", "C2")
+FUNCTIONS = ("f0", "f1", "f2", "f3")
+CLASSES = ("K0", "K1")
+METHODS = ("m0", "m1", "m2")
+DERIVED = ("D0", "D1")
+# More examples, or a random seed instead of the fixed one: set these to hunt for bugs.
+EXAMPLES = int(os.environ.get("RELIVE_PROPERTY_EXAMPLES", "60"))
+RANDOM = os.environ.get("RELIVE_PROPERTY_RANDOM", "") == "1"
+
+_names = itertools.count()
+
+
+# ---------------------------------------------------------------------------------------
+# The model of a module, and its source
+
+
+@dataclass(frozen=True)
+class Model:
+    constants: dict[str, int]
+    functions: dict[str, list[str]]  # name -> body lines (the last one returns)
+    classes: dict[str, tuple[int, dict[str, list[str]]]]  # name -> (attr, methods)
+    # name -> expression of constants. Not of function calls: a statement whose text did
+    # not change is not run again when a function it calls is patched (its state is kept),
+    # so a fresh import is not the reference for those.
+    derived: dict[str, str]
+    gaps: tuple[int, ...]  # blank lines before each statement
+    broken: str  # "", "syntax" or "raise"
+    broken_at: int
+
+    def source(self) -> str:
+        blocks = [f"{name} = {value}" for name, value in self.constants.items()]
+        blocks += [_function(name, body) for name, body in self.functions.items()]
+        for name, (attr, methods) in self.classes.items():
+            members = [f"    attr = {attr}"]
+            members += [_function(m, body, indent="    ") for m, body in methods.items()]
+            blocks.append(f"class {name}:\n" + "\n\n".join(members))
+        blocks += [f"{name} = {expression}" for name, expression in self.derived.items()]
+        if self.broken:
+            bad = "def broken(:\n    pass" if self.broken == "syntax" else "_boom = 1 // 0"
+            blocks.insert(self.broken_at % (len(blocks) + 1), bad)
+        gaps = itertools.cycle(self.gaps or (1,))
+        return "".join("\n" * next(gaps) + block + "\n" for block in blocks)
+
+
+def _function(name: str, body: list[str], indent: str = "") -> str:
+    header = f"{indent}def {name}(self):" if indent else f"def {name}():"
+    return "\n".join([header, *(f"{indent}    {line}" for line in body)])
+
+
+@functools.cache
+def _expressions(readable: tuple[str, ...], depth: int = 2) -> st.SearchStrategy[str]:
+    leaves = st.one_of(st.integers(0, 9).map(str), st.sampled_from(readable))
+    if depth == 0:
+        return leaves
+    smaller = _expressions(readable, depth - 1)
+    return st.one_of(leaves, st.tuples(smaller, smaller).map(lambda p: f"{p[0]} + {p[1]}"))
+
+
+@functools.cache
+def _body(readable: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    expression = _expressions(readable)
+    one_line = expression.map(lambda e: [f"return {e}"])
+    two_lines = st.tuples(expression, expression).map(
+        lambda p: [f"x = {p[0]}", f"return x + {p[1]}"]
+    )
+    return st.one_of(one_line, two_lines)
+
+
+@st.composite
+def models(draw: st.DrawFn) -> Model:
+    constants = {name: draw(st.integers(0, 3)) for name in CONSTANTS if draw(st.booleans())}
+    functions: dict[str, list[str]] = {}
+    for index, name in enumerate(FUNCTIONS):
+        if draw(st.booleans()):
+            readable = (*CONSTANTS, *(f"{f}()" for f in FUNCTIONS[:index]))
+            functions[name] = draw(_body(readable))
+    classes: dict[str, tuple[int, dict[str, list[str]]]] = {}
+    for name in CLASSES:
+        if draw(st.booleans()):
+            methods: dict[str, list[str]] = {}
+            for index, method in enumerate(METHODS):
+                if draw(st.booleans()):
+                    readable = (
+                        *CONSTANTS,
+                        "self.attr",
+                        *(f"{f}()" for f in FUNCTIONS),
+                        *(f"self.{m}()" for m in METHODS[:index]),
+                    )
+                    methods[method] = draw(_body(readable))
+            classes[name] = (draw(st.integers(0, 3)), methods)
+    derived = {
+        name: draw(_expressions(CONSTANTS, depth=1)) for name in DERIVED if draw(st.booleans())
+    }
+    broken = draw(st.sampled_from(["", "", "", "", "syntax", "raise"]))
+    return Model(
+        constants,
+        functions,
+        classes,
+        derived,
+        tuple(draw(st.lists(st.integers(0, 2), max_size=4))),
+        broken,
+        draw(st.integers(0, 20)),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Observing a module
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    """What a call returns, or the exception it raises and the line it raised at."""
+    try:
+        return call()
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__, limit=-1)
+        return (type(exc).__name__, str(exc), frames[-1].lineno)
+
+
+def observe(namespace: dict[str, object]) -> dict[str, object]:
+    """Everything the model defines, as values: constants, results, class attributes."""
+    seen: dict[str, object] = {}
+    for name in (*CONSTANTS, *DERIVED):
+        if name in namespace:
+            seen[name] = namespace[name]
+    for name in FUNCTIONS:
+        function = namespace.get(name)
+        if callable(function):
+            seen[name] = _outcome(function)
+    for name in CLASSES:
+        cls = namespace.get(name)
+        if isinstance(cls, type):
+            seen[name] = observe_class(cls, cls())
+    return seen
+
+
+def observe_class(cls: type, instance: object) -> dict[str, object]:
+    seen: dict[str, object] = {"attr": getattr(cls, "attr", None)}
+    for method in METHODS:
+        if hasattr(instance, method):
+            seen[method] = _outcome(getattr(instance, method))
+    return seen
+
+
+def fresh_import(source: str, filename: str) -> dict[str, object] | None:
+    """The namespace of the source imported anew under another name; None if it fails."""
+    module = types.ModuleType(f"relive_fresh_{next(_names)}")
+    module.__file__ = filename
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except Exception:
+        return None
+    return module.__dict__
+
+
+@dataclass
+class Held:
+    """References taken after one version was applied, checked after the next."""
+
+    functions: dict[str, object] = field(default_factory=dict)
+    classes: dict[str, type] = field(default_factory=dict)
+    instances: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls, namespace: dict[str, object]) -> Held:
+        held = cls()
+        for name in FUNCTIONS:
+            if callable(namespace.get(name)):
+                held.functions[name] = namespace[name]
+        for name in CLASSES:
+            value = namespace.get(name)
+            if isinstance(value, type):
+                held.classes[name] = value
+                held.instances[name] = value()
+        return held
+
+    def check(self, namespace: dict[str, object], expected: dict[str, object]) -> None:
+        for name, function in self.functions.items():
+            if name in expected:
+                assert namespace[name] is function, f"{name} lost its identity"
+                assert _outcome(function) == expected[name], f"old reference to {name}"  # type: ignore[operator]
+        for name, cls in self.classes.items():
+            if name in expected:
+                assert namespace[name] is cls, f"class {name} lost its identity"
+                assert observe_class(cls, self.instances[name]) == expected[name], name
+
+
+# ---------------------------------------------------------------------------------------
+# The property
+
+
+def test_random_edits_behave_like_a_fresh_import() -> None:
+    engine = Engine()
+    try:
+        _edit_sequences(engine)
+    finally:
+        engine.close()
+
+
+def _edit_sequences(engine: Engine) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=not RANDOM,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(models(), min_size=2, max_size=5))
+    def check(versions: list[Model]) -> None:
+        modules_before = set(sys.modules)
+        try:
+            with TemporaryPackage() as package:
+                _check_versions(engine, package, versions)
+        finally:
+            for added in [name for name in sys.modules if name not in modules_before]:
+                del sys.modules[added]
+
+    check()
+
+
+def _check_versions(engine: Engine, package: TemporaryPackage, versions: list[Model]) -> None:
+    first = _first_importable(versions)
+    if first is None:
+        return
+    name = f"relive_prop_{next(_names)}"
+    module = package.module(name, first.source())
+    path = module.__file__ or ""
+    namespace = vars(module)
+    held = Held.take(namespace)
+    written = first.source()
+    for version in versions[versions.index(first) + 1 :]:
+        source = version.source()
+        before = observe(namespace)
+        package.write(f"{name}.py", source, dedent=False)
+        expected_namespace = fresh_import(source, path)
+        if source == written:  # content decides: the same text again is nothing to do
+            assert not engine.refresh()
+            assert observe(namespace) == before
+            continue
+        written = source
+        if expected_namespace is None:
+            with pytest.raises(ReloadError):
+                engine.refresh()
+            assert observe(namespace) == before, source
+            held.check(namespace, before)
+            assert not engine.refresh()  # a failed batch is not tried again
+            continue
+        engine.refresh()
+        expected = observe(expected_namespace)
+        assert observe(namespace) == expected, source
+        held.check(namespace, expected)
+        held = Held.take(namespace)
+
+
+def _first_importable(versions: list[Model]) -> Model | None:
+    for version in versions:
+        if fresh_import(version.source(), "<check>") is not None:
+            return version
+    return None
