@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import subprocess
 import sys
 import textwrap
 import traceback
@@ -93,13 +94,13 @@ class Notebook:
 
     def run(self, code: str) -> Any:
         """Run a cell; fail the test if it raised."""
-        result = self.shell.run_cell(textwrap.dedent(code))
+        result = self.shell.run_cell(textwrap.dedent(code), store_history=True)
         result.raise_error()
         return result.result
 
     def fails(self, code: str) -> BaseException | None:
         """Run a cell expected to raise; returns what it raised."""
-        return self.shell.run_cell(textwrap.dedent(code)).error_in_exec
+        return self.shell.run_cell(textwrap.dedent(code), store_history=True).error_in_exec
 
 
 @pytest.fixture
@@ -439,15 +440,15 @@ def test_function_edit_whenever_the_extension_is_loaded(
     try:
         if loaded == "before_import":
             nb.run("%load_ext relive")
-        nb.run("import dd_basic")
+        nb.run("import dd_basic; from dd_basic import x")
         if loaded == "after_import":
             nb.run("%load_ext relive")
         nb.run("pass")
         if loaded == "after_first_cell":
             nb.run("%load_ext relive")
         nb.run("pass")
-        nb.edit("dd_basic", "x = 9\ndef foo(y):\n    return y + 5\n")
-        assert nb.run("dd_basic.foo(0)") == 5
+        nb.edit("dd_basic", "x = 10\ndef foo(y):\n    return y + 5\n")
+        assert nb.run("dd_basic.foo(0), x") == (5, 10)  # imports before loading follow too
     finally:
         nb.run("%unload_ext relive")
 
@@ -1013,12 +1014,17 @@ def test_load_twice_and_unload(nb: Notebook) -> None:
     nb.run("%unload_ext relive")
     assert len(events["pre_run_cell"]) == before - 1
     assert "relive" not in nb.shell.magics_manager.magics["line"]
-    nb.module("ex_unloaded", "def f():\n    return 1\n")
+    nb.module("ex_unloaded", "def f():\n    return 1\nLIMIT = 1\n")
     nb.run("import ex_unloaded")
-    nb.edit("ex_unloaded", "def f():\n    return 2\n")
+    nb.edit("ex_unloaded", "def f():\n    return 2\nLIMIT = 1\n")
     assert nb.run("ex_unloaded.f()") == 1
     nb.run("%load_ext relive")
     assert nb.run("ex_unloaded.f()") == 2
+    nb.run("from ex_unloaded import LIMIT")
+    nb.run("%reload_ext relive")
+    assert len(events["pre_run_cell"]) == before
+    nb.edit("ex_unloaded", "def f():\n    return 3\nLIMIT = 2\n")
+    assert nb.run("ex_unloaded.f(), LIMIT") == (3, 2)
 
 
 def test_disabled_by_environment(
@@ -1097,31 +1103,33 @@ def test_live_mode_applies_during_a_cell(nb: Notebook) -> None:
     nb.edit("ex_live", "def f():\n    return 2\n")
     wait_until(lambda: nb.ns["f"]() == 2)
     assert "as soon as they are saved" in nb.reloader.status()
+    watcher = nb.reloader.watcher
+    assert watcher is not None and watcher.live
+    nb.run("%relive off")  # saves are kept for later, not applied
+    path = str((nb.package.root / "ex_live.py").resolve())
+    nb.edit("ex_live", "def f():\n    return 3\n")
+    wait_until(lambda: path in watcher.pending())
+    assert nb.ns["f"]() == 2
+    nb.run("%relive on")
+    assert nb.run("f()") == 3
 
 
 def test_profile_config_loads_the_extension(tmp_path: Path) -> None:
-    """``c.InteractiveShellApp.extensions = ["relive"]``, as a profile would set it."""
-    import subprocess
-
+    """``c.InteractiveShellApp.extensions = ["relive"]`` in a profile's ipython_config.py."""
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["relive"]\n', encoding="utf-8"
+    )
     code = "print('relive' in get_ipython().magics_manager.magics['line'])"
-    env = {**os.environ, "IPYTHONDIR": str(tmp_path)}
+    memory = "--HistoryManager.hist_file=:memory:"
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "IPython",
-            "--quick",
-            "--no-banner",
-            "--HistoryManager.hist_file=:memory:",
-            "--InteractiveShellApp.extensions=['relive']",
-            "-c",
-            code,
-        ],
+        [sys.executable, "-m", "IPython", "--no-banner", memory, "-c", code],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "IPYTHONDIR": str(tmp_path)},
         timeout=60,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip().endswith("True")
+    assert completed.stdout.strip().endswith("True"), completed.stdout

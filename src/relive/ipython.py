@@ -222,16 +222,14 @@ class CellWatcher:
     """Collects the files saved between cells, for the next cell to apply.
 
     The pre-cell check then costs one look at a set, however many modules are imported.
-    In live mode each batch of saved files is applied as it arrives instead, even while a
-    cell runs. Modules whose directory is too large to watch (a home directory, the file
-    system's root) are checked before each cell instead.
+    In live mode ``on_saved`` is called on the watcher's thread after each batch, to apply
+    it at once, even while a cell runs. Modules whose directory is too large to watch (a
+    home directory, the file system's root) are checked before each cell instead.
     """
 
-    def __init__(
-        self, engine: Engine, *, apply_now: Callable[[set[str]], object] | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, *, on_saved: Callable[[], object] | None = None) -> None:
         self.engine = engine
-        self._apply_now = apply_now
+        self._on_saved = on_saved
         self._pending: set[str] = set()
         self._unwatched: set[str] = set()
         self._lock = threading.Lock()
@@ -240,7 +238,7 @@ class CellWatcher:
     @property
     def live(self) -> bool:
         """Whether saves are applied as they arrive (not before the next cell)."""
-        return self._apply_now is not None
+        return self._on_saved is not None
 
     def start(self) -> None:
         """Watch the directories of the tracked modules.
@@ -300,11 +298,10 @@ class CellWatcher:
 
     def _receive(self, batch: Batch) -> None:
         paths = {os.path.realpath(path) for path in batch.changed | batch.removed}
-        if self._apply_now is not None:
-            self._apply_now(paths)
-            return
         with self._lock:
             self._pending |= paths
+        if self._on_saved is not None:
+            self._on_saved()
 
 
 def _watchable(directory: str) -> bool:
@@ -351,6 +348,9 @@ class NotebookReloader:
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self.shell.magics_manager.register_function(self.magic, "line", MAGIC)
+        history = self.shell.history_manager
+        for source in history.input_hist_parsed if history is not None else ():
+            self.imported.record(source, self.shell.user_ns)  # imports made before loading
         if _autoreload_on(self.shell):
             _say("%autoreload is on too and would reload the same modules: %autoreload off")
 
@@ -449,7 +449,7 @@ class NotebookReloader:
     def start_watching(self, *, live: bool = False) -> None:
         """Watch the files: apply saves before the next cell (``live``: at once)."""
         self.stop_watching()
-        watcher = CellWatcher(self.engine, apply_now=self._apply_live if live else None)
+        watcher = CellWatcher(self.engine, on_saved=self._apply_saved if live else None)
         watcher.start()
         self.watcher = watcher
         self.apply()  # what was saved before the watcher started
@@ -460,8 +460,10 @@ class NotebookReloader:
         if watcher is not None:
             watcher.stop()
 
-    def _apply_live(self, paths: set[str]) -> None:
-        if self.enabled:
+    def _apply_saved(self) -> None:
+        """Live mode, on the watcher's thread: apply what was just saved (unless off)."""
+        watcher = self.watcher
+        if self.enabled and watcher is not None and (paths := watcher.take()):
             self.apply(paths)
 
     # -- %relive ----------------------------------------------------------------------
