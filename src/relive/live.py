@@ -25,6 +25,8 @@ __all__ = ["Watcher", "disabled", "watch"]
 
 logger = logging.getLogger("relive")
 
+_IMPORT_DEADLINE = 5.0  # seconds to wait for an import in progress to finish
+
 ReportCallback = Callable[[Report], None]
 ErrorCallback = Callable[[ReloadError], None]
 RestartCallback = Callable[[RestartRequired], None]
@@ -37,15 +39,26 @@ def disabled() -> bool:
 
 
 class _ImportNotifier:
-    """A ``sys.meta_path`` finder that finds nothing: it sets an event on each new import."""
+    """A ``sys.meta_path`` finder that finds nothing: it notes each new import's name."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._names: set[str] = set()
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
+        with self._lock:
+            self._names.add(fullname)
         self.event.set()
+
+    def take(self) -> set[str]:
+        """The names whose import started since the last call."""
+        with self._lock:
+            names, self._names = self._names, set()
+        self.event.clear()
+        return names
 
 
 @final
@@ -91,9 +104,8 @@ class Watcher:
         self.last_error: ReloadError | None = None
         self.batches = 0
         self._files: FileWatcher | None = None
-        self._imported = threading.Event()
         self._stopping = threading.Event()
-        self._notifier = _ImportNotifier(self._imported)
+        self._notifier = _ImportNotifier()
         self._discovery: threading.Thread | None = None
         self._idle = threading.Condition()
 
@@ -134,7 +146,7 @@ class Watcher:
         if files is None:
             return
         self._stopping.set()
-        self._imported.set()
+        self._notifier.event.set()
         if self._notifier in sys.meta_path:
             sys.meta_path.remove(self._notifier)
         files.stop()
@@ -180,15 +192,21 @@ class Watcher:
         return sorted(roots)
 
     def _discover(self) -> None:
-        """Track modules imported after start and watch their directories (event-driven)."""
+        """Track modules imported after start and watch their directories (event-driven).
+
+        The finder hears of an import when it starts; the module is tracked once it has
+        landed in ``sys.modules`` (imports that fail are given up after a deadline).
+        """
         while not self._stopping.is_set():
-            self._imported.wait()
-            if self._stopping.is_set():
-                return
-            # Let the import finish before looking at sys.modules.
-            self._stopping.wait(0.05)
-            self._imported.clear()
-            self._track_new_modules()
+            self._notifier.event.wait()
+            pending = self._notifier.take()
+            deadline = time.monotonic() + _IMPORT_DEADLINE
+            while pending and not self._stopping.wait(0.02):
+                self._track_new_modules()
+                pending = {name for name in pending if name not in sys.modules}
+                pending |= self._notifier.take()
+                if time.monotonic() > deadline:
+                    break
 
     def _track_new_modules(self) -> None:
         files = self._files
