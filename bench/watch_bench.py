@@ -3,15 +3,19 @@
 For trees of 10,000 and 50,000 generated files, each watcher runs in its own process: time to
 ready, median (and p90) write-to-callback latency over --writes writes of one file each, and
 the CPU the whole process (all watcher threads; the main thread sleeps) uses while idle.
-relive's polling fallback is measured on the smallest tree only, with 10 writes.
+relive's polling fallback is measured on the smallest tree only, with 5 writes.
 
     .venv/bin/python bench/watch_bench.py [--sizes 10000 50000] [--writes 50] [--idle 5]
+
+The trees go to /dev/shm when it is writable: generating them on a busy disk takes minutes,
+and inotify and the page cache behave the same on tmpfs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -36,12 +40,18 @@ WATCHERS = {
 
 def make_tree(root: Path, size: int) -> None:
     """Write `size` small modules under `root`, in parts of PART_SIZE files."""
-    for index in range(size):
-        part, rest = divmod(index, PART_SIZE)
+    for first in range(0, size, FILES_PER_DIR):
+        part, rest = divmod(first, PART_SIZE)
         directory = root / f"part{part}" / f"pkg{rest // 1000}" / f"mod{rest // FILES_PER_DIR}"
-        if index % FILES_PER_DIR == 0:
-            directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"m{index}.py").write_text(f"value = {index}\n")
+        directory.mkdir(parents=True)
+        directory_fd = os.open(directory, os.O_RDONLY)
+        try:  # os.open relative to the directory: 10x faster than Path.write_text
+            for index in range(first, first + FILES_PER_DIR):
+                fd = os.open(f"m{index}.py", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=directory_fd)
+                os.write(fd, f"value = {index}\n".encode())
+                os.close(fd)
+        finally:
+            os.close(directory_fd)
 
 
 class Seen:
@@ -132,7 +142,7 @@ def measure(
             if reported is not None:
                 latencies.append(reported - written)
             time.sleep(0.01)
-        time.sleep(0.5)  # let the last batch go
+        time.sleep(0.2)  # let the last batch go
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         time.sleep(args.idle)
         idle_cpu = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
@@ -164,11 +174,12 @@ def run_all(args: argparse.Namespace) -> None:
     names = [name for name in WATCHERS if WATCHERS[name][0] == "relive" or watchfiles_installed()]
     if len(names) < len(WATCHERS):
         print("watchfiles is not installed: `.venv/bin/pip install watchfiles` to compare\n")
-    with tempfile.TemporaryDirectory(prefix="relive-watch-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="relive-watch-bench-", dir=args.dir) as tmp:
         root = Path(tmp).resolve()
         started = time.perf_counter()
         make_tree(root, max(args.sizes))
-        print(f"generated {max(args.sizes):,} files in {time.perf_counter() - started:.1f} s\n")
+        elapsed = time.perf_counter() - started
+        print(f"generated {max(args.sizes):,} files in {root.parent} in {elapsed:.1f} s\n")
         print("| watcher | files | ready (s) | latency median (ms) | p90 (ms) | idle CPU % |")
         print("|---|---:|---:|---:|---:|---:|")
         for size in args.sizes:
@@ -179,7 +190,7 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def run_one(name: str, root: Path, size: int, args: argparse.Namespace) -> str:
-    writes = args.writes if "polling" not in name else min(args.writes, 10)
+    writes = args.writes if "polling" not in name else min(args.writes, 5)
     command = [
         sys.executable, __file__, "--worker", name, "--root", str(root),
         "--parts", str(size // PART_SIZE), "--writes", str(writes), "--idle", str(args.idle),
@@ -200,6 +211,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--idle", type=float, default=5.0)
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
+        help="where to generate the trees (default: /dev/shm, a tmpfs, if writable)",
+    )
     parser.add_argument("--worker", choices=list(WATCHERS), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)

@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.inotify import InotifyObserver
 
 from relive.watch import Batch, FileWatcher, is_ignored, matches
 
@@ -579,6 +577,10 @@ def watch_limit_reached() -> BaseObserver:
 
 def inotify_without_free_descriptors() -> BaseObserver:
     """A real inotify observer built while the process may not open one more descriptor."""
+    import resource
+
+    from watchdog.observers.inotify import InotifyObserver
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     lowest_free = os.open(os.devnull, os.O_RDONLY)
     os.close(lowest_free)
