@@ -584,3 +584,82 @@ def test_abc_registrations_survive_a_rebuild(package: TemporaryPackage, engine: 
     assert mod.Shape.__abstractmethods__ == frozenset({"area", "name"})
     with pytest.raises(TypeError):
         mod.Square()
+
+
+def test_rebuilt_exception_and_pickle(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        class Failure(Exception):
+            code = 1
+
+        class Record:
+            kind = "a"
+
+            def __init__(self, value):
+                self.value = value
+
+        def fail():
+            raise Failure("x")
+        """
+    mod = package.module("cls_rebuilt_identity", v1)
+    failure_cls, record = mod.Failure, mod.Record(5)
+    apply_edit(mod, v1.replace("code = 1", "code = 2").replace('kind = "a"', 'kind = "b"'))
+    try:
+        mod.fail()
+    except failure_cls as exc:
+        assert exc.code == 2
+    copy = pickle.loads(pickle.dumps(record))
+    assert type(copy) is mod.Record and copy.value == 5 and copy.kind == "b"
+    assert isinstance(record, mod.Record)
+
+
+def test_class_in_a_compound_statement_keeps_identity(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        import sys
+
+        if sys.version_info >= (3,):
+            class Impl:
+                def run(self):
+                    return 1
+
+                def gone(self):
+                    return 0
+        """
+    mod = package.module("cls_compound", v1)
+    cls, instance = mod.Impl, mod.Impl()
+    apply_edit(
+        mod,
+        """
+        import sys
+
+        if sys.version_info >= (3,):
+            class Impl:
+                def run(self):
+                    return 2
+        """,
+    )
+    assert mod.Impl is cls and instance.run() == 2
+    assert not hasattr(instance, "gone")
+
+
+def test_named_tuple_and_protocol_edits(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        from typing import NamedTuple, Protocol
+
+        class Point(NamedTuple):
+            x: int
+            y: int = 0
+
+            def norm(self):
+                return self.x + self.y
+
+        class Greeter(Protocol):
+            def greet(self) -> str: ...
+        """
+    mod = package.module("cls_typing", v1)
+    point = mod.Point(1, 2)
+    apply_edit(mod, v1.replace("y: int = 0", "y: int = 5").replace("self.x + self.y", "0"))
+    assert mod.Point(1) == (1, 5)
+    assert point.norm() == 0
+    assert isinstance(point, mod.Point)

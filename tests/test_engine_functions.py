@@ -484,3 +484,55 @@ def test_reload_by_name(package: TemporaryPackage, engine: Engine) -> None:
     package.write("fn_by_name.py", "def f():\n    return 2\n")
     assert relive.reload("fn_by_name").reloaded == ("fn_by_name",)
     assert mod.f() == 2
+
+
+def test_class_based_decorator_runs_new_code(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        class Command:
+            def __init__(self, fn):
+                self.handler = fn
+                self.calls = 0
+
+            def __call__(self, *args):
+                self.calls += 1
+                return self.handler(*args)
+
+        @Command
+        def greet(name):
+            return "hello " + name
+        """
+    mod = package.module("fn_class_decorator", v1)
+    command = mod.greet
+    command("a")
+    apply_edit(mod, v1.replace('"hello "', '"hi "'))
+    assert mod.greet is command and command.calls == 1
+    assert command("b") == "hi b"
+
+
+def test_partial_of_an_edited_function(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = "import functools\n\ndef add(a, b):\n    return a + b\n\none = functools.partial(add, 1)\n"
+    mod = package.module("fn_partial", v1)
+    one = mod.one
+    apply_edit(mod, v1.replace("return a + b", "return (a + b) * 10"))
+    assert mod.one is one and one(1) == 20
+
+
+def test_cached_method_is_cleared(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        import functools
+
+        class Table:
+            @functools.lru_cache
+            def lookup(self, key):
+                return key * 2
+
+            @functools.cached_property
+            def size(self):
+                return 1
+        """
+    mod = package.module("fn_cached_method", v1)
+    table = mod.Table()
+    assert table.lookup(2) == 4
+    apply_edit(mod, v1.replace("key * 2", "key * 3"))
+    assert table.lookup(2) == 6
+    assert mod.Table().size == 1

@@ -563,3 +563,30 @@ def test_function_defined_in_a_compound_statement_keeps_identity(
     f = mod.f
     apply_edit(mod, v1.replace("return 1", "return 2"))
     assert mod.f is f and f() == 2
+
+
+def test_module_edited_before_the_engine_existed(package: TemporaryPackage) -> None:
+    v1 = textwrap.dedent(
+        """
+        calls = []
+        calls.append(1)
+
+        def f():
+            return 1
+
+        class C:
+            def m(self):
+                return 1
+        """
+    )
+    mod = package.module("mod_unknown_baseline", v1)
+    f, cls = mod.f, mod.C
+    write_source(mod.__file__ or "", v1.replace("return 1", "return 2"))
+    engine = Engine()  # the imported text is unknown now: the module runs again whole
+    try:
+        assert engine.refresh().reloaded == ("mod_unknown_baseline",)
+        assert mod.f is f and f() == 2
+        assert mod.C is cls and cls().m() == 2
+        assert not engine.refresh()
+    finally:
+        engine.close()

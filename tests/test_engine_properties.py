@@ -37,6 +37,7 @@ EXAMPLES = int(os.environ.get("RELIVE_PROPERTY_EXAMPLES", "60"))
 RANDOM = os.environ.get("RELIVE_PROPERTY_RANDOM", "") == "1"
 
 _names = itertools.count()
+_ABSENT = object()
 
 
 # ---------------------------------------------------------------------------------------
@@ -44,10 +45,26 @@ _names = itertools.count()
 
 
 @dataclass(frozen=True)
+class ClassModel:
+    attr: int
+    base: str | None  # "K0" for K1 sometimes: a change of bases needs a restart
+    methods: dict[str, tuple[str, list[str]]]  # name -> ("method" or "property", body)
+
+    def source(self, name: str) -> str:
+        members = [f"    attr = {self.attr}"]
+        for method, (kind, body) in self.methods.items():
+            decorator = "    @property\n" if kind == "property" else ""
+            members.append(decorator + _function(method, body, indent="    "))
+        bases = f"({self.base})" if self.base else ""
+        return f"class {name}{bases}:\n" + "\n\n".join(members)
+
+
+@dataclass(frozen=True)
 class Model:
     constants: dict[str, int]
     functions: dict[str, list[str]]  # name -> body lines (the last one returns)
-    classes: dict[str, tuple[int, dict[str, list[str]]]]  # name -> (attr, methods)
+    classes: dict[str, ClassModel]
+    shifting: str  # what SHIFTING is: "", "constant", "function" or "class"
     # name -> expression of constants. Not of function calls: a statement whose text did
     # not change is not run again when a function it calls is patched (its state is kept),
     # so a fresh import is not the reference for those.
@@ -59,16 +76,21 @@ class Model:
     def source(self) -> str:
         blocks = [f"{name} = {value}" for name, value in self.constants.items()]
         blocks += [_function(name, body) for name, body in self.functions.items()]
-        for name, (attr, methods) in self.classes.items():
-            members = [f"    attr = {attr}"]
-            members += [_function(m, body, indent="    ") for m, body in methods.items()]
-            blocks.append(f"class {name}:\n" + "\n\n".join(members))
+        blocks += [cls.source(name) for name, cls in self.classes.items()]
         blocks += [f"{name} = {expression}" for name, expression in self.derived.items()]
+        blocks += [_SHIFTING[self.shifting]] if self.shifting else []
         if self.broken:
             bad = "def broken(:\n    pass" if self.broken == "syntax" else "_boom = 1 // 0"
             blocks.insert(self.broken_at % (len(blocks) + 1), bad)
         gaps = itertools.cycle(self.gaps or (1,))
         return "".join("\n" * next(gaps) + block + "\n" for block in blocks)
+
+
+_SHIFTING = {
+    "constant": "SHIFTING = 5",
+    "function": "def SHIFTING():\n    return 6",
+    "class": "class SHIFTING:\n    attr = 7",
+}
 
 
 def _function(name: str, body: list[str], indent: str = "") -> str:
@@ -96,6 +118,24 @@ def _body(readable: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
 
 
 @st.composite
+def class_models(draw: st.DrawFn, name: str) -> ClassModel:
+    methods: dict[str, tuple[str, list[str]]] = {}
+    for index, method in enumerate(METHODS):
+        if draw(st.booleans()):
+            readable = (
+                *CONSTANTS,
+                "self.attr",
+                "super().attr",
+                *(f"{f}()" for f in FUNCTIONS),
+                *(f"self.{m}()" for m in METHODS[:index]),
+            )
+            kind = draw(st.sampled_from(["method", "method", "property"]))
+            methods[method] = (kind, draw(_body(readable)))
+    base = "K0" if name == "K1" and draw(st.booleans()) else None
+    return ClassModel(draw(st.integers(0, 3)), base, methods)
+
+
+@st.composite
 def models(draw: st.DrawFn) -> Model:
     constants = {name: draw(st.integers(0, 3)) for name in CONSTANTS if draw(st.booleans())}
     functions: dict[str, list[str]] = {}
@@ -103,32 +143,27 @@ def models(draw: st.DrawFn) -> Model:
         if draw(st.booleans()):
             readable = (*CONSTANTS, *(f"{f}()" for f in FUNCTIONS[:index]))
             functions[name] = draw(_body(readable))
-    classes: dict[str, tuple[int, dict[str, list[str]]]] = {}
-    for name in CLASSES:
-        if draw(st.booleans()):
-            methods: dict[str, list[str]] = {}
-            for index, method in enumerate(METHODS):
-                if draw(st.booleans()):
-                    readable = (
-                        *CONSTANTS,
-                        "self.attr",
-                        *(f"{f}()" for f in FUNCTIONS),
-                        *(f"self.{m}()" for m in METHODS[:index]),
-                    )
-                    methods[method] = draw(_body(readable))
-            classes[name] = (draw(st.integers(0, 3)), methods)
+    classes = {name: draw(class_models(name)) for name in CLASSES if draw(st.booleans())}
     derived = {
         name: draw(_expressions(CONSTANTS, depth=1)) for name in DERIVED if draw(st.booleans())
     }
-    broken = draw(st.sampled_from(["", "", "", "", "syntax", "raise"]))
     return Model(
         constants,
         functions,
         classes,
+        draw(st.sampled_from(["", "constant", "function", "class"])),
         derived,
         tuple(draw(st.lists(st.integers(0, 2), max_size=4))),
-        broken,
+        draw(st.sampled_from(["", "", "", "", "syntax", "raise"])),
         draw(st.integers(0, 20)),
+    )
+
+
+def bases_changed(before: Model, after: Model) -> bool:
+    """Whether a class kept by the edit got other bases (the edit needs a restart)."""
+    return any(
+        name in before.classes and before.classes[name].base != cls.base
+        for name, cls in after.classes.items()
     )
 
 
@@ -148,26 +183,28 @@ def _outcome(call: Callable[[], object]) -> object:
 def observe(namespace: dict[str, object]) -> dict[str, object]:
     """Everything the model defines, as values: constants, results, class attributes."""
     seen: dict[str, object] = {}
-    for name in (*CONSTANTS, *DERIVED):
-        if name in namespace:
-            seen[name] = namespace[name]
-    for name in FUNCTIONS:
-        function = namespace.get(name)
-        if callable(function):
-            seen[name] = _outcome(function)
-    for name in CLASSES:
-        cls = namespace.get(name)
-        if isinstance(cls, type):
-            seen[name] = observe_class(cls, cls())
+    for name in (*CONSTANTS, *DERIVED, *FUNCTIONS, *CLASSES, "SHIFTING"):
+        value = namespace.get(name, _ABSENT)
+        if isinstance(value, type):
+            seen[name] = observe_class(value, value())
+        elif callable(value):
+            seen[name] = _outcome(value)
+        elif value is not _ABSENT:
+            seen[name] = value
     return seen
 
 
 def observe_class(cls: type, instance: object) -> dict[str, object]:
-    seen: dict[str, object] = {"attr": getattr(cls, "attr", None)}
+    seen: dict[str, object] = {"attr": getattr(cls, "attr", None), "mro": len(cls.__mro__)}
     for method in METHODS:
-        if hasattr(instance, method):
-            seen[method] = _outcome(getattr(instance, method))
+        if method in dir(cls):
+            seen[method] = _outcome(functools.partial(_member, instance, method))
     return seen
+
+
+def _member(instance: object, name: str) -> object:
+    value = getattr(instance, name)
+    return value() if callable(value) else value
 
 
 def fresh_import(source: str, filename: str) -> dict[str, object] | None:
@@ -255,7 +292,7 @@ def _check_versions(engine: Engine, package: TemporaryPackage, versions: list[Mo
     path = module.__file__ or ""
     namespace = vars(module)
     held = Held.take(namespace)
-    written = first.source()
+    written, applied = first.source(), first
     for version in versions[versions.index(first) + 1 :]:
         source = version.source()
         before = observe(namespace)
@@ -266,7 +303,7 @@ def _check_versions(engine: Engine, package: TemporaryPackage, versions: list[Mo
             assert observe(namespace) == before
             continue
         written = source
-        if expected_namespace is None:
+        if expected_namespace is None or bases_changed(applied, version):
             with pytest.raises(ReloadError):
                 engine.refresh()
             assert observe(namespace) == before, source
@@ -277,7 +314,7 @@ def _check_versions(engine: Engine, package: TemporaryPackage, versions: list[Mo
         expected = observe(expected_namespace)
         assert observe(namespace) == expected, source
         held.check(namespace, expected)
-        held = Held.take(namespace)
+        held, applied = Held.take(namespace), version
 
 
 def _first_importable(versions: list[Model]) -> Model | None:

@@ -265,17 +265,17 @@ def test_thread_calling_edited_code_never_sees_the_swap(
             f"""
             K = {n}
 
-            def helper():
+            def helper{n}():
                 return K
 
             class Box:
                 size = {n}
 
                 def get(self):
-                    return self.size + helper()
+                    return self.size + helper{n}()
 
             def f(box):
-                return helper() + box.get() + K
+                return helper{n}() + box.get() + K
             """
         )
 

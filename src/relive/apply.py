@@ -17,6 +17,7 @@ from typing import Any
 from relive.classes import MemberRules, patch_class_members
 from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
 from relive.errors import ReloadError, RestartRequired
+from relive.heap import wait_for_readers
 from relive.patch import Journal, find_functions, patch_function, shift_lines, swap_code
 from relive.prepare import CodeCache, Prepared
 from relive.tracker import TrackedModule
@@ -72,6 +73,7 @@ class ModuleApplier:
         self._shifted: set[int] = set()
         self._caches: list[object] = []
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
+        self.early_removal: set[str] = set()  # removed names to drop before code runs
 
     # -- driving ------------------------------------------------------------------------
 
@@ -92,50 +94,36 @@ class ModuleApplier:
             self.changes.edited = item.plan.changed or item.plan.moved
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
-        # Code swaps run nothing, so they go first: old code never sees removed names.
-        swapped = {id(step) for step in steps if self._guarded(self._swap_early, step)}
-        self._remove(removed)
+        # Removed names stay until the end (old code may read them until it is patched),
+        # unless the new code reads them: then no statement may see them.
+        self.early_removal = set(item.early_removal) if item is not None else set()
         for step in steps:
-            self._guarded(self._apply, step, swapped=id(step) in swapped)
+            self._guarded(step)
+        self._remove(removed)
         for cache in self._caches:
             cache.cache_clear()  # type: ignore[attr-defined]
         self.changes.rebound = self.local_rebound
         return self.changes
 
-    def _guarded(self, action: Callable[..., bool | None], step: Step, **options: bool) -> bool:
+    def _guarded(self, step: Step) -> None:
         try:
-            return bool(action(step, **options))
+            self._apply(step)
         except ReloadError:
             raise
         except Exception as exc:
             raise failure(exc, self.tracked, step.new.lineno, self.lines) from exc
 
-    def _swap_early(self, step: Step) -> bool:
-        """Swap the code of a function or class whose bodies alone changed; True if done."""
-        if self._triggered(step.new):
-            return False
-        name = step.new.name or ""
-        if step.action is Action.PATCH_BODY:
-            return self._swap_body(step)
-        if step.action is Action.PATCH_CLASS and step.cls is not None and not step.cls.rebuild:
-            live = self.namespace.get(name, _MISSING)
-            node = step.new.node
-            assert isinstance(node, ast.ClassDef)
-            if self._own_class(live, name) and self._patch_in_place(live, step.cls, (node,)):
-                self.changes.patched.append(name)
-                return True
-        return False
-
-    def _apply(self, step: Step, *, swapped: bool = False) -> None:
+    def _apply(self, step: Step) -> None:
         action = step.action
-        if swapped or action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
+        if action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
             if self._triggered(step.new):
                 action = self._triggered_action(step.new)
-            elif swapped:
-                return
             elif action is Action.KEEP:
                 self._shift(step)
                 return
+        if self.early_removal and action is not Action.PATCH_BODY:  # code is about to run
+            self._remove(frozenset(self.early_removal))
+            self.early_removal.clear()
         handlers: dict[Action, Callable[[Step], None]] = {
             Action.EXECUTE: self._execute,
             Action.DEFINE: self._define,
@@ -237,6 +225,7 @@ class ModuleApplier:
             self._execute(step)
 
     def _remove(self, names: frozenset[str]) -> None:
+        wait_for_readers(self.tracked.filename, names & self.namespace.keys())
         for name in sorted(names):
             if name in self.namespace:
                 del self.namespace[name]
@@ -356,6 +345,7 @@ class ModuleApplier:
                     return False
             elif step.line_delta:
                 self._shift_members(member, step.line_delta, f"{qualname}.{name}")
+        wait_for_readers(self.tracked.filename, plan.body.removed)
         for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
             self.journal.delattr(cls, name)
         return True

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from relive.heap import wait_for_readers
 from relive.patch import Journal, patch_function
 
 __all__ = ["MemberRules", "fix_class_cells", "patch_class_members", "patch_member"]
@@ -119,6 +120,7 @@ def patch_class_members(
             continue
         if _patch_one_member(old, new, name, value, rules, journal, nested):
             changed.append(name)
+    wait_for_readers(rules.filename, rules.removed & old.__dict__.keys())
     for name in rules.removed:
         if name in old.__dict__ and name not in new.__dict__:
             journal.delattr(old, name)

@@ -22,6 +22,7 @@ __all__ = [
     "analyze_body",
     "class_body",
     "future_flags",
+    "names_read",
     "plan_module",
 ]
 
@@ -298,6 +299,16 @@ def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, s
         if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
             return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
     return []
+
+
+def names_read(statements: Iterable[Statement]) -> frozenset[str]:
+    """Every global name the statements may read, function bodies included."""
+    return frozenset(
+        node.id
+        for statement in statements
+        for node in ast.walk(statement.node)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    )
 
 
 def class_body(node: ast.ClassDef) -> list[Statement]:

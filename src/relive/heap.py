@@ -3,21 +3,27 @@
 Closures made before an edit hold old nested code; registries filled by a rebuilt class's
 decorators hold the throwaway class. Both are found with one ``gc.get_referrers`` pass,
 which walks the whole heap, so reference counts decide first whether anything can need it.
+Other threads may be in the middle of old code that reads a name the edit removes: the
+removal waits a moment for them (:func:`wait_for_readers`).
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import sys
+import threading
+import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-__all__ = ["PROBE_CODE", "internal_references", "probe_class", "redirect_in"]
+__all__ = ["PROBE_CODE", "internal_references", "probe_class", "redirect_in", "wait_for_readers"]
 
 Undo = Callable[[], None]
 _MISSING: Any = object()
 _MAX_VISITS = 5_000
+_READERS_TIMEOUT = 0.25  # seconds a removal waits for other threads to leave old code
 
 # Two versions of a function with nested code, no function ever made from the nested
 # code: the reference count of a nested code object that only its parent holds.
@@ -75,6 +81,33 @@ def _foreign(obj: object) -> bool:
     if isinstance(obj, (type, types.ModuleType, types.CodeType, str, bytes, int, float)):
         return True
     return isinstance(obj, dict) and "__builtins__" in obj and "__name__" in obj
+
+
+def wait_for_readers(filename: str, names: Collection[str]) -> None:
+    """Wait (briefly) until no other thread runs code of ``filename`` that reads ``names``.
+
+    A call that started before its function was patched finishes with the old code; if
+    that code reads a name the edit removes, removing it under its feet would raise an
+    error no version of the program raises. Code that stays longer (a loop that never
+    returns) gets the edit as it is.
+    """
+    if not names:
+        return
+    deadline = time.monotonic() + _READERS_TIMEOUT
+    while _readers(filename, frozenset(names)) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
+def _readers(filename: str, names: frozenset[str]) -> bool:
+    current = threading.get_ident()
+    for thread, frame in sys._current_frames().items():
+        walker: types.FrameType | None = None if thread == current else frame
+        while walker is not None:
+            code = walker.f_code
+            if code.co_filename == filename and not names.isdisjoint(code.co_names):
+                return True
+            walker = walker.f_back
+    return False
 
 
 # ---------------------------------------------------------------------------------------

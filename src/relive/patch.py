@@ -13,7 +13,7 @@ import gc
 import sys
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,14 +241,28 @@ def _inner_objects(obj: object) -> Iterator[object]:
             continue
         if inner is not None:
             yield inner
-    if isinstance(obj, types.FunctionType) and obj.__closure__:
-        for cell in obj.__closure__:
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                continue
-            if callable(contents) and not isinstance(contents, type):
-                yield contents
+    if isinstance(obj, types.FunctionType):
+        cells = obj.__closure__ or ()
+        yield from _callables(_cell_value(cell) for cell in cells)
+    elif not isinstance(obj, (type, types.ModuleType)):
+        # A decorator written as a class keeps the function in an attribute.
+        try:
+            attributes = object.__getattribute__(obj, "__dict__")
+        except (AttributeError, TypeError):
+            return
+        if isinstance(attributes, dict):
+            yield from _callables(attributes.values())
+
+
+def _callables(values: Iterable[object]) -> Iterator[object]:
+    return (value for value in values if callable(value) and not isinstance(value, type))
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journal) -> bool:

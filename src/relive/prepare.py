@@ -12,7 +12,16 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from relive.diff import Action, BodyPlan, Statement, Step, analyze_body, future_flags, plan_module
+from relive.diff import (
+    Action,
+    BodyPlan,
+    Statement,
+    Step,
+    analyze_body,
+    future_flags,
+    names_read,
+    plan_module,
+)
 from relive.errors import ReloadError, RestartRequired
 from relive.tracker import StatKey, TrackedModule, stat_key
 
@@ -105,9 +114,12 @@ class Prepared:
     flags: int
     stat: StatKey | None = None
     codes: CodeCache = field(init=False)
+    early_removal: frozenset[str] = field(init=False)  # removed names the new code reads
 
     def __post_init__(self) -> None:
         self.codes = CodeCache(self.tracked.filename, self.flags)
+        removed = self.plan.removed
+        self.early_removal = removed & names_read(self.statements) if removed else removed
         try:
             self.stat = stat_key(self.tracked.path)
         except OSError:

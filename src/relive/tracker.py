@@ -133,6 +133,7 @@ class Tracker:
         self._started = _process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
         self._recorder: _SourceRecorder | None = None
+        self._real_directories: dict[str, str] = {}
 
     def record_imports(self) -> None:
         """Record the source of user modules imported from now on (idempotent)."""
@@ -193,7 +194,7 @@ class Tracker:
         return tracked
 
     def _track(self, name: str, module: object, *, explicit: bool) -> TrackedModule | None:
-        path = _source_path(name, module)
+        path = _source_path(name, module, self._real_directories)
         if path is None or not (explicit or self.is_user_file(path)):
             return None
         captured = self._captured.pop(path, None)
@@ -313,7 +314,7 @@ def _racy(stat: StatKey) -> bool:
     return time.time_ns() - stat[0] < _RACY_NS
 
 
-def _source_path(name: str, module: object) -> str | None:
+def _source_path(name: str, module: object, directories: dict[str, str]) -> str | None:
     if name == "__main__" or not isinstance(module, ModuleType):
         return None
     path = getattr(module, "__file__", None)
@@ -322,7 +323,18 @@ def _source_path(name: str, module: object) -> str | None:
     spec = getattr(module, "__spec__", None)
     if spec is not None and not getattr(spec, "has_location", True):
         return None
-    return os.path.realpath(path)
+    return _realpath(path, directories)
+
+
+def _realpath(path: str, directories: dict[str, str]) -> str:
+    """``os.path.realpath``, resolving each directory once (modules share few of them)."""
+    directory, base = os.path.split(os.path.abspath(path))
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    real = directories.get(directory)
+    if real is None:
+        real = directories[directory] = os.path.realpath(directory)
+    return os.path.join(real, base)
 
 
 def _excluded_prefixes() -> tuple[str, ...]:
