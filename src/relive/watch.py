@@ -59,6 +59,8 @@ IGNORED_FILES: Final = (
 
 POLL_INTERVAL: Final = 0.25
 """Seconds between two scans of the tree by the polling backend."""
+POLLING_SETTLE: Final = 0.05
+"""Least quiet time before a polled change is delivered (polling sees no close events)."""
 
 WRITE_HOLD: Final = 1.0
 """Longest wait, after its first write, for the close of a file still open for writing."""
@@ -327,7 +329,7 @@ class FileWatcher:
         include: Sequence[str] = ("*.py",),
         exclude: Sequence[str] = (),
         force_polling: bool | None = None,
-        settle: float = 0.005,
+        settle: float = 0.002,
         name: str = "relive-watch",
         observer_factory: Callable[[], BaseObserver] | None = None,
     ) -> None:
@@ -468,6 +470,9 @@ class FileWatcher:
     def _launch(self, observer: BaseObserver) -> BaseObserver:
         observer.name = f"{self._name}-observer"
         self._backend = _backend_name(observer)  # before the first event can arrive
+        if self._backend == "polling":
+            # No close events: a write seen by a scan may still be going on.
+            self._batcher.settle = max(self._settle, POLLING_SETTLE)
         try:
             for root in self._roots:
                 self._watches[root] = self._schedule(observer, root)
