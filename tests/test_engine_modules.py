@@ -590,3 +590,26 @@ def test_module_edited_before_the_engine_existed(package: TemporaryPackage) -> N
         assert not engine.refresh()
     finally:
         engine.close()
+
+
+def test_batch_ordered_by_the_new_imports(package: TemporaryPackage, engine: Engine) -> None:
+    a = package.module("batch5_a", "LIMIT = 1\n")
+    b = package.module("batch5_b", "X = 1\n")
+    write_source(b.__file__ or "", "from batch5_a import EXTRA\n\nX = EXTRA\n")
+    write_source(a.__file__ or "", "LIMIT = 1\nEXTRA = 10\n")
+    report = relive.reload(b, a)
+    assert report.reloaded == ("batch5_a", "batch5_b")
+    assert b.X == 10
+
+
+def test_batch_of_a_cycle_edited_together(package: TemporaryPackage, engine: Engine) -> None:
+    package.write("cyc3_b.py", "import cyc3_a\n\nB = 1\n\ndef total():\n    return cyc3_a.A + B\n")
+    a = package.module("cyc3_a", "A = 1\nimport cyc3_b\n\nC = cyc3_b.B + 1\n")
+    import cyc3_b
+
+    write_source(a.__file__ or "", "A = 10\nimport cyc3_b\n\nC = cyc3_b.B + 1\n")
+    write_source(
+        cyc3_b.__file__ or "", "import cyc3_a\n\nB = 5\n\ndef total():\n    return cyc3_a.A * B\n"
+    )
+    relive.refresh()
+    assert a.C == 6 and cyc3_b.total() == 50

@@ -100,8 +100,8 @@ class ModuleApplier:
         for step in steps:
             self._guarded(step)
         self._remove(removed)
-        for cache in self._caches:
-            cache.cache_clear()  # type: ignore[attr-defined]
+        for cache in self._caches:  # filled by other threads meanwhile, with either code
+            self.journal.at_end(cache.cache_clear)  # type: ignore[attr-defined]
         self.changes.rebound = self.local_rebound
         return self.changes
 

@@ -168,7 +168,7 @@ class Engine:
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         journal.commit()
         for item in prepared:
-            item.tracked.update(item.source, item.statements, item.stat)
+            item.tracked.update(item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
 
     def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:
@@ -262,7 +262,7 @@ def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:
         if state.get(name):
             return
         state[name] = 1
-        for dependency in sorted(by_name[name].tracked.imports & by_name.keys()):
+        for dependency in sorted(by_name[name].imports & by_name.keys()):
             visit(dependency)
         state[name] = 2
         ordered.append(by_name[name])

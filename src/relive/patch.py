@@ -47,6 +47,7 @@ class Journal:
     _namespaces: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     _nested: _CodeMap = field(default_factory=dict)
     _redirects: dict[int, tuple[object, object]] = field(default_factory=dict)
+    _finally: list[Callable[[], None]] = field(default_factory=list)
 
     def remember_namespace(self, namespace: dict[str, Any]) -> None:
         """Take a shallow copy of a namespace the first time it is about to change."""
@@ -142,6 +143,7 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._run_finally()
 
     def commit(self) -> None:
         """Forget the undo information: the changes are final."""
@@ -149,6 +151,15 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._run_finally()
+
+    def at_end(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the reload is over, committed or rolled back (clear a cache)."""
+        self._finally.append(action)
+
+    def _run_finally(self) -> None:
+        while self._finally:
+            self._finally.pop(0)()
 
 
 def _held_elsewhere(

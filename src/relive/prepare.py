@@ -23,7 +23,7 @@ from relive.diff import (
     plan_module,
 )
 from relive.errors import ReloadError, RestartRequired
-from relive.tracker import StatKey, TrackedModule, stat_key
+from relive.tracker import StatKey, TrackedModule, imported_names, stat_key
 
 __all__ = ["CodeCache", "Prepared", "prepare"]
 
@@ -115,9 +115,11 @@ class Prepared:
     stat: StatKey | None = None
     codes: CodeCache = field(init=False)
     early_removal: frozenset[str] = field(init=False)  # removed names the new code reads
+    imports: frozenset[str] = field(init=False)  # the modules the new source imports
 
     def __post_init__(self) -> None:
         self.codes = CodeCache(self.tracked.filename, self.flags)
+        self.imports = imported_names(self.source, self.tracked.package)
         removed = self.plan.removed
         self.early_removal = removed & names_read(self.statements) if removed else removed
         try:

@@ -25,7 +25,7 @@ from types import ModuleType
 
 from relive.diff import Statement, analyze_body
 
-__all__ = ["TrackedModule", "Tracker", "read_source"]
+__all__ = ["TrackedModule", "Tracker", "imported_names", "read_source"]
 
 _IMPORT_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.MULTILINE)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.MULTILINE)
@@ -75,11 +75,17 @@ class TrackedModule:
             )
         return self._statements
 
-    def update(self, source: str, statements: list[Statement], stat: StatKey | None) -> None:
-        """Record that ``source`` is now what the module runs."""
+    def update(
+        self,
+        source: str,
+        statements: list[Statement],
+        stat: StatKey | None,
+        imports: frozenset[str] | None = None,
+    ) -> None:
+        """Record that ``source`` is now what the module runs (and imports)."""
         self.source = source
         self._statements = statements
-        self.imports = _imported_names(source, self.package)
+        self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:
             self.stat = stat
         self.missing = False
@@ -211,7 +217,7 @@ class Tracker:
         tracked.module_ref = (
             weakref.ref(module) if isinstance(module, ModuleType) else tracked.module_ref
         )
-        tracked.imports = _imported_names(source, tracked.package)
+        tracked.imports = imported_names(source, tracked.package)
         self._modules[name] = tracked
         self._by_path.setdefault(path, []).append(tracked)
         return tracked
@@ -353,7 +359,8 @@ def _excluded_prefixes() -> tuple[str, ...]:
     return tuple(sorted(prefixes))
 
 
-def _imported_names(source: str, package: str) -> frozenset[str]:
+def imported_names(source: str, package: str) -> frozenset[str]:
+    """The modules a source may import (a quick scan of its text, not a parse)."""
     names: set[str] = set()
     for match in _IMPORT_FROM.finditer(source):
         names.add(_absolute(match.group(1), package))
