@@ -613,3 +613,12 @@ def test_batch_of_a_cycle_edited_together(package: TemporaryPackage, engine: Eng
     )
     relive.refresh()
     assert a.C == 6 and cyc3_b.total() == 50
+
+
+def test_module_docstring(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("mod_doc", '"""First."""\n\nX = 1\n\n"""A string, not the docstring."""\n')
+    assert mod.__doc__ == "First."
+    apply_edit(mod, '"""Second."""\n\nX = 1\n\n"""Another string."""\n')
+    assert mod.__doc__ == "Second."
+    apply_edit(mod, "X = 1\n")
+    assert mod.__doc__ is None

@@ -92,6 +92,8 @@ class ModuleApplier:
             steps, removed = item.plan.steps, item.plan.removed
             self.changes.dependent = False
             self.changes.edited = item.plan.changed or item.plan.moved
+            if self.namespace.get("__doc__") != item.docstring:
+                self.namespace["__doc__"] = item.docstring
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
         # Removed names stay until the end (old code may read them until it is patched),

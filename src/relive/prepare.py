@@ -47,7 +47,10 @@ class CodeCache:
         """Code that executes ``node`` as a top-level statement."""
         key = (id(node), "statement")
         if key not in self._codes:
-            self._codes[key] = self._compile([node])
+            # A string alone would be compiled as a module docstring, stored in __doc__.
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            prefix: list[ast.stmt] = [ast.copy_location(ast.Pass(), node)] if docstring else []
+            self._codes[key] = self._compile([*prefix, node])
         return self._codes[key]
 
     def bare(self, node: ast.stmt) -> types.CodeType:
@@ -116,6 +119,7 @@ class Prepared:
     codes: CodeCache = field(init=False)
     early_removal: frozenset[str] = field(init=False)  # removed names the new code reads
     imports: frozenset[str] = field(init=False)  # the modules the new source imports
+    docstring: str | None = None  # the module's, for __doc__
 
     def __post_init__(self) -> None:
         self.codes = CodeCache(self.tracked.filename, self.flags)
@@ -176,6 +180,7 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
             module=tracked.name,
         )
     item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
+    item.docstring = ast.get_docstring(tree, clean=False)
     try:
         item.compile_all()
     except SyntaxError as exc:
