@@ -254,6 +254,69 @@ class Held:
 # The property
 
 
+# The module that imports the edited one (written with the edited module's name for A).
+DEPENDENTS = {
+    "star": "from A import *\n\nE0 = C0 + 1\n",
+    "names": (
+        "import A\n"
+        "from A import C1, f1\n"
+        "\n"
+        "E0 = A.C0 + 1\n"
+        "E1 = C1 * 2\n"
+        "\n"
+        "def g():\n"
+        "    return f1() + A.C2\n"
+    ),
+}
+
+
+def observe_dependent(namespace: dict[str, object]) -> dict[str, object]:
+    seen = observe(namespace)
+    for name in ("E0", "E1", "g"):
+        value = namespace.get(name, _ABSENT)
+        if value is not _ABSENT:
+            seen[name] = _outcome(value) if callable(value) else value
+    return seen
+
+
+def fresh_dependent(source: str, name: str, imported: dict[str, object]) -> object:
+    """The dependent imported anew against ``imported`` (the edited module, fresh)."""
+    module = types.ModuleType(name)
+    module.__dict__.update(imported)
+    saved = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        namespace = fresh_import(source, "<dependent>")
+    finally:
+        if saved is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = saved
+    return None if namespace is None else observe_dependent(namespace)
+
+
+@dataclass
+class Subject:
+    """The edited module and its dependent, live, with what was last applied."""
+
+    engine: Engine
+    package: TemporaryPackage
+    name: str
+    dependent_source: str
+    namespace: dict[str, object] = field(default_factory=dict)
+    dependent: dict[str, object] = field(default_factory=dict)
+
+    def observe(self) -> tuple[dict[str, object], object]:
+        return observe(self.namespace), observe_dependent(self.dependent)
+
+    def expected(self, source: str) -> tuple[dict[str, object], object] | None:
+        fresh = fresh_import(source, str(self.package.root / f"{self.name}.py"))
+        if fresh is None:
+            return None
+        dependent = fresh_dependent(self.dependent_source, self.name, fresh)
+        return None if dependent is None else (observe(fresh), dependent)
+
+
 def test_random_edits_behave_like_a_fresh_import() -> None:
     engine = Engine()
     try:
@@ -270,12 +333,14 @@ def _edit_sequences(engine: Engine) -> None:
         derandomize=not RANDOM,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(st.lists(models(), min_size=2, max_size=5))
-    def check(versions: list[Model]) -> None:
+    @given(st.lists(models(), min_size=2, max_size=5), st.sampled_from(sorted(DEPENDENTS)))
+    def check(versions: list[Model], dependent: str) -> None:
         modules_before = set(sys.modules)
+        name = f"relive_prop_{next(_names)}"
         try:
             with TemporaryPackage() as package:
-                _check_versions(engine, package, versions)
+                source = DEPENDENTS[dependent].replace("A", name)
+                _check_versions(Subject(engine, package, name, source), versions)
         finally:
             for added in [name for name in sys.modules if name not in modules_before]:
                 del sys.modules[added]
@@ -283,42 +348,34 @@ def _edit_sequences(engine: Engine) -> None:
     check()
 
 
-def _check_versions(engine: Engine, package: TemporaryPackage, versions: list[Model]) -> None:
-    first = _first_importable(versions)
+def _check_versions(subject: Subject, versions: list[Model]) -> None:
+    first = next((v for v in versions if subject.expected(v.source()) is not None), None)
     if first is None:
         return
-    name = f"relive_prop_{next(_names)}"
-    module = package.module(name, first.source())
-    path = module.__file__ or ""
-    namespace = vars(module)
-    held = Held.take(namespace)
+    module = subject.package.module(subject.name, first.source())
+    dependent = subject.package.module(f"{subject.name}_user", subject.dependent_source)
+    subject.namespace, subject.dependent = vars(module), vars(dependent)
+    engine = subject.engine
+    held = Held.take(subject.namespace)
     written, applied = first.source(), first
     for version in versions[versions.index(first) + 1 :]:
         source = version.source()
-        before = observe(namespace)
-        package.write(f"{name}.py", source, dedent=False)
-        expected_namespace = fresh_import(source, path)
+        before = subject.observe()
+        subject.package.write(f"{subject.name}.py", source, dedent=False)
+        expected = subject.expected(source)
         if source == written:  # content decides: the same text again is nothing to do
             assert not engine.refresh()
-            assert observe(namespace) == before
+            assert subject.observe() == before
             continue
         written = source
-        if expected_namespace is None or bases_changed(applied, version):
+        if expected is None or bases_changed(applied, version):
             with pytest.raises(ReloadError):
                 engine.refresh()
-            assert observe(namespace) == before, source
-            held.check(namespace, before)
+            assert subject.observe() == before, source
+            held.check(subject.namespace, before[0])
             assert not engine.refresh()  # a failed batch is not tried again
             continue
         engine.refresh()
-        expected = observe(expected_namespace)
-        assert observe(namespace) == expected, source
-        held.check(namespace, expected)
-        held, applied = Held.take(namespace), version
-
-
-def _first_importable(versions: list[Model]) -> Model | None:
-    for version in versions:
-        if fresh_import(version.source(), "<check>") is not None:
-            return version
-    return None
+        assert subject.observe() == expected, source
+        held.check(subject.namespace, expected[0])
+        held, applied = Held.take(subject.namespace), version
