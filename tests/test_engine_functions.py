@@ -536,3 +536,32 @@ def test_cached_method_is_cleared(package: TemporaryPackage, engine: Engine) -> 
     apply_edit(mod, v1.replace("key * 2", "key * 3"))
     assert table.lookup(2) == 6
     assert mod.Table().size == 1
+
+
+def test_edited_decorator_reaches_functions_it_already_wrapped(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        import functools
+
+        def plus(n):
+            def decorate(fn):
+                @functools.wraps(fn)
+                def wrapper(*args):
+                    return fn(*args) + n
+                return wrapper
+            return decorate
+
+        @plus(1)
+        def one():
+            return 0
+
+        @plus(2)
+        def two():
+            return 0
+        """
+    mod = package.module("fn_decorator_edited", v1)
+    one, two = mod.one, mod.two
+    apply_edit(mod, v1.replace("fn(*args) + n", "fn(*args) + n * 100"))
+    assert mod.one is one and one() == 100
+    assert mod.two is two and two() == 200

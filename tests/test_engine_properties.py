@@ -283,6 +283,7 @@ def fresh_dependent(source: str, name: str, imported: dict[str, object]) -> obje
     """The dependent imported anew against ``imported`` (the edited module, fresh)."""
     module = types.ModuleType(name)
     module.__dict__.update(imported)
+    module.__name__ = name  # error messages name the module
     saved = sys.modules.get(name)
     sys.modules[name] = module
     try:
