@@ -14,11 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Self, final
+from typing import Final, Self, final
 
 from watchdog.events import (
     FileClosedEvent,
@@ -34,49 +32,18 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver, PollingObserverVFS
 from watchdog.utils import UnsupportedLibcError
 
+from relive.batching import Action, Batch, Batcher
+from relive.filters import IGNORED_DIRS, is_ignored, matches
+
+# Batch, is_ignored and matches are re-exported from batching.py and filters.py.
 __all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]
 
 logger = logging.getLogger("relive")
-
-IGNORED_DIRS: Final = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-    | {".tox", ".nox", ".venv", "site-packages", "node_modules"}
-)
-"""Directory names never looked into (a virtualenv is also recognised by its `pyvenv.cfg`)."""
-
-IGNORED_FILES: Final = (
-    ".*.sw?",  # vim swap files: .x.py.swp, .swx, .swo
-    "*~",  # backups: vim's x.py~, emacs
-    ".#*",  # emacs lock files
-    "#*#",  # emacs auto-save files
-    "4913",  # vim's probe for a writable directory
-    "*.tmp",
-    "*___jb_tmp___",  # JetBrains safe write
-    "*___jb_old___",
-    ".~*",  # LibreOffice and some editors' lock/temp files
-)
-"""File-name globs of editor swap, backup and temporary files."""
 
 POLL_INTERVAL: Final = 0.25
 """Seconds between two scans of the tree by the polling backend."""
 POLLING_SETTLE: Final = 0.05
 """Least quiet time before a polled change is delivered (polling sees no close events)."""
-
-WRITE_HOLD: Final = 1.0
-"""Longest wait, after its first write, for the close of a file still open for writing."""
-
-CREATE_HOLD: Final = 0.1
-"""Wait for the first write to a new file; then it is held like any file being written.
-
-Files that appear complete (linked, or inside a directory moved in) get no close event; an
-empty one is held on (up to `WRITE_HOLD`) in case its writer is just slow to start.
-"""
-
-REMOVE_HOLD: Final = 0.1
-"""Wait after a deletion for the file to come back (an editor's delete-then-write save)."""
-
-BURST_QUIET: Final = 0.05
-"""Quiet period that ends a batch of several files (one file: `settle`)."""
 
 FORCE_POLLING_ENV: Final = "RELIVE_FORCE_POLLING"
 
@@ -87,193 +54,6 @@ _WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
     FileModifiedEvent,
     FileMovedEvent,
 ]
-
-_Action = Literal["written", "writing", "created", "deleted"]
-
-
-@final
-@dataclass(frozen=True)
-class Batch:
-    """The files that changed during one burst of file events.
-
-    Attributes:
-        changed: Files written, created or renamed onto (absolute, under a resolved root).
-            Their content is not compared here: a touched file may be included.
-        removed: Files deleted or renamed away, and not re-created within the batch.
-    """
-
-    changed: frozenset[Path] = frozenset()
-    removed: frozenset[Path] = frozenset()
-
-
-def is_ignored(path: Path, *, root: Path | None = None) -> bool:
-    """Tell whether `path` is never source: VCS and tool caches, virtualenvs, editor files.
-
-    Args:
-        path: An absolute file path.
-        root: The watched directory `path` is under; only the part below it is looked at,
-            so a project inside a directory called `env` is still watched.
-
-    Returns:
-        True when a directory on the way is one of `IGNORED_DIRS` or a virtualenv (it holds
-        `pyvenv.cfg`), or the file name matches one of `IGNORED_FILES`.
-    """
-    parts = _relative(path, root).parts
-    if not parts:
-        return False
-    if not IGNORED_DIRS.isdisjoint(parts) or _glob_hit(IGNORED_FILES, parts[-1]):
-        return True
-    return _inside_virtualenv(path, depth=len(parts) - 1)
-
-
-def matches(
-    path: Path, include: Sequence[str], exclude: Sequence[str], *, root: Path | None = None
-) -> bool:
-    """Tell whether the user's globs select `path` (fnmatch-style, case-sensitive).
-
-    Args:
-        path: An absolute file path.
-        include: Globs matched on the file name and on the path relative to `root`; an empty
-            sequence selects every file.
-        exclude: Globs matched on the file name, the relative path and each directory name
-            below `root`; a hit removes the file.
-        root: The watched directory `path` is under (without it, the whole path is used).
-
-    Returns:
-        True when some include glob matches and no exclude glob does.
-    """
-    relative = _relative(path, root)
-    name, posix = path.name, relative.as_posix()
-    if include and not _glob_hit(include, name, posix):
-        return False
-    return not _glob_hit(exclude, name, posix, *relative.parts[:-1])
-
-
-def _relative(path: Path, root: Path | None) -> Path:
-    if root is not None and path.is_relative_to(root):
-        return path.relative_to(root)
-    return path
-
-
-def _glob_hit(globs: Sequence[str], *names: str) -> bool:
-    return any(fnmatchcase(name, glob) for glob in globs for name in names)
-
-
-def _is_empty_file(path: Path) -> bool:
-    try:
-        return path.stat().st_size == 0
-    except OSError:
-        return False
-
-
-def _inside_virtualenv(path: Path, *, depth: int) -> bool:
-    """Whether one of the `depth` directories right above `path` holds a `pyvenv.cfg`."""
-    return any((parent / "pyvenv.cfg").is_file() for parent in path.parents[:depth])
-
-
-class _Batcher:
-    """Collects file events into the next batch and decides when it is due.
-
-    Not thread-safe: the watcher calls it under its condition's lock. Held files are kept in
-    insertion order, so the first one has the earliest deadline.
-    """
-
-    def __init__(self, settle: float) -> None:
-        self.settle = settle
-        self.max_delay = max(50 * settle, 0.25)
-        self.changed: set[Path] = set()
-        self.removed: set[Path] = set()
-        self.writing: dict[Path, float] = {}  # being written, since
-        self.created: dict[Path, float] = {}  # appeared, not written to (yet), since
-        self.first: float | None = None
-        self.last = 0.0
-        self.last_removal = 0.0
-
-    def record(self, action: _Action, path: Path, now: float) -> None:
-        if action == "written":
-            self._forget(path)
-            self.changed.add(path)
-        elif action == "deleted":
-            self._forget(path)
-            self.removed.add(path)
-            self.last_removal = now
-        else:
-            self.changed.discard(path)  # being written again: wait for that write
-            self.removed.discard(path)
-            self._hold(path, action, now)
-        self.first = now if self.first is None else self.first
-        self.last = now
-
-    def _forget(self, path: Path) -> None:
-        self.changed.discard(path)
-        self.removed.discard(path)
-        self.writing.pop(path, None)
-        self.created.pop(path, None)
-
-    def _hold(self, path: Path, action: _Action, now: float) -> None:
-        if path in self.writing:
-            return  # the hold runs from the first write
-        if action == "writing":
-            self.created.pop(path, None)
-            self.writing[path] = now
-        elif path not in self.created:
-            self.created[path] = now
-
-    def held(self) -> frozenset[Path]:
-        return frozenset(self.writing) | frozenset(self.created)
-
-    def due_at(self) -> float | None:
-        """When to act next (flush, or give up waiting for a close); None: nothing to do."""
-        times = [self._flush_at()]
-        times.append(next((since + WRITE_HOLD for since in self.writing.values()), None))
-        times.append(next((since + CREATE_HOLD for since in self.created.values()), None))
-        return min((due for due in times if due is not None), default=None)
-
-    def _flush_at(self) -> float | None:
-        if not (self.changed or self.removed) or self.first is None:
-            return None
-        quiet = self.settle
-        if len(self.changed) + len(self.removed) + len(self.writing) + len(self.created) > 1:
-            # A burst (checkout, save-all, formatter): a writer that is descheduled for a few
-            # ms in the middle of it must not cut it in two.
-            quiet = max(self.settle, BURST_QUIET)
-        flush_at = self.last + quiet
-        if self.removed:
-            flush_at = max(flush_at, self.last_removal + REMOVE_HOLD)
-        return min(flush_at, self.first + self.max_delay)
-
-    def take(self, now: float) -> Batch | None:
-        """Return the batch if it is due at `now`, and start a new one."""
-        for path in self._expire(self.created, CREATE_HOLD, now):
-            if _is_empty_file(path):
-                self.writing[path] = now  # a writer slow to start, as `generate > new.py`
-            else:
-                self._release(path, now)
-        for path in self._expire(self.writing, WRITE_HOLD, now):
-            self._release(path, now)
-        flush_at = self._flush_at()
-        if flush_at is None or flush_at > now:
-            return None
-        batch = Batch(frozenset(self.changed), frozenset(self.removed))
-        self.changed.clear()
-        self.removed.clear()
-        self.first = None
-        return batch
-
-    @staticmethod
-    def _expire(held: dict[Path, float], hold: float, now: float) -> list[Path]:
-        expired = []
-        while held:
-            path, since = next(iter(held.items()))
-            if since + hold > now:
-                break
-            del held[path]
-            expired.append(path)
-        return expired
-
-    def _release(self, path: Path, now: float) -> None:
-        self.changed.add(path)
-        self.first = now if self.first is None else self.first
 
 
 class _EventHandler(FileSystemEventHandler):
@@ -347,7 +127,7 @@ class FileWatcher:
             self._roots, _ = _merge_root(self._roots, _checked_root(root))
         self._lock = threading.RLock()  # start, stop, add_root
         self._cond = threading.Condition()  # the batcher and the delivery thread's sleep
-        self._batcher = _Batcher(settle)
+        self._batcher = Batcher(settle)
         self._wake_at: float | None = None
         self._stopping = False
         self._observer: BaseObserver | None = None
@@ -394,7 +174,7 @@ class FileWatcher:
             if self._observer is not None:
                 return
             with self._cond:
-                self._batcher = _Batcher(self._settle)
+                self._batcher = Batcher(self._settle)
                 self._stopping = False
                 self._wake_at = None
             self._thread = threading.Thread(
@@ -522,7 +302,7 @@ class FileWatcher:
             if due is not None and (self._wake_at is None or due < self._wake_at):
                 self._cond.notify()
 
-    def _actions(self, event: FileSystemEvent) -> list[tuple[_Action, Path]]:
+    def _actions(self, event: FileSystemEvent) -> list[tuple[Action, Path]]:
         if event.is_directory:
             return []
         if isinstance(event, FileSystemMovedEvent):
@@ -532,7 +312,7 @@ class FileWatcher:
         action = self._action_for(event)
         return self._selected(action, event.src_path) if action else []
 
-    def _action_for(self, event: FileSystemEvent) -> _Action | None:
+    def _action_for(self, event: FileSystemEvent) -> Action | None:
         # Only inotify reports closes; elsewhere a modification is as good as it gets.
         closes = self._backend == "inotify"
         if isinstance(event, FileClosedEvent):
@@ -545,7 +325,7 @@ class FileWatcher:
             return "deleted"
         return None
 
-    def _selected(self, action: _Action, raw_path: bytes | str) -> list[tuple[_Action, Path]]:
+    def _selected(self, action: Action, raw_path: bytes | str) -> list[tuple[Action, Path]]:
         if not raw_path:
             return []
         path = Path(os.fsdecode(raw_path))
