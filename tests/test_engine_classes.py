@@ -663,3 +663,39 @@ def test_named_tuple_and_protocol_edits(package: TemporaryPackage, engine: Engin
     assert mod.Point(1) == (1, 5)
     assert point.norm() == 0
     assert isinstance(point, mod.Point)
+
+
+def test_slotted_class_rebuilt_keeps_its_slots(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        class P:
+            __slots__ = ("x", "y")
+            kind = 1
+
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
+            def total(self):
+                return self.x + self.y
+        """
+    mod = package.module("cls_slots_rebuilt", v1)
+    p = mod.P(1, 2)
+    apply_edit(mod, v1.replace("kind = 1", "kind = 2").replace("self.x + self.y", "self.x * 10"))
+    assert p.total() == 10 and p.kind == 2
+    p.y = 5
+    assert p.y == 5 and mod.P(3, 4).total() == 30
+
+
+def test_method_gaining_super(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        class Base:
+            def hello(self):
+                return "base"
+
+        class Child(Base):
+            def hello(self):
+                return "child"
+        """
+    mod = package.module("cls_gains_super", v1)
+    child = mod.Child()
+    apply_edit(mod, v1.replace('return "child"', 'return "child+" + super().hello()'))
+    assert child.hello() == "child+base"

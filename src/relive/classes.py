@@ -158,7 +158,7 @@ def _patch_one_member(
     nested: Callable[[str, type, type], bool],
 ) -> bool:
     current = old.__dict__.get(name, _MISSING)
-    if current is value:
+    if current is value or _layout_descriptor(value, new):
         return False
     if name == "__doc__":
         journal.setattr(old, name, value)
@@ -173,6 +173,13 @@ def _patch_one_member(
     fix_class_cells(value, new, old, journal)
     journal.setattr(old, name, value)
     return True
+
+
+def _layout_descriptor(value: object, owner: type) -> bool:
+    """A slot's descriptor: tied to the memory layout of ``owner``, useless on another class
+    (the live class keeps its own: the slots are the same, or the edit needs a restart)."""
+    layout = (types.MemberDescriptorType, types.GetSetDescriptorType)
+    return isinstance(value, layout) and value.__objclass__ is owner
 
 
 def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal) -> list[str]:
