@@ -699,3 +699,37 @@ def test_method_gaining_super(package: TemporaryPackage, engine: Engine) -> None
     child = mod.Child()
     apply_edit(mod, v1.replace('return "child"', 'return "child+" + super().hello()'))
     assert child.hello() == "child+base"
+
+
+def test_property_setter_body_edited_in_place(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = """
+        class Temp:
+            def __init__(self):
+                self._c = 0
+
+            @property
+            def celsius(self):
+                return self._c
+
+            @celsius.setter
+            def celsius(self, value):
+                self._c = value
+
+            @celsius.deleter
+            def celsius(self):
+                self._c = None
+        """
+    mod = package.module("cls_setter_edit", v1)
+    t, prop = mod.Temp(), mod.Temp.__dict__["celsius"]
+    apply_edit(mod, v1.replace("self._c = value", "self._c = value * 2"))
+    t.celsius = 5
+    assert t.celsius == 10 and mod.Temp.__dict__["celsius"] is prop
+    apply_edit(
+        mod,
+        "\n\n" + textwrap.dedent(v1).replace("return self._c", "return ('c', self._c)"),
+        dedent=False,
+    )
+    t.celsius = 1
+    assert t.celsius == ("c", 1)
+    del t.celsius
+    assert t.celsius == ("c", None)

@@ -565,3 +565,31 @@ def test_edited_decorator_reaches_functions_it_already_wrapped(
     apply_edit(mod, v1.replace("fn(*args) + n", "fn(*args) + n * 100"))
     assert mod.one is one and one() == 100
     assert mod.two is two and two() == 200
+
+
+def test_lines_of_property_accessors_moved_apart(package: TemporaryPackage, engine: Engine) -> None:
+    v1 = textwrap.dedent(
+        """
+        class Temp:
+            @property
+            def value(self):
+                raise ValueError()  # getter-marker
+
+            @value.setter
+            def value(self, new):
+                raise ValueError()  # setter-marker
+        """
+    )
+    mod = package.module("fn_lines_accessors", v1)
+    path = Path(mod.__file__ or "")
+    temp = mod.Temp()
+    edited = v1.replace("class Temp:\n", "class Temp:\n    # one\n").replace(
+        "    @value.setter", "    # two\n    # three\n\n    @value.setter"
+    )
+    apply_edit(mod, edited.replace("raise ValueError()  # getter", "raise ValueError(1)  # getter"))
+    assert _traceback_line(lambda: temp.value) == _raising_line(path, "# getter-marker")
+
+    def assign() -> None:
+        temp.value = 1
+
+    assert _traceback_line(assign) == _raising_line(path, "# setter-marker")

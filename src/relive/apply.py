@@ -70,7 +70,7 @@ class ModuleApplier:
         self.local_rebound: set[str] = set()
         self.codes = CodeCache(tracked.filename, 0)
         self.lines: list[str] = []
-        self._shifted: set[int] = set()
+        self._shifted: set[int] = set()  # functions already at their new lines
         self._caches: list[object] = []
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
@@ -248,16 +248,36 @@ class ModuleApplier:
     def _swap_body(self, step: Step) -> bool:
         name = step.new.name or ""
         code = self.codes.function(step.new.node)
-        functions = self._own_functions(self.namespace.get(name, _MISSING), name)
+        functions = self._matching(
+            self._own_functions(self.namespace.get(name, _MISSING), name), step
+        )
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
         return True
 
+    def _matching(
+        self, functions: list[types.FunctionType], step: Step
+    ) -> list[types.FunctionType]:
+        """The functions made by ``step``'s old statement among those of its name.
+
+        Several statements can define one name (a property's getter and setter): each
+        function is told apart by the line its old statement started on.
+        """
+        if len(functions) < 2 or step.old is None:
+            return functions
+        return [
+            function
+            for function in functions
+            if id(function) not in self._shifted
+            and function.__code__.co_firstlineno == step.old.lineno
+        ]
+
     def _swap(self, function: types.FunctionType, code: types.CodeType, step: Step) -> bool:
         previous = function.__code__
         if not swap_code(function, code, self.journal):
             return False
+        self._shifted.add(id(function))  # its new code has the new lines already
         doc = ast.get_docstring(step.new.node, clean=False)  # type: ignore[arg-type]
         if function.__doc__ != doc:
             self.journal.setattr(function, "__doc__", doc)
@@ -333,8 +353,11 @@ class ModuleApplier:
             member = cls.__dict__.get(name, _MISSING)
             if step.action is Action.PATCH_BODY:
                 code = self.codes.function(step.new.node, chain)
-                functions = find_functions(
-                    member, f"{qualname}.{name}", self.tracked.filename, caches=self._caches
+                functions = self._matching(
+                    find_functions(
+                        member, f"{qualname}.{name}", self.tracked.filename, caches=self._caches
+                    ),
+                    step,
                 )
                 if not functions or not all(self._swap(f, code, step) for f in functions):
                     return False
@@ -346,7 +369,7 @@ class ModuleApplier:
                 ):
                     return False
             elif step.line_delta:
-                self._shift_members(member, step.line_delta, f"{qualname}.{name}")
+                self._shift_members(member, step, f"{qualname}.{name}")
         wait_for_readers(self.tracked.filename, plan.body.removed)
         for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
             self.journal.delattr(cls, name)
@@ -402,14 +425,18 @@ class ModuleApplier:
     # -- line numbers ---------------------------------------------------------------------
 
     def _shift(self, step: Step) -> None:
+        name = step.new.name or ""
+        self._shift_members(self.namespace.get(name, _MISSING), step, name)
+
+    def _shift_members(self, obj: object, step: Step, qualname: str) -> None:
+        """Move the functions an unchanged statement made to its new lines."""
         delta = step.line_delta
         if not delta or step.new.kind == "stmt":
             return
-        name = step.new.name or ""
-        self._shift_members(self.namespace.get(name, _MISSING), delta, name)
-
-    def _shift_members(self, obj: object, delta: int, qualname: str) -> None:
-        for function in _functions_under(obj, qualname, self.tracked.filename):
+        functions = list(_functions_under(obj, qualname, self.tracked.filename))
+        if step.new.kind == "def":
+            functions = self._matching(functions, step)
+        for function in functions:
             if id(function) in self._shifted:
                 continue
             self._shifted.add(id(function))
