@@ -22,7 +22,7 @@ __all__ = ["PROBE_CODE", "internal_references", "probe_class", "redirect_in", "w
 
 Undo = Callable[[], None]
 _MISSING: Any = object()
-_MAX_VISITS = 5_000
+_MAX_VISITS = 20_000  # references looked at in one class's structure
 _READERS_TIMEOUT = 0.25  # seconds a removal waits for other threads to leave old code
 
 # Two versions of a function with nested code, no function ever made from the nested
@@ -65,9 +65,13 @@ def internal_references(cls: object) -> int:
     count = 0
     seen = {id(cls)}
     stack: list[object] = [cls]
-    while stack and len(seen) < _MAX_VISITS:
+    budget = _MAX_VISITS
+    while stack:
         current = stack.pop()
         for referent in gc.get_referents(current):
+            budget -= 1
+            if budget < 0:
+                return count
             if referent is cls:
                 count += current is not cls
             elif id(referent) not in seen and not _foreign(referent):
