@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +86,11 @@ def _add_run(run_parser: argparse.ArgumentParser) -> None:
         help="ignore files matching GLOB; repeatable",
     )
     add(
+        "--livereload",
+        action="store_true",
+        help="reload open browser pages after each applied edit (uvicorn, Flask, Django)",
+    )
+    add(
         "--keep-alive",
         action="store_true",
         help="after a clean exit, wait for a change and restart instead of ending",
@@ -111,6 +117,14 @@ def _add_run(run_parser: argparse.ArgumentParser) -> None:
         metavar="SCRIPT ...",
         help="the script and its arguments, or -- and a command",
     )
+
+
+def _free_port() -> int:
+    """A port of 127.0.0.1 free now, kept by browser live reload across restarts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _seconds(text: str) -> float:
@@ -152,6 +166,7 @@ def parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> RunConfig:
         restart_on=tuple(options.restart_on),
         always_restart=options.restart,
         keep_alive=options.keep_alive,
+        livereload=_free_port() if options.livereload and python else None,
         grace=options.grace,
         quiet=options.quiet,
         verbose=options.verbose,

@@ -78,6 +78,8 @@ class RunConfig:
         worker_paths: Directories given with ``--watch``, passed to the in-process watcher.
         restart_on: Globs of files whose change means restart.
         always_restart: Restart on every code change instead of reloading in place.
+        livereload: Port on 127.0.0.1 for browser live reload (None: off); the same for
+            every start, so open pages reconnect after a restart.
     """
 
     argv: tuple[str, ...]
@@ -90,6 +92,7 @@ class RunConfig:
     restart_on: tuple[str, ...] = ()
     always_restart: bool = False
     keep_alive: bool = False
+    livereload: int | None = None
     grace: float = DEFAULT_GRACE
     quiet: bool = False
     verbose: bool = False
@@ -209,6 +212,7 @@ class Child:
             paths=config.worker_paths,
             include=config.include,
             exclude=config.exclude,
+            livereload=config.livereload,
         )
         command = [sys.executable, "-m", "relive.worker", *config.argv]
         env = {**os.environ, WORKER_ENV: options.to_env()}

@@ -10,7 +10,8 @@ The channel between the two processes, kept tiny on purpose:
     RELIVE_WORKER   environment variable set by the supervisor, removed by the worker
                     before the program runs; JSON options:
                     {"fd": 5, "reload": true, "quiet": false, "verbose": false,
-                     "paths": [...], "include": [...], "exclude": [...]}
+                     "paths": [...], "include": [...], "exclude": [...],
+                     "livereload": 35729 or null}
     fd              one end of a socket pair, inherited by the worker.
     worker -> supervisor, one JSON object per line:
         {"event": "ready", "pid": 123}               watcher started; the program starts now
@@ -74,6 +75,7 @@ class WorkerOptions:
     paths: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    livereload: int | None = None  # browser live reload's port on 127.0.0.1
 
     def to_env(self) -> str:
         """Encode as the value of ``RELIVE_WORKER``."""
@@ -173,6 +175,7 @@ def start_server_support(options: WorkerOptions, target: Target) -> ServerSuppor
             script=target.script,
             quiet=options.quiet,
             verbose=options.verbose,
+            livereload=options.livereload,
         )
         return support.install()
     except Exception as exc:

@@ -9,7 +9,8 @@ program defines; ``relive.integrations.servers`` calls them all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from pathlib import Path
 from typing import Any
 
 from relive.engine import Report
@@ -22,7 +23,7 @@ __all__ = ["AppAdapter"]
 class AppAdapter:
     """Hooks around a reload for one served app; subclasses add their framework's rules.
 
-    All three hooks run inside the request gate's exclusive side: no request runs meanwhile.
+    The hooks run inside the request gate's exclusive side: no request runs meanwhile.
 
     Args:
         app: The app object the server holds (unwrapped from the server's own layers).
@@ -49,3 +50,10 @@ class AppAdapter:
         object or changed the function that built the served one."""
         if report is not None and self.binding is not None:
             self.binding.check(self.app, report)
+
+    def asset_roots(self) -> list[Path]:
+        """Directories of files the framework caches (templates), watched for changes."""
+        return []
+
+    def assets_changed(self, paths: Set[Path]) -> None:
+        """Templates or static files changed (inside the gate): drop what caches them."""

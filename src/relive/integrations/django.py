@@ -15,7 +15,7 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,6 @@ from relive.engine import Report
 from relive.errors import RestartRequired
 from relive.integrations.adapter import AppAdapter
 from relive.tracker import TrackedModule
-from relive.watch import Batch, FileWatcher
 
 if TYPE_CHECKING:
     from relive.integrations.servers import ServerSupport
@@ -60,7 +59,6 @@ def patch_basehttp(basehttp: ModuleType, support: ServerSupport) -> None:
             handler = bound.arguments["wsgi_handler"]
             adapter = DjangoAdapter(handler, support)
             bound.arguments["wsgi_handler"] = support.gate_wsgi(handler, adapter)
-            adapter.watch_templates()
         return original(*bound.args, **bound.kwargs)
 
     module.run = run
@@ -97,7 +95,6 @@ class DjangoAdapter(AppAdapter):
     def __init__(self, handler: Any, support: ServerSupport) -> None:
         super().__init__(handler, None, "Django project")
         self._support = support
-        self._templates: FileWatcher | None = None
 
     def check(self, changed: Sequence[TrackedModule]) -> None:
         settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "")
@@ -112,27 +109,25 @@ class DjangoAdapter(AppAdapter):
             importlib.import_module("django.urls").clear_url_caches()
         super().settle(report)
 
-    def watch_templates(self) -> None:
-        """Clear Django's template caches (between requests) when a template changes."""
+    def asset_roots(self) -> list[Path]:
+        """The directories Django's template engines load from (DIRS and app directories)."""
         try:
             autoreload = importlib.import_module("django.template.autoreload")
             found = {Path(path).resolve() for path in autoreload.get_template_directories()}
         except Exception as exc:  # templates are then reloaded on restart only
             self._support.say(f"template changes need a restart: {exc!r}")
-            return
-        directories = sorted(path for path in found if path.is_dir())
-        if not directories:
-            return
-        watcher = FileWatcher(
-            directories, self._templates_changed, include=TEMPLATE_FILES, name="relive-templates"
-        )
-        watcher.start()
-        self._templates = watcher
+            return []
+        return sorted(path for path in found if path.is_dir())
 
-    def _templates_changed(self, batch: Batch) -> None:
-        autoreload = importlib.import_module("django.template.autoreload")
-        with self._support.gate.exclusive():
-            autoreload.reset_loaders()
-        names = sorted(path.name for path in batch.changed | batch.removed)
-        plural = "s" if len(names) > 1 else ""
-        self._support.say(f"template{plural} reloaded: {', '.join(names)}")
+    def assets_changed(self, paths: Set[Path]) -> None:
+        """Clear Django's template caches (it keeps compiled templates across requests)."""
+        templates = sorted(path.name for path in paths if _template(path))
+        if not templates:
+            return
+        importlib.import_module("django.template.autoreload").reset_loaders()
+        plural = "s" if len(templates) > 1 else ""
+        self._support.say(f"template{plural} reloaded: {', '.join(templates)}")
+
+
+def _template(path: Path) -> bool:
+    return any(path.match(pattern) for pattern in TEMPLATE_FILES)

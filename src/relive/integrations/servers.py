@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Final, Self, TextIO, final
 
@@ -26,9 +27,11 @@ from relive.integrations.imports import Hook, ImportHooks
 from relive.integrations.pydantic import rebuild_models
 from relive.integrations.script import RunningScript
 from relive.integrations.wsgi import GatedWSGI, WSGIApp
+from relive.watch import Batch, FileWatcher
 
 if TYPE_CHECKING:
     from relive.integrations.adapter import AppAdapter
+    from relive.integrations.livereload import LiveReload
 
 __all__ = ["PATCHES", "ServerSupport"]
 
@@ -41,6 +44,13 @@ PATCHES: Final = (
 )
 """Which module of the program's, once it is imported, is patched by which function of
 relive's (its integration module is imported only then)."""
+
+ASSET_FILES: Final = (
+    *("*.html", "*.htm", "*.jinja", "*.jinja2", "*.j2"),
+    *("*.css", "*.js", "*.mjs", "*.svg", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp"),
+)
+"""Templates and static files: a change clears template caches and reloads open pages
+(not ``*.txt``: a log file written next to the code would reload pages without end)."""
 
 
 @final
@@ -56,12 +66,15 @@ class ServerSupport:
         verbose: Also say which app is served behind the gate.
         engine: The engine (default: the process's, created on first use).
         stream: Where lines go (default: stderr).
+        livereload: Serve browser live reload on this port of 127.0.0.1 (0: any free
+            port; None: off).
 
     Attributes:
         gate: The request gate every reload goes through.
         adapters: One per served app, called around each reload.
         script: The running script, when it serves an app imported from itself (else
             the watcher restarts on its edits).
+        livereload: Browser live reload, when asked for.
     """
 
     def __init__(
@@ -73,6 +86,7 @@ class ServerSupport:
         verbose: bool = False,
         engine: Engine | None = None,
         stream: TextIO | None = None,
+        livereload: int | None = None,
     ) -> None:
         self.in_place = in_place
         self.gate = Gate()
@@ -85,6 +99,12 @@ class ServerSupport:
         self._stream = stream
         self._hooks = ImportHooks()
         self._said: set[str] = set()
+        self._assets: FileWatcher | None = None
+        self.livereload: LiveReload | None = None
+        if livereload is not None and in_place:
+            from relive.integrations.livereload import LiveReload
+
+            self.livereload = LiveReload(livereload)
 
     @property
     def engine(self) -> Engine:
@@ -104,8 +124,14 @@ class ServerSupport:
         patch(module, self)
 
     def uninstall(self) -> None:
-        """Remove the hooks that have not run yet."""
+        """Remove the hooks that have not run yet; stop watching assets and serving live
+        reload."""
         self._hooks.remove()
+        assets, self._assets = self._assets, None
+        if assets is not None:
+            assets.stop()
+        if self.livereload is not None:
+            self.livereload.stop()
 
     def when_imported(self, name: str, hook: Hook) -> None:
         """Run ``hook(module)`` right after module ``name`` is first executed."""
@@ -140,19 +166,68 @@ class ServerSupport:
         if not self.in_place:
             return app
         self._serve(adapter)
-        return GatedASGI(app, self.gate)
+        gated: ASGIApp = GatedASGI(app, self.gate)
+        if self.livereload is not None:
+            from relive.integrations.livereload import LiveReloadASGI
+
+            gated = LiveReloadASGI(gated, self.livereload)
+        return gated
 
     def gate_wsgi(self, app: WSGIApp, adapter: AppAdapter | None) -> WSGIApp:
         """``app`` behind the request gate; ``adapter`` joins the reloads."""
         if not self.in_place:
             return app
         self._serve(adapter)
-        return GatedWSGI(app, self.gate)
+        gated: WSGIApp = GatedWSGI(app, self.gate)
+        if self.livereload is not None:
+            from relive.integrations.livereload import LiveReloadWSGI
+
+            gated = LiveReloadWSGI(gated, self.livereload)
+        return gated
 
     def _serve(self, adapter: AppAdapter | None) -> None:
+        if self.livereload is not None:
+            self._start_livereload(self.livereload)
+        roots = [Path.cwd()] if self.livereload is not None else []
         if adapter is not None and adapter not in self.adapters:
             self.adapters.append(adapter)
             self.detail(f"serving {adapter.name} behind relive's request gate")
+            roots += adapter.asset_roots()
+        self._watch_assets(roots)
+
+    def _start_livereload(self, live: LiveReload) -> None:
+        try:
+            live.start()
+        except OSError as exc:
+            self.livereload = None
+            self.say(f"browser live reload unavailable: {exc}")
+        else:
+            self.detail(f"browser live reload: {live.url}")
+
+    # -- templates and static files -------------------------------------------------------
+
+    def _watch_assets(self, roots: list[Path]) -> None:
+        """Watch templates and static files under ``roots`` (started with the first)."""
+        roots = [root for root in roots if root.is_dir()]
+        if not roots:
+            return
+        if self._assets is None:
+            assets = FileWatcher(
+                roots, self._assets_changed, include=ASSET_FILES, name="relive-assets"
+            )
+            assets.start()
+            self._assets = assets
+            return
+        for root in roots:
+            self._assets.add_root(root)
+
+    def _assets_changed(self, batch: Batch) -> None:
+        paths = batch.changed | batch.removed
+        with self.gate.exclusive():
+            for adapter in list(self.adapters):
+                adapter.assets_changed(paths)
+        if self.livereload is not None:
+            self.livereload.notify(self.livereload.error)  # a template does not fix code
 
     # -- what the watcher calls -----------------------------------------------------------
 
@@ -176,15 +251,26 @@ class ServerSupport:
                 adapter.prepare()
             try:
                 report = self.engine.apply_paths(changed)
-            except BaseException:
+            except BaseException as exc:
                 self._settle(adapters, None)
+                self._tell_pages(exc)
                 raise
             if report:
                 self._rebuild_models(report)
             self._settle(adapters, report)
         if self.script is not None and self.script.path in changed:
             self.script.applied()
+        if report or (self.livereload is not None and self.livereload.error is not None):
+            self._tell_pages(None)  # new code, or the broken edit was undone
         return report
+
+    def _tell_pages(self, error: BaseException | None) -> None:
+        """Open pages reload: to run the new code, or to show why the edit was rejected."""
+        live = self.livereload
+        if live is None or isinstance(error, RestartRequired):
+            return  # a restart reloads the pages as they reconnect
+        if error is None or isinstance(error, ReloadError):
+            live.notify(error)
 
     def _check(self, changed: set[str], adapters: list[AppAdapter]) -> None:
         if self.script is not None:

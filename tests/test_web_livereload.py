@@ -1,0 +1,220 @@
+"""``relive run --livereload``: an open page reloads itself after each edit.
+
+The snippet and the events endpoint are checked in-process; then a real headless Chromium
+keeps the Flask example's page open while code, a template and the app itself are
+edited, and the server counts the page's loads. Chromium runs in its own session and its
+whole process group is ended in ``finally``, every pid checked gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relive.errors import ReloadError
+from relive.integrations.livereload import LiveReload, LiveReloadASGI, LiveReloadWSGI
+from relive.testing import wait_until, write_source
+from test_run import EVENT_TIMEOUT
+from test_web_harness import (
+    Start,
+    copy_example,
+    free_port,
+    request,
+    starting,
+    wait_for_answer,
+    wait_for_server,
+)
+
+PAGE = b"<html><body><h1>hi</h1></body></html>"
+
+
+@pytest.fixture
+def live() -> Iterator[LiveReload]:
+    server = LiveReload()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# The snippet and the endpoint, in-process ------------------------------------------------
+
+
+def test_html_gets_the_script_before_body_end_and_a_right_length(live: LiveReload) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        kind = "text/html; charset=utf-8" if environ["PATH_INFO"] == "/" else "text/plain"
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", "38")])
+        return [PAGE]
+
+    started: list[Any] = []
+    wrapped = LiveReloadWSGI(app, live)
+    body = b"".join(wrapped({"PATH_INFO": "/"}, lambda *args: started.append(args)))
+    assert body.startswith(b"<html><body><h1>hi</h1><script data-relive>")
+    assert body.endswith(b"</script></body></html>")
+    assert live.url.encode() in body
+    assert ("Content-Length", str(len(body))) in started[0][1]
+
+    plain = b"".join(wrapped({"PATH_INFO": "/text"}, lambda *args: None))
+    assert plain == PAGE  # not HTML: untouched
+
+
+def test_asgi_html_is_injected_and_an_error_shows_as_an_overlay(live: LiveReload) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), (b"content-length", b"38")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": PAGE[:10], "more_body": True})
+        await send({"type": "http.response.body", "body": PAGE[10:]})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    live.notify(ReloadError("SyntaxError: invalid syntax", path="app.py", lineno=3))
+    asyncio.run(LiveReloadASGI(app, live)({"type": "http"}, None, send))  # type: ignore[arg-type]
+    body = sent[1]["body"]
+    assert b"data-relive-error" in body and b"app.py:3: SyntaxError: invalid syntax" in body
+    assert (b"Content-Length", str(len(body)).encode()) in sent[0]["headers"]
+
+
+def test_events_endpoint_streams_a_reload_per_edit(live: LiveReload) -> None:
+    port = int(live.url.split(":")[2].split("/")[0])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/relive/events")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        assert response.readline() == b": relive\n"
+        wait_until(lambda: live.clients == 1)
+        live.notify()
+        lines = [response.readline() for _ in range(4)]
+        assert lines[1:3] == [b"event: reload\n", b'data: {"error": null}\n']
+        response.close()
+    finally:
+        connection.close()
+    wait_until(lambda: live.clients == 0 or _poke(live), timeout=EVENT_TIMEOUT)
+
+
+def _poke(live: LiveReload) -> bool:
+    """Notify, so the endpoint writes to the closed stream and drops it; False."""
+    live.notify()
+    return False
+
+
+# A real browser --------------------------------------------------------------------------
+
+BROWSER_TIMEOUT = 20.0  # an edit to the page's reload, with Chromium on a loaded machine
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    yield from starting(tmp_path / "app")
+
+
+def group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid:
+                    members.add(int(entry.name))
+    return members
+
+
+@contextlib.contextmanager
+def chromium(url: str, profile: Path) -> Iterator[subprocess.Popen[bytes]]:
+    assert CHROMIUM is not None
+    proc = subprocess.Popen(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        seen = group_members(proc.pid) | {proc.pid}
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wait_until(lambda: not group_members(proc.pid), timeout=EVENT_TIMEOUT)
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in seen), timeout=10)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
+def test_an_open_page_reloads_after_code_template_error_and_restart(
+    tmp_path: Path, start: Start
+) -> None:
+    root = copy_example("flask_app", tmp_path / "app")
+    port = free_port()
+    relive = start("--livereload", "-m", "flask", "--app", "app", "run", "--port", str(port))
+    first = wait_for_server(relive, port)
+    relive.pids.add(int(first.headers["x-served-by"].rsplit(" ", 1)[1]))
+
+    def loads() -> int:  # the browser's page loads, as Werkzeug logs them
+        return sum('"GET /page?browser HTTP/1.1" 200' in line for line in relive.stderr)
+
+    events_port = int(
+        request(port, "/page").body.split('EventSource("')[1].split(":")[2][:5].strip("/")
+    )
+    with chromium(f"http://127.0.0.1:{port}/page?browser", tmp_path / "profile"):
+        wait_until(lambda: loads() == 1 and listening(events_port) == 1, timeout=30)
+
+        greetings = root / "greetings.py"
+        write_source(greetings, greetings.read_text().replace("Hello", "Hi"))
+        wait_until(lambda: loads() == 2 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+
+        template = root / "templates" / "page.html"
+        write_source(template, template.read_text().replace("<h1>", "<h1 class='x'>"))
+        wait_until(lambda: loads() == 3 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+
+        write_source(greetings, greetings.read_text().replace("def greet(", "def greet(("))
+        wait_until(lambda: loads() == 4 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        assert "data-relive-error" in request(port, "/page").body  # what the page now shows
+
+        write_source(greetings, greetings.read_text().replace("def greet((", "def greet("))
+        wait_until(lambda: loads() == 5 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        assert "data-relive-error" not in request(port, "/page").body
+
+        app = root / "app.py"
+        write_source(app, app.read_text().replace("app = Flask(__name__)", "app = Flask('app')"))
+        relive.wait_for_line("relive: restarting: ", stream="stderr")
+        restarted = wait_for_answer(port, "/", lambda r: r.json()["visit"] == 1)
+        relive.pids.add(int(restarted.headers["x-served-by"].rsplit(" ", 1)[1]))
+        wait_until(lambda: loads() >= 6, timeout=30)  # reconnected to the new server: reloaded
+
+
+def listening(port: int) -> int:
+    """Established connections to ``port`` on 127.0.0.1, counted on the server's side."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":  # ESTABLISHED
+            count += 1
+    return count
