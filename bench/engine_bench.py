@@ -997,10 +997,11 @@ def git(*arguments: str) -> str:
 
 
 def git_revision(commit: str | None) -> str:
-    """The commit measured, and whether relive's sources differ from it."""
-    revision = git("log", "-1", "--format=%h %s", commit or "HEAD") or "unknown"
+    """The last commit of relive's sources measured, and whether the tree differs from it."""
+    revision = git("log", "-1", "--format=%h %s", commit or "HEAD", "--", "src/relive")
+    revision = revision or "unknown"
     if commit:
-        return revision + " (exported with git archive)"
+        return revision + f" (from {commit}, exported with git archive)"
     dirty = git("status", "--porcelain", "--", "src/relive")
     return revision + (" + uncommitted changes in src/relive" if dirty else "")
 
@@ -1079,7 +1080,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget", type=float, help="seconds per scenario before trials are cut (30; quick 3)"
     )
-    parser.add_argument("--reloads", type=int, help="reloads in the memory run (1000; quick 200)")
+    parser.add_argument("--reloads", type=int, help="reloads in the memory run (1000; quick 100)")
     parser.add_argument("--sizes", type=int, nargs="+", help="project sizes (50 500 2000)")
     parser.add_argument(
         "--relive-commit", metavar="REV", help="measure relive as committed at REV, not the tree"
@@ -1091,7 +1092,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory", choices=["rss", "tracemalloc"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     defaults = {"trials": (21, 5), "min_trials": (7, 3), "budget": (30.0, 3.0)}
-    defaults |= {"reloads": (1000, 200), "sizes": (list(SIZES), list(SIZES[:2]))}
+    defaults |= {"reloads": (1000, 100), "sizes": (list(SIZES), list(SIZES[:2]))}
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
