@@ -219,7 +219,12 @@ def main() -> None:
     parser.add_argument("--worker", choices=list(WATCHERS), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 10,000 files, 10 writes, 1 s idle"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.writes, args.idle = [10_000], 10, 1.0
     if any(size % PART_SIZE for size in args.sizes):
         parser.error(f"sizes must be multiples of {PART_SIZE}")
     if args.worker:
