@@ -96,6 +96,12 @@ def test_django_restart_reasons(name: str, reason: str | None) -> None:
     assert restart_reason(name, object(), "mysite.settings") == reason
 
 
+def test_django_settings_package_restarts_for_each_of_its_modules() -> None:
+    settings = "mysite.settings.dev"
+    assert restart_reason("mysite.settings.base", object(), settings) is not None
+    assert restart_reason("mysite.views", object(), settings) is None
+
+
 # Starlette and FastAPI -------------------------------------------------------------------
 
 FASTAPI_APP = """\

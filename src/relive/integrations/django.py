@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from relive.engine import Report
 from relive.errors import RestartRequired
@@ -66,7 +66,7 @@ def patch_basehttp(basehttp: ModuleType, support: ServerSupport) -> None:
 
 def restart_reason(name: str, module: object, settings_module: str) -> str | None:
     """Why an edit to module ``name`` needs a restart under Django, or None."""
-    if settings_module and (name == settings_module or name.startswith(settings_module + ".")):
+    if _settings(name, settings_module):
         return "Django reads its settings once, at start-up"
     last = name.rpartition(".")[2]
     if last == "models" or _defines_models(module, name):
@@ -76,6 +76,17 @@ def restart_reason(name: str, module: object, settings_module: str) -> str | Non
     if last == "admin":
         return "Django's admin registrations run once, at start-up"
     return None
+
+
+def _settings(name: str, settings_module: str) -> bool:
+    """Whether ``name`` is the settings module, or a module of its settings package
+    (``mysite.settings.base`` beside ``DJANGO_SETTINGS_MODULE=mysite.settings.dev``)."""
+    if not settings_module:
+        return False
+    package = settings_module.rpartition(".")[0]
+    if package.rpartition(".")[2] == "settings":
+        settings_module = package
+    return name == settings_module or name.startswith(settings_module + ".")
 
 
 def _defines_models(module: object, name: str) -> bool:
@@ -89,6 +100,7 @@ def _defines_models(module: object, name: str) -> bool:
     )
 
 
+@final
 class DjangoAdapter(AppAdapter):
     """Django's rules around a reload: restart for what is read once, caches cleared."""
 

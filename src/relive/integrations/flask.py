@@ -10,7 +10,7 @@ blueprint's routes into the app once, when it is registered.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 from relive.engine import Report
 from relive.errors import RestartRequired
@@ -46,6 +46,7 @@ def _is_flask_class(cls: type) -> bool:
     return cls.__name__ == "Flask" and cls.__module__.startswith("flask")
 
 
+@final
 class FlaskAdapter(AppAdapter):
     """Keeps a Flask app's URL map, views and hooks in step with edits."""
 

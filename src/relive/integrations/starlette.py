@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, final
 
 from relive.engine import Report
 from relive.errors import RestartRequired
@@ -41,6 +41,7 @@ def removed_definition(obj: object, reloaded: set[str]) -> bool:
     return obj.__name__ not in vars(module)
 
 
+@final
 class StarletteAdapter(AppAdapter):
     """Keeps a Starlette/FastAPI app's routes and middleware stack in step with edits."""
 
