@@ -72,10 +72,19 @@ class Model:
     gaps: tuple[int, ...]  # blank lines before each statement
     broken: str  # "", "syntax" or "raise"
     broken_at: int
+    tag: int = 0  # what the decorator ``tagged`` adds
+    decorated: frozenset[str] = frozenset()  # functions wrapped by ``tagged``
+    closure: str | None = None  # what ``make()``'s closure returns; HELD is one made once
 
     def source(self) -> str:
-        blocks = [f"{name} = {value}" for name, value in self.constants.items()]
-        blocks += [_function(name, body) for name, body in self.functions.items()]
+        blocks = [_TAGGED.format(tag=self.tag)]
+        blocks += [f"{name} = {value}" for name, value in self.constants.items()]
+        blocks += [
+            ("@tagged\n" if name in self.decorated else "") + _function(name, body)
+            for name, body in self.functions.items()
+        ]
+        if self.closure is not None:
+            blocks += [_CLOSURE.format(expression=self.closure), "HELD = make()"]
         blocks += [cls.source(name) for name, cls in self.classes.items()]
         blocks += [f"{name} = {expression}" for name, expression in self.derived.items()]
         blocks += [_SHIFTING[self.shifting]] if self.shifting else []
@@ -85,6 +94,15 @@ class Model:
         gaps = itertools.cycle(self.gaps or (1,))
         return "".join("\n" * next(gaps) + block + "\n" for block in blocks)
 
+
+_TAGGED = """import functools
+
+def tagged(fn):
+    @functools.wraps(fn)
+    def wrapper():
+        return fn() + {tag}
+    return wrapper"""
+_CLOSURE = "def make():\n    def inner():\n        return {expression}\n    return inner"
 
 _SHIFTING = {
     "constant": "SHIFTING = 5",
@@ -156,6 +174,9 @@ def models(draw: st.DrawFn) -> Model:
         tuple(draw(st.lists(st.integers(0, 2), max_size=4))),
         draw(st.sampled_from(["", "", "", "", "syntax", "raise"])),
         draw(st.integers(0, 20)),
+        draw(st.integers(0, 2)),
+        frozenset(name for name in functions if draw(st.booleans())),
+        draw(st.none() | _expressions(CONSTANTS, depth=1)),
     )
 
 
@@ -183,7 +204,10 @@ def _outcome(call: Callable[[], object]) -> object:
 def observe(namespace: dict[str, object]) -> dict[str, object]:
     """Everything the model defines, as values: constants, results, class attributes."""
     seen: dict[str, object] = {}
-    for name in (*CONSTANTS, *DERIVED, *FUNCTIONS, *CLASSES, "SHIFTING"):
+    make = namespace.get("make")
+    if callable(make):
+        seen["make"] = _outcome(lambda: make()())  # type: ignore[operator]
+    for name in (*CONSTANTS, *DERIVED, *FUNCTIONS, *CLASSES, "SHIFTING", "HELD"):
         value = namespace.get(name, _ABSENT)
         if isinstance(value, type):
             seen[name] = observe_class(value, value())
@@ -226,10 +250,12 @@ class Held:
     classes: dict[str, type] = field(default_factory=dict)
     instances: dict[str, object] = field(default_factory=dict)
 
+    decorated: frozenset[str] = frozenset()
+
     @classmethod
-    def take(cls, namespace: dict[str, object]) -> Held:
-        held = cls()
-        for name in FUNCTIONS:
+    def take(cls, namespace: dict[str, object], model: Model) -> Held:
+        held = cls(decorated=model.decorated)
+        for name in (*FUNCTIONS, "HELD"):
             if callable(namespace.get(name)):
                 held.functions[name] = namespace[name]
         for name in CLASSES:
@@ -239,9 +265,13 @@ class Held:
                 held.instances[name] = value()
         return held
 
-    def check(self, namespace: dict[str, object], expected: dict[str, object]) -> None:
+    def check(
+        self, namespace: dict[str, object], expected: dict[str, object], model: Model
+    ) -> None:
         for name, function in self.functions.items():
-            if name in expected:
+            # A decorator added or removed makes another object: a reference to the old one
+            # (the bare function, or the old wrapper) keeps what it was.
+            if name in expected and (name in model.decorated) == (name in self.decorated):
                 assert namespace[name] is function, f"{name} lost its identity"
                 assert _outcome(function) == expected[name], f"old reference to {name}"  # type: ignore[operator]
         for name, cls in self.classes.items():
@@ -357,7 +387,7 @@ def _check_versions(subject: Subject, versions: list[Model]) -> None:
     dependent = subject.package.module(f"{subject.name}_user", subject.dependent_source)
     subject.namespace, subject.dependent = vars(module), vars(dependent)
     engine = subject.engine
-    held = Held.take(subject.namespace)
+    held = Held.take(subject.namespace, first)
     written, applied = first.source(), first
     for version in versions[versions.index(first) + 1 :]:
         source = version.source()
@@ -373,10 +403,10 @@ def _check_versions(subject: Subject, versions: list[Model]) -> None:
             with pytest.raises(ReloadError):
                 engine.refresh()
             assert subject.observe() == before, source
-            held.check(subject.namespace, before[0])
+            held.check(subject.namespace, before[0], applied)
             assert not engine.refresh()  # a failed batch is not tried again
             continue
         engine.refresh()
         assert subject.observe() == expected, source
-        held.check(subject.namespace, expected[0])
-        held, applied = Held.take(subject.namespace), version
+        held.check(subject.namespace, expected[0], version)
+        held, applied = Held.take(subject.namespace, version), version
