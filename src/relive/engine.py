@@ -168,7 +168,7 @@ class Engine:
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         journal.commit()
         for item in prepared:
-            item.tracked.update(item.source, item.statements, item.stat, item.imports)
+            self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
 
     def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:

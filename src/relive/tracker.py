@@ -138,6 +138,7 @@ class Tracker:
         self._seen: set[str] = set()
         self._started = _process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
+        self._importers: dict[str, set[str]] = {}  # module → tracked modules importing it
         self._recorder: _SourceRecorder | None = None
         self._real_directories: dict[str, str] = {}
 
@@ -217,10 +218,32 @@ class Tracker:
         tracked.module_ref = (
             weakref.ref(module) if isinstance(module, ModuleType) else tracked.module_ref
         )
-        tracked.imports = imported_names(source, tracked.package)
         self._modules[name] = tracked
         self._by_path.setdefault(path, []).append(tracked)
+        self._index(tracked, imported_names(source, tracked.package))
         return tracked
+
+    def _index(self, tracked: TrackedModule, imports: frozenset[str]) -> None:
+        """Record what ``tracked`` imports in the reverse index (imported → importers)."""
+        for name in tracked.imports - imports:
+            self._importers.get(name, set()).discard(tracked.name)
+        for name in imports:
+            self._importers.setdefault(name, set()).add(tracked.name)
+        tracked.imports = imports
+
+    def commit(
+        self,
+        tracked: TrackedModule,
+        source: str,
+        statements: list[Statement],
+        stat: StatKey | None,
+        imports: frozenset[str],
+    ) -> None:
+        """Record that ``tracked`` now runs ``source`` (after a successful reload)."""
+        indexed = tracked.imports
+        tracked.update(source, statements, stat, imports)
+        tracked.imports = indexed  # what the reverse index holds, until _index moves it
+        self._index(tracked, imports)
 
     def is_user_file(self, path: str) -> bool:
         """Whether a file is the user's code (not the standard library, site-packages, relive)."""
@@ -268,19 +291,21 @@ class Tracker:
 
     def importers_of(self, name: str) -> list[TrackedModule]:
         """Tracked modules whose source may import ``name`` (or import from its package)."""
-        parent = name.rpartition(".")[0]
-        return [
-            tracked
-            for tracked in list(self._modules.values())
-            if tracked.name != name
-            and (name in tracked.imports or parent in tracked.imports)
-            and self.alive(tracked)
-        ]
+        candidates = self._importers.get(name, set()) | self._importers.get(
+            name.rpartition(".")[0], set()
+        )
+        found: list[TrackedModule] = []
+        for importer in sorted(candidates - {name}):
+            tracked = self._modules.get(importer)
+            if tracked is not None and self.alive(tracked):
+                found.append(tracked)
+        return found
 
     def forget(self, name: str) -> None:
         """Stop tracking a module (it left ``sys.modules``)."""
         tracked = self._modules.pop(name, None)
         if tracked is not None:
+            self._index(tracked, frozenset())
             self._by_path[tracked.path].remove(tracked)
             if not self._by_path[tracked.path]:
                 del self._by_path[tracked.path]
