@@ -66,6 +66,8 @@ class ModuleApplier:
         self.namespace: dict[str, Any] = self.module.__dict__
         self.journal = journal
         self.triggers = triggers
+        # The names the triggers rebound ("*": star imports of their modules read them all).
+        self._trigger_names = {name for _, name in triggers} | ({"*"} if triggers else set())
         self.changes = ModuleChanges(tracked, dependent=True)
         self.local_rebound: set[str] = set()
         self.codes = CodeCache(tracked.filename, 0)
@@ -148,7 +150,10 @@ class ModuleApplier:
         return Action.PATCH_FUNCTION
 
     def _triggered(self, statement: Statement) -> bool:
-        return self._reads_rebound(statement.uses)
+        if not self.local_rebound and not self.triggers:
+            return False
+        names = self.local_rebound | self._trigger_names
+        return statement.mentions(names) and self._reads_rebound(statement.uses)
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         for module, name in uses:

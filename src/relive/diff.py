@@ -54,8 +54,30 @@ class Statement:
     kind: str  # "def", "class" or "stmt"
     name: str | None  # the defined name, for "def" and "class"
     binds: frozenset[str]
-    uses: frozenset[Key]
-    decorator_uses: frozenset[Key] = frozenset()  # what the decorators alone read
+    scope: _Scope = field(repr=False, compare=False)
+
+    @property
+    def uses(self) -> frozenset[Key]:
+        """What the statement reads while it runs (worked out on first use, then cached)."""
+        cached: frozenset[Key] | None = getattr(self.node, "_relive_uses", None)
+        if cached is None:
+            cached = frozenset(_uses(self.node, self.scope))
+            self.node._relive_uses = cached  # type: ignore[attr-defined]
+        return cached
+
+    @property
+    def decorator_uses(self) -> frozenset[Key]:
+        """What the decorators alone read."""
+        return frozenset(
+            key
+            for decorator in getattr(self.node, "decorator_list", ())
+            for key in _uses(decorator, self.scope)
+        )
+
+    def mentions(self, names: Iterable[str]) -> bool:
+        """Whether any of ``names`` occurs in the statement's text: a quick test that
+        rules out most statements before their syntax tree is walked for :attr:`uses`."""
+        return any(name in self.text for name in names)
 
     @property
     def dump(self) -> str:
@@ -347,12 +369,7 @@ def _describe(node: ast.stmt, lines: Sequence[str], scope: _Scope) -> Statement:
         kind=kind,
         name=name,
         binds=frozenset(_binds(node)),
-        uses=frozenset(_uses(node, scope)),
-        decorator_uses=frozenset(
-            key
-            for decorator in getattr(node, "decorator_list", ())
-            for key in _uses(decorator, scope)
-        ),
+        scope=scope,
     )
 
 

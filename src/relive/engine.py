@@ -192,7 +192,7 @@ class Engine:
         visits: dict[str, int] = {}
         reports: dict[str, ModuleChanges] = {}
         while queue:
-            name = queue.popleft()
+            name = self._take_ready(queue, pending)
             visits[name] = visits.get(name, 0) + 1
             if visits[name] > _MAX_VISITS:
                 continue
@@ -205,6 +205,21 @@ class Engine:
             self._push(name, changes.rebound, triggers, queue)
         journal.settle()
         return [_module_report(report) for report in reports.values() if report.anything]
+
+    def _take_ready(self, queue: deque[str], pending: dict[str, Prepared]) -> str:
+        """The first queued module that imports no other queued module (dependency order).
+
+        In an import cycle every member waits on another; the first queued one goes then.
+        """
+        queued = set(queue)
+        for index, name in enumerate(queue):
+            item = pending.get(name)
+            tracked = self.tracker.get(name)
+            imports = item.imports if item is not None else tracked.imports if tracked else ()
+            if not any(dependency in queued and dependency != name for dependency in imports):
+                del queue[index]
+                return name
+        return queue.popleft()
 
     def _push(
         self,
@@ -245,7 +260,12 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
 
 def _reads_any(importer: TrackedModule, module: str, names: set[str]) -> bool:
     star = any(not name.startswith("_") or name == "__all__" for name in names)
+    words = names | {"*"} if star else names
+    if not any(word in (importer.source or "") for word in words):
+        return False  # not even in the text: no need to parse the importer
     for statement in importer.statements():
+        if not statement.mentions(words):
+            continue
         for source, used in statement.uses:
             if source == module and (used in names or (star and used == "*")):
                 return True
