@@ -622,3 +622,17 @@ def test_module_docstring(package: TemporaryPackage, engine: Engine) -> None:
     assert mod.__doc__ == "Second."
     apply_edit(mod, "X = 1\n")
     assert mod.__doc__ is None
+
+
+def test_dependents_ordered_by_imports_not_names(package: TemporaryPackage, engine: Engine) -> None:
+    a = package.module("zz_root", "LIMIT = 1\n")
+    package.module("zz_middle", "from zz_root import LIMIT\n\nB = LIMIT + 1\n")
+    top = package.module(
+        "aa_top",
+        "import zz_root\nfrom zz_middle import B\n\n"
+        "runs = []\nC = B + zz_root.LIMIT\nruns.append(C)\n",
+    )
+    report = apply_edit(a, "LIMIT = 10\n")
+    assert report.reloaded == ("zz_root", "zz_middle", "aa_top")
+    assert top.C == 21
+    assert top.runs == [3, 21]  # run again once, after zz_middle, not once per change
