@@ -7,6 +7,7 @@ kept, dependents follow, and a broken edit changes nothing. See README.md and DE
 from relive.engine import Engine, ModuleReport, Report, get_engine, refresh, reload
 from relive.errors import ReloadError, RestartRequired
 from relive.ipython import load_ipython_extension, unload_ipython_extension
+from relive.lifecycle import after_reload, before_reload, forget, keep
 from relive.live import Watcher, watch
 
 __version__ = "0.1.0"
@@ -19,7 +20,11 @@ __all__ = [
     "RestartRequired",
     "Watcher",
     "__version__",
+    "after_reload",
+    "before_reload",
+    "forget",
     "get_engine",
+    "keep",
     "load_ipython_extension",
     "refresh",
     "reload",

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from relive.apply import ModuleApplier, ModuleChanges
 from relive.errors import ReloadError
+from relive.lifecycle import HookRun
 from relive.patch import Journal
 from relive.prepare import Prepared, prepare
 from relive.tracker import TrackedModule, Tracker
@@ -159,14 +160,18 @@ class Engine:
         prepared = [self._prepare(tracked, source) for tracked, source in changes]
         prepared = _dependency_order(prepared)
         journal = Journal()
+        hooks = HookRun(journal)
         try:
-            reports = self._apply(prepared, journal)
+            with hooks.active():
+                reports = self._apply(prepared, journal, hooks)
         except BaseException as exc:
             journal.rollback()
+            hooks.rolled_back()
             if isinstance(exc, ReloadError) or not isinstance(exc, Exception):
                 raise
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         journal.commit()
+        hooks.committed()
         for item in prepared:
             self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
@@ -185,7 +190,9 @@ class Engine:
             raise ReloadError(f"module {tracked.name} is no longer imported", path=tracked.path)
         return prepare(tracked, source)
 
-    def _apply(self, prepared: list[Prepared], journal: Journal) -> list[ModuleReport]:
+    def _apply(
+        self, prepared: list[Prepared], journal: Journal, hooks: HookRun
+    ) -> list[ModuleReport]:
         pending = {item.tracked.name: item for item in prepared}
         queue = deque(pending)
         triggers: dict[str, set[tuple[str, str]]] = {}
@@ -200,11 +207,16 @@ class Engine:
             if tracked is None:
                 continue
             applier = ModuleApplier(tracked, journal, triggers.pop(name, set()))
-            changes = applier.run(pending.pop(name, None))
+            item = pending.pop(name, None)
+            if item is not None and (item.plan.changed or item.plan.moved):
+                hooks.before(name)
+            changes = applier.run(item)
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes.rebound, triggers, queue)
         journal.settle()
-        return [_module_report(report) for report in reports.values() if report.anything]
+        changed = [report for report in reports.values() if report.anything]
+        hooks.after((report.tracked.name, report.patched) for report in changed)
+        return [_module_report(report) for report in changed]
 
     def _take_ready(self, queue: deque[str], pending: dict[str, Prepared]) -> str:
         """The first queued module that imports no other queued module (dependency order).
