@@ -9,6 +9,7 @@ from relive.errors import ReloadError, RestartRequired
 from relive.ipython import load_ipython_extension, unload_ipython_extension
 from relive.lifecycle import after_reload, before_reload, forget, keep
 from relive.live import Watcher, watch
+from relive.loops import loop
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "get_engine",
     "keep",
     "load_ipython_extension",
+    "loop",
     "refresh",
     "reload",
     "unload_ipython_extension",

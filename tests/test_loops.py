@@ -1,0 +1,164 @@
+"""Loops that pick up edits of their body while they run: real modules, real threads."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import relive
+from relive.engine import Engine
+from relive.testing import TemporaryPackage, wait_until, write_source
+
+TRAIN = """
+import relive
+
+def train(batches, log):
+    total = 0
+    for i in relive.loop(batches):
+        {body}
+    return total
+"""
+
+
+def version(number: int) -> str:
+    return f"total += i * {number}\n        log.append((i, {number}))"
+
+
+class Gate:
+    """An iterable that stops before chosen items until the test lets it go on."""
+
+    def __init__(self, count: int, stops: list[int]) -> None:
+        self.count, self.stops = count, set(stops)
+        self.reached: queue.Queue[int] = queue.Queue()
+        self.go: queue.Queue[int] = queue.Queue()
+
+    def __iter__(self) -> Iterator[int]:
+        for item in range(self.count):
+            if item in self.stops:
+                self.reached.put(item)
+                assert self.go.get(timeout=10) == item
+            yield item
+
+    def edit_at(self, item: int, edit: Callable[[], object]) -> None:
+        assert self.reached.get(timeout=10) == item
+        edit()
+        self.go.put(item)
+
+
+def run_in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = target()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="relive-test-loop", daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def finish(thread: threading.Thread, outcome: dict[str, Any]) -> Any:
+    wait_until(lambda: not thread.is_alive(), timeout=20)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def test_a_running_loop_takes_20_edits_of_its_body_over_10000_iterations(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    count, every, edits = 10_000, 450, 20
+    mod = package.module("loop_train", TRAIN.format(body=version(1)))
+    stops = [every * k for k in range(1, edits + 1)]
+    gate, log = Gate(count, stops), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+    for k, stop in enumerate(stops, start=1):
+
+        def edit(k: int = k) -> None:
+            write_source(mod.__file__, TRAIN.format(body=version(k + 1)))
+            relive.reload(mod)  # the engine patches train() meanwhile: the loop is unaffected
+
+        gate.edit_at(stop, edit)
+    total = finish(thread, outcome)
+    expected = [(i, 1 + min(i // every, edits)) for i in range(count)]
+    assert log == expected  # each iteration once, in order, each with the body of its time
+    assert total == sum(i * number for i, number in expected)
+
+
+def test_a_broken_edit_keeps_the_running_body(
+    package: TemporaryPackage, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = package.module("loop_broken", TRAIN.format(body=version(1)))
+    gate, log = Gate(40, [10, 20, 30]), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+    path = mod.__file__
+    with caplog.at_level(logging.WARNING, logger="relive"):
+        gate.edit_at(10, lambda: write_source(path, TRAIN.format(body=version(2) + " +")))
+        gate.edit_at(20, lambda: write_source(path, TRAIN.format(body="return total")))
+        gate.edit_at(30, lambda: write_source(path, TRAIN.format(body=version(3))))
+        total = finish(thread, outcome)
+    assert log == [(i, 1 if i < 30 else 3) for i in range(40)]
+    assert total == sum(range(30)) + 3 * sum(range(30, 40))
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("loop_broken.py:8: loop body not reloaded: invalid syntax" in m for m in messages)
+    assert any("'return' in a live loop's body cannot be reloaded" in m for m in messages)
+
+
+CLOSURE = """
+import relive
+
+def run(items):
+    scale = 1
+    total = 0
+    for i in relive.loop(items):
+        {body}
+    after = total + 1
+    return total, i, after, scale
+"""
+
+
+def test_an_edited_body_sees_and_hands_back_the_functions_locals(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("loop_locals", CLOSURE.format(body="total += i"))
+    gate = Gate(100, [5])
+    thread, outcome = run_in_thread(lambda: mod.run(gate))
+    body = "\n        ".join(
+        ["scale = 10", "total += sum(i * scale for _ in range(1))", "if i == 7:", "    break"]
+    )
+    gate.edit_at(5, lambda: write_source(mod.__file__, CLOSURE.format(body=body)))
+    total, last, after, scale = finish(thread, outcome)
+    assert (total, last, after, scale) == (10 + 50 + 60 + 70, 7, 191, 10)
+
+
+TOP = """
+import relive
+import loop_gate
+
+total = 0
+seen = []
+for i in relive.loop(loop_gate.GATE):
+    {body}
+done = True
+"""
+
+
+def test_a_module_level_loop_takes_an_edit(package: TemporaryPackage, engine: Engine) -> None:
+    gate = package.module("loop_gate", "GATE = None\n")
+    gate.GATE = Gate(10, [4])
+    package.write("loop_top.py", TOP.format(body="total += i\n    seen.append((i, 1))"))
+    thread, outcome = run_in_thread(lambda: importlib.import_module("loop_top"))
+    edited = TOP.format(body="total += 10 * i\n    seen.append((i, 2))\n    continue")
+    gate.GATE.edit_at(4, lambda: package.write("loop_top.py", edited))
+    top = finish(thread, outcome)
+    assert top.seen == [(i, 1 if i < 4 else 2) for i in range(10)]
+    assert top.total == sum(range(4)) + 10 * sum(range(4, 10))
+    assert top.done and top.i == 9 and "__relive_item__" not in vars(top)
