@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 import relive
 from relive.engine import Engine
-from relive.testing import TemporaryPackage, apply_edit
+from relive.testing import TemporaryPackage, apply_edit, wait_until, write_source
 
 RESOURCE = """
 import relive
@@ -242,3 +243,34 @@ def test_a_migration_that_raises_rolls_the_class_and_the_instances_back(
     assert caught.value.lineno == 8
     assert [vars(p) for p in points] == [{"x": 1, "y": 2}, {"x": 0, "y": 2}]
     assert not hasattr(mod.Point, "norm")
+
+
+RESTARTED = """
+import os
+import time
+import relive
+
+@relive.before_reload
+def flush():
+    with open("flushed.txt", "a") as log:
+        log.write(f"{os.getpid()}\\n")
+
+print("pid", os.getpid(), flush=True)
+while True:
+    time.sleep(3600)  # the program's own idle loop
+"""
+
+
+def test_before_hooks_run_when_relive_run_restarts_the_program(tmp_path: Path) -> None:
+    from test_run import Relive  # the end-to-end harness of `relive run`
+
+    write_source(tmp_path / "app.py", RESTARTED)
+    relive_run = Relive(tmp_path, ["app.py"])
+    try:
+        first = relive_run.wait_for_start(1)
+        write_source(tmp_path / "app.py", RESTARTED + "# edited\n")
+        relive_run.wait_for_start(2)
+        flushed = tmp_path / "flushed.txt"
+        wait_until(lambda: flushed.exists() and flushed.read_text() == f"{first}\n")
+    finally:
+        relive_run.close()

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, overload
 from relive.errors import ReloadError
 from relive.patch import Journal
 
-__all__ = ["HookRun", "after_reload", "before_reload", "forget", "keep"]
+__all__ = ["HookRun", "after_reload", "before_exit", "before_reload", "forget", "keep"]
 
 logger = logging.getLogger("relive")
 
@@ -82,6 +82,21 @@ def _register(kind: Kind, function: F) -> F:
             function
         )
     return function
+
+
+def before_exit() -> None:
+    """Call every module's before-reload hooks: the process is about to end (a restart).
+
+    Errors are logged, not raised: the process ends anyway.
+    """
+    with _registry.lock:
+        modules = [module for module, kind in _registry.hooks if kind == "before_reload"]
+    for module in modules:
+        for hook in _hooks(module, "before_reload"):
+            try:
+                hook()
+            except Exception:
+                logger.exception("relive: before_reload hook %s failed", hook.__qualname__)
 
 
 def _hooks(module: str, kind: Kind) -> list[Callable[[], object]]:

@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from relive.errors import RestartRequired
+from relive.lifecycle import before_exit
 from relive.live import Watcher, watch
 
 if TYPE_CHECKING:
@@ -256,6 +257,14 @@ def run_program(target: Target) -> bool:
     return False
 
 
+def _end_after_hooks(signum: int, frame: object) -> None:
+    """SIGTERM (a restart, or the supervisor stopping): run the program's before_reload
+    hooks (close connections, flush files), then end as the signal would have."""
+    signal.signal(signum, signal.SIG_DFL)
+    before_exit()
+    os.kill(os.getpid(), signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m relive.worker``."""
     options = WorkerOptions.from_env(os.environ.pop(WORKER_ENV, None))
@@ -266,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The watcher is left running: threads the program leaves behind when its main code
     # returns keep getting edits, and the process's exit ends the watcher's daemon threads.
     start_watcher(options, target, link, support)
+    signal.signal(signal.SIGTERM, _end_after_hooks)
     if link is not None:
         link.send(EVENT_READY, pid=os.getpid())
     if run_program(target):
