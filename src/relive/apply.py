@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from relive.classes import MemberRules, patch_class_members
+from relive.classes import MemberRules, incompatibility, patch_class_members, source_members
 from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
 from relive.errors import ReloadError, RestartRequired
 from relive.heap import wait_for_readers
@@ -200,7 +200,7 @@ class ModuleApplier:
         elif self._own_class(before, name) and self._own_class(after, name):
             assert isinstance(before, type) and isinstance(after, type)
             _check_compatible(before, after, self.tracked, step.new.lineno, self.lines)
-            removed = _source_members(before, self.tracked.filename) - after.__dict__.keys()
+            removed = source_members(before, self.tracked.filename) - after.__dict__.keys()
             rules = MemberRules(self.tracked.filename, frozenset(), frozenset(removed))
             patch_class_members(before, after, rules, self.journal, nested=_replace_nested)
             kept = True
@@ -461,15 +461,6 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
     yield from find_functions(obj, qualname, filename)
 
 
-def _source_members(cls: type, filename: str) -> set[str]:
-    """Members of ``cls`` defined by its source (functions and the descriptors around them)."""
-    return {
-        name
-        for name, member in cls.__dict__.items()
-        if find_functions(member, f"{cls.__qualname__}.{name}", filename)
-    }
-
-
 def _replace_nested(name: str, old: type, new: type) -> bool:
     return False
 
@@ -477,13 +468,7 @@ def _replace_nested(name: str, old: type, new: type) -> bool:
 def _check_compatible(
     live: type, fresh: type, tracked: TrackedModule, lineno: int, lines: list[str]
 ) -> None:
-    reason = None
-    if type(live) is not type(fresh):
-        reason = f"the metaclass of {live.__qualname__} changed"
-    elif live.__bases__ != fresh.__bases__:
-        reason = f"the bases of class {live.__qualname__} changed"
-    elif live.__dict__.get("__slots__") != fresh.__dict__.get("__slots__"):
-        reason = f"__slots__ of {live.__qualname__} changed"
+    reason = incompatibility(live, fresh)
     if reason is not None:
         raise RestartRequired(
             f"{reason}: this edit cannot be applied in place",

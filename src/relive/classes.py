@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from relive.heap import wait_for_readers
-from relive.patch import Journal, patch_function
+from relive.patch import Journal, find_functions, patch_function
 
-__all__ = ["MemberRules", "fix_class_cells", "patch_class_members", "patch_member"]
+__all__ = [
+    "MemberRules",
+    "fix_class_cells",
+    "incompatibility",
+    "patch_class_members",
+    "patch_member",
+    "source_members",
+]
 
 _MISSING: Any = object()
 _SKIPPED_CLASS_ATTRS = frozenset({"__dict__", "__weakref__", "__module__", "__qualname__"})
@@ -27,6 +34,26 @@ _ENUM_TABLES = frozenset({"_member_map_", "_member_names_", "_value2member_map_"
 _ENUM_OWN = frozenset({"_sort_order_", "__objclass__"})
 # Run-time state a class carries in its namespace: kept from the live class.
 _CLASS_STATE = frozenset({"_abc_impl"})
+
+
+def incompatibility(live: type, fresh: type) -> str | None:
+    """Why ``fresh`` cannot be merged into ``live`` (a restart is needed), or None."""
+    if type(live) is not type(fresh):
+        return f"the metaclass of {live.__qualname__} changed"
+    if live.__bases__ != fresh.__bases__:
+        return f"the bases of class {live.__qualname__} changed"
+    if live.__dict__.get("__slots__") != fresh.__dict__.get("__slots__"):
+        return f"__slots__ of {live.__qualname__} changed"
+    return None
+
+
+def source_members(cls: type, filename: str) -> set[str]:
+    """Members of ``cls`` defined by its source (functions and the descriptors around them)."""
+    return {
+        name
+        for name, member in cls.__dict__.items()
+        if find_functions(member, f"{cls.__qualname__}.{name}", filename)
+    }
 
 
 def fix_class_cells(obj: object, new_cls: type, old_cls: type, journal: Journal) -> None:
