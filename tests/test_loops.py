@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 import queue
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +166,40 @@ def test_a_module_level_loop_takes_an_edit(package: TemporaryPackage, engine: En
     assert top.seen == [(i, 1 if i < 4 else 2) for i in range(10)]
     assert top.total == sum(range(4)) + 10 * sum(range(4, 10))
     assert top.done and top.i == 9 and "__relive_item__" not in vars(top)
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "training_loop"
+
+
+def test_the_training_loop_example_takes_an_edit_of_its_body(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "example")
+    folder = tmp_path / "example"
+    lines: list[str] = []
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "--steps", "100000", "--delay", "0.001"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        wait_until(lambda: any("lr 0.5" in line for line in lines), timeout=20)
+        trainer = folder / "trainer.py"
+        write_source(trainer, trainer.read_text().replace("lr = 0.5", "lr = 0.125"), dedent=False)
+        wait_until(lambda: any("lr 0.125" in line for line in lines), timeout=20)
+        edited = trainer.read_text().replace(
+            "history.append(loss)", "history.append(loss)\n        break"
+        )
+        write_source(trainer, edited, dedent=False)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
+        process.stdout.close()
+    assert any(line.startswith("done after") for line in lines), lines
+    assert sum("building the model" in line for line in lines) == 1
