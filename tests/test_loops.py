@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,39 @@ def test_a_running_loop_takes_20_edits_of_its_body_over_10000_iterations(
     expected = [(i, 1 + min(i // every, edits)) for i in range(count)]
     assert log == expected  # each iteration once, in order, each with the body of its time
     assert total == sum(i * number for i, number in expected)
+
+
+def test_a_free_running_loop_uses_each_edit_from_the_next_iteration_on(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    count, edits = 10_000, 20
+    mod = package.module("loop_free", TRAIN.format(body=version(1)))
+    edited = threading.Event()
+
+    def items() -> Iterator[int]:
+        for item in range(count):
+            if item == count - 1000:
+                edited.wait(timeout=20)  # a safety net on a slow machine, not the pace
+            time.sleep(0.0001)
+            yield item
+
+    log: list[tuple[int, int]] = []
+    thread, outcome = run_in_thread(lambda: mod.train(items(), log))
+    windows = []  # per edit: iterations begun before the write, and by its end
+    for number in range(2, edits + 2):
+        wait_until(lambda goal=30 * (number - 1): len(log) >= goal, timeout=20)
+        before = len(log)
+        write_source(mod.__file__, TRAIN.format(body=version(number)))
+        windows.append((number, before, len(log)))
+    edited.set()
+    total = finish(thread, outcome)
+    assert [i for i, _ in log] == list(range(count))  # none skipped, none run twice
+    for number, before, after in windows:
+        assert all(used < number for _, used in log[:before])
+        assert all(used >= number for _, used in log[after + 1 :])
+    assert [used for _, used in log] == sorted(used for _, used in log)
+    assert {used for _, used in log} == set(range(1, edits + 2))
+    assert total == sum(i * used for i, used in log)
 
 
 def test_a_broken_edit_keeps_the_running_body(
