@@ -54,3 +54,24 @@ def test_a_forgotten_module_is_no_importer(package: TemporaryPackage, engine: En
     assert importers(engine, "graph_f") == {"graph_g"}
     del sys.modules["graph_g"]
     assert importers(engine, "graph_f") == set()
+
+
+def test_a_good_file_from_a_failed_batch_applies_with_the_fix(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    good = package.module("batch_good", "def value():\n    return 1\n")
+    bad = package.module("batch_bad", "def value():\n    return 1\n")
+    write_source(good.__file__, "def value():\n    return 2\n")
+    write_source(bad.__file__, "def value(:\n    return 2\n")
+    try:
+        engine.apply_paths([good.__file__, bad.__file__])
+    except relive.ReloadError as exc:
+        assert exc.path is not None and exc.path.endswith("batch_bad.py")
+    else:
+        raise AssertionError("the broken file must fail the batch")
+    assert good.value() == 1  # one transaction: nothing applied
+    # The watcher's next batch holds only the fixed file; the good edit comes along.
+    write_source(bad.__file__, "def value():\n    return 3\n")
+    report = engine.apply_paths([bad.__file__])
+    assert set(report.reloaded) == {"batch_good", "batch_bad"}
+    assert (good.value(), bad.value()) == (2, 3)

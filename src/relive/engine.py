@@ -124,12 +124,18 @@ class Engine:
             return self._run(changes, retry=False)
 
     def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
-        """Apply the modules loaded from ``paths`` (files reported changed by a watcher)."""
+        """Apply the modules loaded from ``paths`` (files reported changed by a watcher).
+
+        Modules whose edit failed with an earlier batch come along, so a good file saved
+        together with a broken one is applied once the broken one is fixed.
+        """
         with self.lock:
             self.tracker.scan()
-            modules: list[TrackedModule] = []
+            modules = [t for t in self.tracker.modules() if t.failed is not None]
             for path in paths:
-                modules.extend(self.tracker.by_path(os.path.realpath(path)))
+                modules.extend(
+                    t for t in self.tracker.by_path(os.path.realpath(path)) if t not in modules
+                )
             return self._run(self.tracker.changed_on_disk(modules), retry=False)
 
     # -- the transaction -------------------------------------------------------------
