@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv test lint format demo bench clean
+.PHONY: venv test lint format demo bench clean browser
 
 $(BIN)/relive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+# The live-reload browser test drives headless Chromium (Debian's package). Installed here
+# where we can (root with apt, as in CI); elsewhere that one test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 \
+		|| { echo "installing chromium for the browser test"; \
+		     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		     || echo "could not install chromium: the browser test will skip"; }
 
 format: venv
 	$(BIN)/ruff format src tests bench examples
