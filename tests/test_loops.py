@@ -237,3 +237,28 @@ def test_the_training_loop_example_takes_an_edit_of_its_body(tmp_path: Path) -> 
         process.stdout.close()
     assert any(line.startswith("done after") for line in lines), lines
     assert sum("building the model" in line for line in lines) == 1
+
+
+def test_an_error_in_an_edited_body_is_raised_at_its_line(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("loop_raise", CLOSURE.format(body="total += i"))
+    gate = Gate(100, [5])
+    thread, outcome = run_in_thread(lambda: mod.run(gate))
+    body = "total += i\n        if i == 8:\n            raise KeyError(total)"
+    gate.edit_at(5, lambda: write_source(mod.__file__, CLOSURE.format(body=body)))
+    with pytest.raises(KeyError) as caught:
+        finish(thread, outcome)
+    assert caught.value.args == (sum(range(9)),)
+    assert caught.traceback[-1].lineno + 1 == 10  # the raise, in the file as it is now
+
+
+def test_with_an_interval_the_file_is_looked_at_no_more_often(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    source = TRAIN.replace("relive.loop(batches)", "relive.loop(batches, interval=3600)")
+    mod = package.module("loop_interval", source.format(body=version(1)))
+    gate, log = Gate(10, [5]), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+    gate.edit_at(5, lambda: write_source(mod.__file__, source.format(body=version(2))))
+    assert finish(thread, outcome) == sum(range(10))
