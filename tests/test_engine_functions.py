@@ -593,3 +593,45 @@ def test_lines_of_property_accessors_moved_apart(package: TemporaryPackage, engi
         temp.value = 1
 
     assert _traceback_line(assign) == _raising_line(path, "# setter-marker")
+
+
+def test_decorator_whose_wrapper_captures_other_variables_is_applied_again(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = (
+        "def decorate(func):\n"
+        "    tag = 'x'\n"
+        "    def wrapper():\n"
+        "        return func(), tag\n"
+        "    return wrapper\n"
+        "@decorate\n"
+        "def f():\n"
+        "    return 1\n"
+    )
+    mod = package.module("fx_reshaped", v1)
+    user = package.module("fx_reshaped_user", "from fx_reshaped import f\n")
+    v2 = v1.replace("tag = 'x'", "label = 'y'").replace("func(), tag", "func(), label")
+    report = apply_edit(mod, v2.replace("return 1", "return 2"))
+    assert mod.f() == (2, "y")
+    assert user.f is mod.f  # the new wrapper was pushed to the importer
+    assert "fx_reshaped_user" in report.reloaded
+
+
+def test_bound_member_copy_follows_a_removed_decorator(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = (
+        "def plus_one(f):\n"
+        "    return lambda *args: f(*args) + 1\n"
+        "class Foo:\n"
+        "    @classmethod\n"
+        "    @plus_one\n"
+        "    def foo(cls):\n"
+        "        return 42\n"
+        "foo = Foo.foo\n"
+    )
+    mod = package.module("fx_bound_copy", v1)
+    assert mod.foo() == 43
+    apply_edit(mod, v1.replace("    @plus_one\n", ""))
+    assert mod.Foo.foo() == 42
+    assert mod.foo() == 42  # ``foo = Foo.foo`` read a replaced member: it ran again

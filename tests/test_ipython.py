@@ -721,8 +721,9 @@ def test_decorator_removed_from_classmethod(nb: Notebook) -> None:
     assert nb.run("foo()") == 43
     nb.edit("dd_deco_removed", DECORATED_CLASSMETHOD.replace("    @incremented\n", ""))
     assert nb.run("Foo.foo()") == 42
-    # Not yet: the module-level ``foo = Foo.foo`` (a bound method made before the edit)
-    # still runs the removed decorator's wrapper. Engine bug, reported with a reproduction.
+    # The module-level ``foo = Foo.foo`` reads a replaced member: it runs again, and the
+    # notebook's copy follows.
+    assert nb.run("foo()") == 42
 
 
 def test_decorator_body_edited(nb: Notebook) -> None:
@@ -793,9 +794,8 @@ def test_decorator_free_variables_renamed(nb: Notebook) -> None:
     assert nb.run("f()") == ("v1", "x", "y")
     v2 = v1.replace("free_var_x", "free_var_ax").replace("free_var_y", "free_var_by")
     nb.edit("dd_freevars", v2.replace('"x"', '"ax"').replace('"y"', '"by"').replace("v1", "v2"))
-    assert nb.run("f()")[0] == "v2"
-    # Not yet: IPython expects ("v2", "ax", "by"); the wrapper made by the old decorator
-    # keeps the old decorator's cell values. Engine bug, reported with a reproduction.
+    # The old wrapper cannot take code capturing other variables: ``@decorate`` runs again.
+    assert nb.run("f()") == ("v2", "ax", "by")
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from relive.classes import MemberRules, incompatibility, patch_class_members, so
 from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
 from relive.errors import ReloadError, RestartRequired
 from relive.heap import wait_for_readers
-from relive.patch import Journal, find_functions, patch_function, shift_lines, swap_code
+from relive.patch import (
+    Journal,
+    closures_reshaped,
+    find_functions,
+    patch_function,
+    shift_lines,
+    swap_code,
+)
 from relive.prepare import CodeCache, Prepared
 from relive.tracker import TrackedModule
 
@@ -256,10 +263,20 @@ class ModuleApplier:
         functions = self._matching(
             self._own_functions(self.namespace.get(name, _MISSING), name), step
         )
+        previous = [function.__code__ for function in functions]
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
+        self._note_reshaped(name, previous, code)
         return True
+
+    def _note_reshaped(
+        self, name: str, previous: list[types.CodeType], code: types.CodeType
+    ) -> None:
+        """A function whose closures now capture other variables counts as rebound, so the
+        statements that used it (``@decorate`` on a def) run again and make new ones."""
+        if any(closures_reshaped(old, code) for old in previous):
+            self.local_rebound.add(name)
 
     def _matching(
         self, functions: list[types.FunctionType], step: Step
@@ -300,10 +317,12 @@ class ModuleApplier:
         name = step.new.name or ""
         new = self._bare_function(step)
         functions = self._own_functions(self.namespace.get(name, _MISSING), name)
+        previous = [function.__code__ for function in functions]
         if not functions or not all(patch_function(f, new, self.journal) for f in functions):
             self._redefine(step)
             return
         self.changes.patched.append(name)
+        self._note_reshaped(name, previous, new.__code__)
 
     def _redefine(self, step: Step) -> None:
         """Build the function, patch the live one from it, then apply the decorators anew."""
@@ -387,10 +406,16 @@ class ModuleApplier:
         _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
         node = step.new.node
         assert isinstance(node, ast.ClassDef)
+        before = dict(live.__dict__)
         patch_class_members(
             live, fresh, self._rules(plan, node), self.journal, nested=self._nested(plan, node)
         )
         self.changes.executed.append(step.new.lineno)
+        # A member replaced by another object (a decorator added or removed) is rebound as
+        # ``Cls.member``: statements that read it (``foo = Foo.foo``) run again.
+        for member in before.keys() | live.__dict__.keys():
+            if before.get(member, _MISSING) is not live.__dict__.get(member, _MISSING):
+                self.local_rebound.add(f"{step.new.name}.{member}")
 
     def _rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
         steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))

@@ -427,7 +427,11 @@ def _attribute_keys(node: ast.Attribute, scope: _Scope) -> Iterator[Key]:
     while isinstance(value, ast.Attribute):
         parts.append(value.attr)
         value = value.value
-    if not isinstance(value, ast.Name) or value.id not in scope.aliases:
+    if not isinstance(value, ast.Name):
+        return
+    if value.id not in scope.aliases:
+        # ``Cls.member`` of a local class: read again when the member is replaced.
+        yield ("", f"{value.id}.{parts[-1]}")
         return
     dotted = [scope.aliases[value.id], *reversed(parts)]
     for i in range(1, len(dotted)):

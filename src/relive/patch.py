@@ -21,6 +21,7 @@ from relive.heap import PROBE_CODE, internal_references, probe_class, redirect_i
 
 __all__ = [
     "Journal",
+    "closures_reshaped",
     "find_functions",
     "patch_function",
     "shift_lines",
@@ -304,6 +305,15 @@ def patch_function(old: types.FunctionType, new: types.FunctionType, journal: Jo
             journal.setattr(old, name, value)
     journal.follow_nested(previous, new.__code__)
     return True
+
+
+def closures_reshaped(old: types.CodeType, new: types.CodeType) -> bool:
+    """Whether a closure nested in ``old`` captures other variables in ``new``.
+
+    Closures made from ``old`` before the edit (a decorator's wrappers) cannot take the new
+    code then: what made them has to run again.
+    """
+    return any(a.co_freevars != b.co_freevars for a, b in _paired_nested(old, new))
 
 
 def _paired_nested(
