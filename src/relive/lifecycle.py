@@ -77,10 +77,19 @@ def before_reload(function: F) -> F:
 def _register(kind: Kind, function: F) -> F:
     if not isinstance(function, types.FunctionType):
         raise TypeError(f"@relive.{kind} expects a function, not {type(function).__name__}")
+    hooks = _registry.hooks.setdefault((function.__module__, kind), {})
+    name = function.__qualname__
     with _registry.lock:
-        _registry.hooks.setdefault((function.__module__, kind), {})[function.__qualname__] = (
-            function
-        )
+        previous = hooks.get(name)
+        hooks[name] = function
+    run: HookRun | None = getattr(_current, "run", None)
+    if run is not None and previous is not None:  # registered again by a reload
+
+        def restore() -> None:
+            with _registry.lock:
+                hooks[name] = previous
+
+        run.journal.on_rollback(restore)
     return function
 
 
