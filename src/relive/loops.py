@@ -80,6 +80,7 @@ class LiveLoop(Generic[T]):
         self._module_level = frame.f_code.co_name == "<module>"
         self._body: types.FunctionType | types.CodeType | None = None  # None: caller's own
         self._stat = _stat(self._filename)
+        self._data: bytes | None = None  # the file's bytes when last looked at
         self._interval, self._next_look = interval, time.monotonic() + interval
         self._declared_globals: set[str] = set()
         node, self._address = self._locate(frame)
@@ -131,12 +132,16 @@ class LiveLoop(Generic[T]):
                 return False
             self._next_look = now + self._interval
         stat = _stat(self._filename)
-        if stat == self._stat or self._address is None:
+        if self._address is None or (stat == self._stat and not _recent(stat)):
             return False
         self._stat = stat
+        data = _read(self._filename)
+        if data is None or data == self._data:
+            return False
+        self._data = data
         try:
-            tree = _parse(self._filename, strict=True)
-            node = self._find(tree) if tree is not None else None
+            tree = _parse_bytes(data, self._filename)
+            node = self._find(tree)
             if node is None or _body_dump(node) == self._dump:
                 return False
             self._body = self._compile(node)
@@ -231,12 +236,40 @@ class LiveLoop(Generic[T]):
 # -- source helpers ------------------------------------------------------------------------
 
 
+_RECENT_NS = 2_000_000_000
+
+
 def _stat(filename: str) -> _StatKey | None:
     try:
         stat = os.stat(filename)
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
+
+
+def _recent(stat: _StatKey | None) -> bool:
+    """Whether the file was written so recently that a later write may share its status.
+
+    Two writes of the same size within one tick of the file clock leave (mtime, size)
+    unchanged; until the file is older than that, it is compared by content (as git does).
+    """
+    return stat is not None and time.time_ns() - stat[0] < _RECENT_NS
+
+
+def _read(filename: str) -> bytes | None:
+    try:
+        with open(filename, "rb") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+def _parse_bytes(data: bytes, filename: str) -> ast.Module:
+    """The tree of ``data``; raises SyntaxError (or ValueError for NUL bytes)."""
+    try:
+        return ast.parse(data, filename)
+    except ValueError as exc:
+        raise SyntaxError(str(exc)) from exc
 
 
 def _parse(filename: str, *, strict: bool = False) -> ast.Module | None:
