@@ -16,7 +16,7 @@ from typing import Any
 
 from relive.classes import MemberRules, incompatibility, patch_class_members, source_members
 from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
-from relive.errors import ReloadError, RestartRequired
+from relive.errors import ReloadError
 from relive.heap import wait_for_readers
 from relive.patch import (
     Journal,
@@ -26,7 +26,7 @@ from relive.patch import (
     shift_lines,
     swap_code,
 )
-from relive.prepare import CodeCache, Prepared
+from relive.prepare import CodeCache, Prepared, restart_required, source_line
 from relive.tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -495,13 +495,7 @@ def _check_compatible(
 ) -> None:
     reason = incompatibility(live, fresh)
     if reason is not None:
-        raise RestartRequired(
-            f"{reason}: this edit cannot be applied in place",
-            path=tracked.path,
-            lineno=lineno,
-            line=_line(lines, lineno),
-            module=tracked.name,
-        )
+        raise restart_required(reason, tracked, lineno, lines)
 
 
 def failure(
@@ -513,9 +507,9 @@ def failure(
             lineno = frame_line
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return ReloadError(
-        message, path=tracked.path, lineno=lineno, line=_line(lines, lineno), module=tracked.name
+        message,
+        path=tracked.path,
+        lineno=lineno,
+        line=source_line(lines, lineno),
+        module=tracked.name,
     )
-
-
-def _line(lines: list[str], lineno: int) -> str | None:
-    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None

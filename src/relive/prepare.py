@@ -25,7 +25,7 @@ from relive.diff import (
 from relive.errors import ReloadError, RestartRequired
 from relive.tracker import StatKey, TrackedModule, imported_names, stat_key
 
-__all__ = ["CodeCache", "Prepared", "prepare"]
+__all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
 
 
 class CodeCache:
@@ -172,13 +172,7 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     plan = plan_module(old, statements)
     if plan.restart_reasons:
         lineno, why = plan.restart_reasons[0]
-        raise RestartRequired(
-            f"{why}: this edit cannot be applied in place",
-            path=tracked.path,
-            lineno=lineno,
-            line=_line(lines, lineno),
-            module=tracked.name,
-        )
+        raise restart_required(why, tracked, lineno, lines)
     item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
     item.docstring = ast.get_docstring(tree, clean=False)
     try:
@@ -198,5 +192,19 @@ def _syntax_error(exc: SyntaxError, tracked: TrackedModule) -> ReloadError:
     )
 
 
-def _line(lines: list[str], lineno: int) -> str | None:
+def restart_required(
+    why: str, tracked: TrackedModule, lineno: int, lines: list[str]
+) -> RestartRequired:
+    """The error for an edit of ``tracked`` at ``lineno`` that cannot be applied in place."""
+    return RestartRequired(
+        f"{why}: this edit cannot be applied in place",
+        path=tracked.path,
+        lineno=lineno,
+        line=source_line(lines, lineno),
+        module=tracked.name,
+    )
+
+
+def source_line(lines: list[str], lineno: int) -> str | None:
+    """Line ``lineno`` (1-based) of ``lines``, stripped; None when out of range."""
     return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None
