@@ -10,7 +10,7 @@ import ast
 import dataclasses
 import enum
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -157,7 +157,12 @@ def future_flags(tree: ast.Module) -> int:
 
 
 def analyze_body(
-    body: Sequence[ast.stmt], lines: Sequence[str], *, module: str = "", package: str = ""
+    body: Sequence[ast.stmt],
+    lines: Sequence[str],
+    *,
+    module: str = "",
+    package: str = "",
+    previous: Sequence[Statement] = (),
 ) -> list[Statement]:
     """Describe each statement of ``body``: its text, what it binds and what it reads.
 
@@ -166,11 +171,14 @@ def analyze_body(
         lines: The source's lines, for the statements' text.
         module: The module's dotted name, to resolve relative imports.
         package: The module's package, to resolve relative imports.
+        previous: The statements of the source before the edit: one with the same text
+            binds the same names, so that part of the analysis is taken from it.
     """
     scope = _Scope(module, package)
     for node in body:
         _record_aliases(node, scope)
-    return [_describe(node, lines, scope) for node in body]
+    known = {statement.text: statement.binds for statement in previous}
+    return [_describe(node, lines, scope, known) for node in body]
 
 
 def plan_module(old: Sequence[Statement], new: Sequence[Statement]) -> BodyPlan:
@@ -350,7 +358,12 @@ def _dump_all(nodes: Iterable[ast.AST | None]) -> str:
 # Describing one statement
 
 
-def _describe(node: ast.stmt, lines: Sequence[str], scope: _Scope) -> Statement:
+def _describe(
+    node: ast.stmt,
+    lines: Sequence[str],
+    scope: _Scope,
+    known: Mapping[str, frozenset[str]] | None = None,
+) -> Statement:
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
     text = _segment(lines, node, first) if lines else ""
     if isinstance(node, ast.ClassDef):
@@ -362,13 +375,14 @@ def _describe(node: ast.stmt, lines: Sequence[str], scope: _Scope) -> Statement:
         kind, name = "stmt", None
     if not text:
         text = ast.dump(node, annotate_fields=False, include_attributes=False)
+    binds = known.get(text) if known else None
     return Statement(
         node=node,
         text=text,
         lineno=first,
         kind=kind,
         name=name,
-        binds=frozenset(_binds(node)),
+        binds=frozenset(_binds(node)) if binds is None else binds,
         scope=scope,
     )
 

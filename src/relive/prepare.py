@@ -167,8 +167,10 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
     lines = source.splitlines()
-    statements = analyze_body(tree.body, lines, module=tracked.name, package=tracked.package)
     old = tracked.statements() if tracked.source is not None else []
+    statements = analyze_body(
+        tree.body, lines, module=tracked.name, package=tracked.package, previous=old
+    )
     plan = plan_module(old, statements)
     if plan.restart_reasons:
         lineno, why = plan.restart_reasons[0]
