@@ -236,10 +236,6 @@ def generate_project(parent: Path, size: int) -> Path:
 # --- the tools ----------------------------------------------------------------------------
 
 
-class EnginePending(Exception):
-    """relive's engine is still the placeholder (get_engine raises NotImplementedError)."""
-
-
 class Tool:
     """One way to apply an edit that is on disk to the running process."""
 
@@ -319,10 +315,7 @@ class ReliveTool(Tool):
         self.relive = relive
 
     def setup(self, project_dir: Path) -> None:
-        try:
-            self.relive.get_engine()
-        except NotImplementedError as exc:
-            raise EnginePending(str(exc)) from exc
+        self.relive.get_engine()
         initial = self.relive.refresh()  # untimed: nothing changed yet, must be empty
         if initial.reloaded:
             raise AssertionError(f"refresh() before any edit reloaded {initial.reloaded}")
@@ -582,9 +575,6 @@ def run_worker(args: argparse.Namespace) -> int:
             reply(measure_memory(args.worker, args.project, args.reloads, args.memory))
             return 0
         handler, setup_seconds = make_handler(args.worker, args.project, args.size)
-    except EnginePending as exc:
-        reply({"status": "pending", "error": str(exc)})
-        return 0
     except Exception as exc:
         traceback.print_exc()
         reply({"status": "failed", "error": describe(exc)})
