@@ -18,9 +18,11 @@ from test_web_harness import (
     Load,
     Response,
     Start,
+    assert_served_live,
     copy_example,
     free_port,
     request,
+    served_pid,
     starting,
     wait_for_answer,
     wait_for_server,
@@ -32,10 +34,6 @@ pytest.importorskip("flask")
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Start]:
     yield from starting(tmp_path)
-
-
-def served_pid(response: Response) -> int:
-    return int(response.headers["x-served-by"].rsplit(" ", 1)[1])
 
 
 # The example, as its README shows it ----------------------------------------------------
@@ -173,20 +171,7 @@ def test_fifty_edits_under_load_fail_no_request(tmp_path: Path, start: Start) ->
             write_files(tmp_path, values, only=WHERE[kind])
             load.wait_for(FIELD[kind], version)
 
-    responses = load.responses
-    assert load.failures == []
-    assert len(responses) > 100
-    assert {r["pid"] for r in responses} == {first["pid"]}, "the server restarted"
-    assert {r["boot"] for r in responses} == {first["boot"]}, "module state was reset"
-    hits = [r["hit"] for r in responses]
-    assert len(set(hits)) == len(hits), "the hit counter started again"
-    assert all(r["first"] == r["second"] for r in responses), "a request saw half an edit"
-    for kind in KINDS:
-        served = {r[FIELD[kind]] for r in responses}
-        expected = {v for v in range(1, 51) if KINDS[v % len(KINDS)] == kind}
-        assert expected <= served, f"{kind} edits not served: {expected - served}"
-    assert not any("restarting" in line for line in relive.stderr)
-    assert exists(first["pid"])
+    assert_served_live(load, first, relive, KINDS, FIELD)
 
 
 # app.run() in a script ---------------------------------------------------------------------

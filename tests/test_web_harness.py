@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relive.testing import wait_until
-from test_run import START_TIMEOUT, Relive
+from test_run import START_TIMEOUT, Relive, exists
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EDIT_TIMEOUT = 15.0  # from a save to the new response, on a loaded 2-core machine
@@ -188,3 +188,38 @@ class Load:
                 f"{key}={value!r} never served; failures={self.failures[-5:]}"
                 f" last={self.responses[-1:]}"
             ) from None
+
+
+def served_pid(response: Response) -> int:
+    """The pid of the server process that answered (the example apps send it)."""
+    return int(response.headers["x-served-by"].rsplit(" ", 1)[1])
+
+
+def assert_served_live(
+    load: Load,
+    first: dict[str, Any],
+    relive: Relive,
+    kinds: tuple[str, ...],
+    field: dict[str, str],
+    edits: int = 50,
+) -> None:
+    """What issue 4 promises for edits under load, checked on every response.
+
+    No request failed; one process served them all with its module state (boot token, hit
+    counter) intact; no request saw half an edit; every edit of every kind was served; and
+    relive never restarted the server.
+    """
+    responses = load.responses
+    assert load.failures == []
+    assert len(responses) > 100
+    assert {r["pid"] for r in responses} == {first["pid"]}, "the server restarted"
+    assert {r["boot"] for r in responses} == {first["boot"]}, "module state was reset"
+    hits = [r["hit"] for r in responses]
+    assert len(set(hits)) == len(hits), "the hit counter started again"
+    assert all(r["first"] == r["second"] for r in responses), "a request saw half an edit"
+    for kind in kinds:
+        served = {r[field[kind]] for r in responses}
+        expected = {v for v in range(1, edits + 1) if kinds[v % len(kinds)] == kind}
+        assert expected <= served, f"{kind} edits not served: {expected - served}"
+    assert not any("restarting" in line for line in relive.stderr)
+    assert exists(first["pid"])
