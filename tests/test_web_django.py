@@ -15,10 +15,9 @@ import pytest
 from relive.testing import wait_until, write_source
 from test_run import EVENT_TIMEOUT, exists
 from test_web_harness import (
-    Load,
+    EditsUnderLoad,
     Response,
     Start,
-    assert_served_live,
     copy_example,
     free_port,
     request,
@@ -195,35 +194,20 @@ WHERE = {"VIEW": "views.py", "HELPERS": "helpers.py", "SERVICE": "services.py"}
 WHERE.update(MIDDLEWARE="middleware.py", URLS="urls.py")
 
 
-def write_files(root: Path, values: dict[str, int], only: str | None = None) -> None:
-    for name, template in FILES.items():
-        if only is not None and name != only:
-            continue
-        text = template
-        for kind, value in values.items():
-            text = text.replace(f"V_{kind}", str(value))
-        write_source(root / name, text, dedent=False)
-
-
 def parse(response: Response) -> dict[str, object]:
     record: dict[str, object] = response.json()
     record["middleware"] = int(response.headers["x-middleware"])
     return record
 
 
+SCENARIO = EditsUnderLoad(FILES, KINDS, WHERE, FIELD, parse)
+
+
 def test_fifty_edits_under_load_fail_no_request(tmp_path: Path, start: Start) -> None:
-    values = dict.fromkeys(KINDS, 0)
-    write_files(tmp_path, values)
-    port = free_port()
-    relive = start("manage.py", "runserver", f"127.0.0.1:{port}")
-    first = wait_for_server(relive, port).json()
-    relive.pids.add(first["pid"])
-
-    with Load(port, parse=parse, threads=4, pause=0.005) as load:
-        for version in range(1, 51):
-            kind = KINDS[version % len(KINDS)]
-            values[kind] = version
-            write_files(tmp_path, values, only=WHERE[kind])
-            load.wait_for(FIELD[kind], version)
-
-    assert_served_live(load, first, relive, KINDS, FIELD)
+    SCENARIO.run(
+        tmp_path,
+        start,
+        lambda port: ["manage.py", "runserver", f"127.0.0.1:{port}"],
+        threads=4,
+        pause=0.005,
+    )

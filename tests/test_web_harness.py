@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relive.testing import wait_until
+from relive.testing import wait_until, write_source
 from test_run import START_TIMEOUT, Relive, exists
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -223,3 +223,55 @@ def assert_served_live(
         assert expected <= served, f"{kind} edits not served: {expected - served}"
     assert not any("restarting" in line for line in relive.stderr)
     assert exists(first["pid"])
+
+
+@dataclass(frozen=True)
+class EditsUnderLoad:
+    """Issue 4's headline scenario for one framework: edits saved while clients keep asking.
+
+    ``files`` are templates whose ``V_<KIND>`` markers hold the current version of each kind
+    of edit; edit number ``v`` changes kind ``kinds[v % len(kinds)]`` in the file
+    ``where[kind]``, and the response field ``field[kind]`` shows which version served it.
+    """
+
+    files: dict[str, str]
+    kinds: tuple[str, ...]
+    where: dict[str, str]
+    field: dict[str, str]
+    parse: Callable[[Response], dict[str, Any]]
+
+    def write(self, root: Path, values: dict[str, int], only: str | None = None) -> None:
+        """Write the templates (or only one) with ``values`` filled in."""
+        for name, template in self.files.items():
+            if only is not None and name != only:
+                continue
+            text = template
+            for kind, value in values.items():
+                text = text.replace(f"V_{kind}", str(value))
+            write_source(root / name, text, dedent=False)
+
+    def run(
+        self,
+        root: Path,
+        start: Start,
+        command: Callable[[int], list[str]],
+        *,
+        edits: int = 50,
+        threads: int = 3,
+        pause: float = 0.01,
+    ) -> None:
+        """Start ``relive run`` with ``command(port)``, save ``edits`` edits under load,
+        and check every response (:func:`assert_served_live`)."""
+        values = dict.fromkeys(self.kinds, 0)
+        self.write(root, values)
+        port = free_port()
+        relive = start(*command(port))
+        first = wait_for_server(relive, port).json()
+        relive.pids.add(first["pid"])
+        with Load(port, parse=self.parse, threads=threads, pause=pause) as load:
+            for version in range(1, edits + 1):
+                kind = self.kinds[version % len(self.kinds)]
+                values[kind] = version
+                self.write(root, values, only=self.where[kind])
+                load.wait_for(self.field[kind], version)
+        assert_served_live(load, first, relive, self.kinds, self.field, edits)
