@@ -131,12 +131,11 @@ class Engine:
         """
         with self.lock:
             self.tracker.scan()
-            modules = [t for t in self.tracker.modules() if t.failed is not None]
+            modules = {tracked.name: tracked for tracked in self.tracker.failed()}
             for path in paths:
-                modules.extend(
-                    t for t in self.tracker.by_path(os.path.realpath(path)) if t not in modules
-                )
-            return self._run(self.tracker.changed_on_disk(modules), retry=False)
+                for tracked in self.tracker.by_path(os.path.realpath(path)):
+                    modules[tracked.name] = tracked
+            return self._run(self.tracker.changed_on_disk(modules.values()), retry=False)
 
     # -- the transaction -------------------------------------------------------------
 
@@ -158,7 +157,7 @@ class Engine:
             return self._transaction(changes)
         except ReloadError:
             for tracked, source in changes:
-                tracked.failed = source
+                self.tracker.mark_failed(tracked, source)
             raise
 
     def _transaction(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:

@@ -139,6 +139,7 @@ class Tracker:
         self._started = _process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
         self._importers: dict[str, set[str]] = {}  # module → tracked modules importing it
+        self._failed: dict[str, TrackedModule] = {}  # modules whose last edit failed
         self._recorder: _SourceRecorder | None = None
         self._real_directories: dict[str, str] = {}
 
@@ -241,9 +242,19 @@ class Tracker:
     ) -> None:
         """Record that ``tracked`` now runs ``source`` (after a successful reload)."""
         indexed = tracked.imports
+        self._failed.pop(tracked.name, None)
         tracked.update(source, statements, stat, imports)
         tracked.imports = indexed  # what the reverse index holds, until _index moves it
         self._index(tracked, imports)
+
+    def mark_failed(self, tracked: TrackedModule, source: str | None) -> None:
+        """Record that applying ``source`` to ``tracked`` failed (until a reload commits)."""
+        tracked.failed = source
+        self._failed[tracked.name] = tracked
+
+    def failed(self) -> list[TrackedModule]:
+        """The tracked modules whose last edit failed to apply, still imported."""
+        return [tracked for tracked in list(self._failed.values()) if self.alive(tracked)]
 
     def is_user_file(self, path: str) -> bool:
         """Whether a file is the user's code (not the standard library, site-packages, relive)."""
@@ -304,6 +315,7 @@ class Tracker:
     def forget(self, name: str) -> None:
         """Stop tracking a module (it left ``sys.modules``)."""
         tracked = self._modules.pop(name, None)
+        self._failed.pop(name, None)
         if tracked is not None:
             self._index(tracked, frozenset())
             self._by_path[tracked.path].remove(tracked)
