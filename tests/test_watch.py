@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import json
 import logging
@@ -18,18 +19,13 @@ from typing import NamedTuple
 import pytest
 from watchdog.observers.api import BaseObserver
 
+from relive import testing
 from relive.watch import Batch, FileWatcher, is_ignored, matches
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify semantics")
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.002)
+wait_until = functools.partial(testing.wait_until, timeout=5.0)  # the deadline these tests use
 
 
 class Recorder:

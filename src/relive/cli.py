@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from relive.live import disabled
 from relive.supervisor import DEFAULT_GRACE, RunConfig, run
 
-__all__ = ["build_parser", "main", "relive_disabled"]
+__all__ = ["build_parser", "main"]
 
-DISABLED_VALUES = frozenset({"0", "false", "no", "off"})
 
 RUN_USAGE = "relive run [OPTIONS] (SCRIPT [ARGS] | -m MODULE [ARGS] | -- COMMAND [ARGS])"
 RUN_DESCRIPTION = """\
@@ -140,11 +140,6 @@ def _version() -> str:
     return __version__
 
 
-def relive_disabled() -> bool:
-    """True when ``RELIVE`` says hot reload must stay off (``0``, ``false``, ``no``, ``off``)."""
-    return os.environ.get("RELIVE", "").strip().lower() in DISABLED_VALUES
-
-
 def parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> RunConfig:
     """The ``RunConfig`` for ``relive run`` with ``argv`` (what follows ``relive``)."""
     options, target, python = _split_target(parser, argv)
@@ -235,6 +230,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"relive: {error}", file=sys.stderr)
         return 2
-    if relive_disabled():
+    if disabled():
         exec_plainly(config)
     return run(config)

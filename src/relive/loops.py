@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from relive.tracker import written_recently
+
 __all__ = ["loop"]
 
 logger = logging.getLogger("relive")
@@ -132,7 +134,8 @@ class LiveLoop(Generic[T]):
                 return False
             self._next_look = now + self._interval
         stat = _stat(self._filename)
-        if self._address is None or (stat == self._stat and not _recent(stat)):
+        unchanged = stat == self._stat and (stat is None or not written_recently(stat[0]))
+        if self._address is None or unchanged:
             return False
         self._stat = stat
         data = _read(self._filename)
@@ -236,24 +239,12 @@ class LiveLoop(Generic[T]):
 # -- source helpers ------------------------------------------------------------------------
 
 
-_RECENT_NS = 2_000_000_000
-
-
 def _stat(filename: str) -> _StatKey | None:
     try:
         stat = os.stat(filename)
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
-
-
-def _recent(stat: _StatKey | None) -> bool:
-    """Whether the file was written so recently that a later write may share its status.
-
-    Two writes of the same size within one tick of the file clock leave (mtime, size)
-    unchanged; until the file is older than that, it is compared by content (as git does).
-    """
-    return stat is not None and time.time_ns() - stat[0] < _RECENT_NS
 
 
 def _read(filename: str) -> bytes | None:

@@ -25,7 +25,7 @@ from types import ModuleType
 
 from relive.diff import Statement, analyze_body
 
-__all__ = ["TrackedModule", "Tracker", "imported_names", "read_source"]
+__all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
 
 _IMPORT_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.MULTILINE)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.MULTILINE)
@@ -334,7 +334,7 @@ class Tracker:
                 if not tracked.missing:
                     changed.append((tracked, None))
                 continue
-            if stat == tracked.stat and not tracked.missing and not _racy(stat):
+            if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
                 continue
             try:
                 source = read_source(tracked.path)
@@ -348,13 +348,13 @@ class Tracker:
         return changed
 
 
-def _racy(stat: StatKey) -> bool:
+def written_recently(mtime_ns: int) -> bool:
     """Whether a file was written so recently that another write could share its status.
 
     File times advance in coarse ticks, so two writes of the same size within one tick
     leave the status unchanged; such recent files are compared by content (as git does).
     """
-    return time.time_ns() - stat[0] < _RACY_NS
+    return time.time_ns() - mtime_ns < _RACY_NS
 
 
 def _source_path(name: str, module: object, directories: dict[str, str]) -> str | None:
