@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,17 +53,36 @@ def test_errors_go_to_stderr_by_default(
 
 
 def test_module_imported_later_from_a_new_directory_is_watched(
-    tmp_path: Path, engine: Engine
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     later = tmp_path / "later"
     write_source(later / "live_late.py", "def value():\n    return 1\n")
     with relive.watch(quiet=True) as watcher:
-        sys.path.insert(0, str(later))
-        importlib.invalidate_caches()
+        monkeypatch.syspath_prepend(str(later))
         mod = importlib.import_module("live_late")
         wait_until(lambda: str(later) in watcher.describe())
         write_source(later / "live_late.py", "def value():\n    return 2\n")
         wait_until(lambda: mod.value() == 2)
+
+
+def test_save_before_the_new_directory_is_watched_is_not_lost(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The module saves its next version while it is being imported: no watch on its
+    # directory exists yet, so no event will ever tell of that save.
+    later = tmp_path / "early"
+    first = (
+        "import pathlib\n"
+        "pathlib.Path(__file__).write_text('def value():\\n    return 2\\n')\n"
+        "def value():\n    return 1\n"
+    )
+    write_source(later / "live_early.py", first)
+    with relive.watch(quiet=True) as watcher:
+        monkeypatch.syspath_prepend(str(later))
+        mod = importlib.import_module("live_early")
+        assert mod.value() == 1
+        wait_until(lambda: mod.value() == 2)
+        assert str(later) in watcher.describe()
 
 
 def test_edit_of_a_restart_path_asks_for_a_restart(

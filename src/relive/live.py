@@ -215,12 +215,21 @@ class Watcher:
         try:
             with self.engine.lock:
                 added = self.engine.tracker.scan()
-            if self._explicit_roots:
+            if not added:
                 return
-            for directory in sorted({os.path.dirname(tracked.path) for tracked in added}):
-                files.add_root(directory)
+            if not self._explicit_roots:
+                for directory in sorted({os.path.dirname(tracked.path) for tracked in added}):
+                    files.add_root(directory)
+            # A save between the import and the watch being in place made no event: the
+            # files now on disk decide (a file relive first saw already edited has no
+            # known source and is re-run whole).
+            with self.engine.lock:
+                missed = {tracked.path for tracked in added if tracked.source is None}
+                missed.update(t.path for t, _ in self.engine.tracker.changed_on_disk(added))
         except Exception:
             logger.exception("relive: could not watch newly imported modules")
+            return
+        files.recheck(Path(path) for path in missed if files.covers(path))
 
     # -- handling a batch -----------------------------------------------------------------
 

@@ -139,7 +139,8 @@ class FileWatcher:
     @property
     def roots(self) -> tuple[Path, ...]:
         """The watched directories, resolved, none inside another."""
-        return self._roots
+        with self._lock:  # a root being added is listed once its watch is in place
+            return self._roots
 
     @property
     def backend(self) -> str:
@@ -156,8 +157,10 @@ class FileWatcher:
 
     def describe(self) -> str:
         """One line for `--verbose`: backend, roots, include and exclude globs."""
-        count = len(self._roots)
-        roots = ", ".join(str(root) for root in self._roots)
+        with self._lock:  # a root being added is listed once its watch is in place
+            listed = self._roots
+        count = len(listed)
+        roots = ", ".join(str(root) for root in listed)
         text = f"watching {count} dir{'' if count == 1 else 's'} ({self.backend}): {roots}"
         text += f" include {' '.join(self._include) or '*'}"
         if self._exclude:
@@ -216,6 +219,27 @@ class FileWatcher:
             self._roots = roots
             if self._observer is not None:
                 self._watch_new_root(self._observer, root, covered)
+
+    def covers(self, path: str | os.PathLike[str]) -> bool:
+        """Whether a change to the file at `path` (absolute, resolved) would be delivered."""
+        path = Path(path)
+        with self._lock:
+            if not any(path.is_relative_to(root) for root in self._roots):
+                return False
+        return self._selects(path)
+
+    def recheck(self, paths: Iterable[Path]) -> None:
+        """Deliver these files in a coming batch, as if they had just appeared.
+
+        For files that may have been saved before their watch was in place. A write still
+        going on is waited for as usual; the engine's content comparison drops the rest.
+        """
+        now = time.monotonic()
+        with self._cond:
+            for path in paths:
+                self._batcher.record("created", path, now)
+            self._wake_at = None
+            self._cond.notify()
 
     def __enter__(self) -> Self:
         self.start()
@@ -329,10 +353,13 @@ class FileWatcher:
         if not raw_path:
             return []
         path = Path(os.fsdecode(raw_path))
+        return [(action, path)] if self._selects(path) else []
+
+    def _selects(self, path: Path) -> bool:
         root = next((root for root in self._roots if path.is_relative_to(root)), None)
         if not matches(path, self._include, self._exclude, root=root):
-            return []
-        return [] if is_ignored(path, root=root) else [(action, path)]
+            return False
+        return not is_ignored(path, root=root)
 
     def _deliver_batches(self) -> None:
         while (batch := self._next_batch()) is not None:
