@@ -115,11 +115,15 @@ def test_a_free_running_loop_uses_each_edit_from_the_next_iteration_on(
     log: list[tuple[int, int]] = []
     thread, outcome = run_in_thread(lambda: mod.train(items(), log))
     windows = []  # per edit: iterations begun before the write, and by its end
+    written = 0  # iterations begun by the end of the previous write
     for number in range(2, edits + 2):
-        wait_until(lambda goal=30 * (number - 1): len(log) >= goal, timeout=20)
+        # Some iterations between two writes, however slow the last write was: else the
+        # loop may rightly never run the body in between.
+        wait_until(lambda goal=written + 30: len(log) >= goal, timeout=20)
         before = len(log)
         write_source(mod.__file__, TRAIN.format(body=version(number)))
-        windows.append((number, before, len(log)))
+        written = len(log)
+        windows.append((number, before, written))
     edited.set()
     total = finish(thread, outcome)
     assert [i for i, _ in log] == list(range(count))  # none skipped, none run twice
