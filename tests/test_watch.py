@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -745,3 +746,121 @@ def test_describe(root: Path) -> None:
         assert watcher.describe() == (
             f"watching 2 dirs (inotify): {root / 'a'}, {root / 'b'} include *.py exclude tests"
         )
+
+
+# Directories never source get no watch.
+
+
+def watched_inodes() -> set[int]:
+    """The directories this process's inotify instances watch, read from /proc (by inode)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            lines = Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+        except OSError:
+            continue  # closed meanwhile
+        for line in lines:
+            if line.startswith("inotify wd:"):
+                fields = dict(field.split(":", 1) for field in line.split()[1:])
+                inodes.add(int(fields["ino"], 16))
+    return inodes
+
+
+def watched_under(root: Path) -> set[Path]:
+    """The directories under `root` (itself included) that have an inotify watch."""
+    paths = {root.stat().st_ino: root}
+    for parent, dirs, _ in os.walk(root):
+        for name in dirs:
+            path = Path(parent, name)
+            paths[path.stat().st_ino] = path
+    return {paths[inode] for inode in watched_inodes() if inode in paths}
+
+
+@pytest.fixture
+def project(root: Path) -> Path:
+    """A project with trees that are never source beside its own code."""
+    for relative in ("src/app/sub", "tests", ".git/objects/ab", "node_modules/a/b/c", "env/lib"):
+        (root / relative).mkdir(parents=True)
+    (root / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "src" / "app" / "sub" / "deep.py").write_text("")
+    return root
+
+
+def test_directories_never_source_get_no_watch(project: Path) -> None:
+    assert watched_under(project) == set()
+    with FileWatcher([project], Recorder(), exclude=("tests",)) as watcher:
+        source = {project / "src", project / "src/app", project / "src/app/sub"}
+        assert watched_under(project) == {project, *source}
+        assert watcher.describe() == (
+            f"watching 1 dir (inotify): {project} (skipping .git env node_modules tests)"
+            " include *.py exclude tests"
+        )
+
+
+def test_a_tree_with_nothing_to_skip_is_one_recursive_watch(root: Path) -> None:
+    (root / "pkg" / "sub").mkdir(parents=True)
+    with FileWatcher([root], Recorder(), name="relive-watch-whole"):
+        emitters = [t for t in threading.enumerate() if t.name == "relive-watch-whole-emitter"]
+        assert len(emitters) == 1
+
+
+def test_edits_in_a_pruned_project_are_delivered(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    watched = watch()
+    for relative in ("top.py", "src/app/sub/deep.py", "tests/test_x.py", ".git/x.py", "env/x.py"):
+        (project / relative).write_text("x = 1\n")
+    wait_until(
+        lambda: (
+            {project / "top.py", project / "src/app/sub/deep.py", project / "tests/test_x.py"}
+            <= watched.source_changes()
+        )
+    )
+    watched.barrier()
+    assert not any(".git" in path.parts or "env" in path.parts for path in watched.source_changes())
+
+
+@pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")  # watchdog, mkdir -p
+def test_a_new_top_level_directory_is_watched_with_what_was_written_before(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    watched = watch()
+    early = project / "newpkg" / "inner" / "early.py"
+    early.parent.mkdir(parents=True)
+    early.write_text("early = True\n")  # most likely before its directory had a watch
+    wait_until(lambda: early in watched.recorder.changed())
+    later = project / "newpkg" / "inner" / "later.py"
+    later.write_text("later = True\n")
+    wait_until(lambda: later in watched.recorder.changed())
+    (project / ".tox" / "py311").mkdir(parents=True)  # never source: no watch
+    watched.barrier()
+    watched_now = watched_under(project)
+    assert project / "newpkg" / "inner" in watched_now
+    assert not any(".tox" in path.parts or "node_modules" in path.parts for path in watched_now)
+
+
+def test_a_top_level_directory_renamed_moves_its_files(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    watched = watch()
+    (project / "src").rename(project / "lib")
+    wait_until(
+        lambda: (
+            project / "lib/app/sub/deep.py" in watched.recorder.changed()
+            and project / "src/app/sub/deep.py" in watched.recorder.removed()
+        )
+    )
+    (project / "lib" / "app" / "after.py").write_text("")
+    wait_until(lambda: project / "lib/app/after.py" in watched.recorder.changed())
+
+
+def test_a_top_level_directory_removed_and_made_again_is_watched(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    watched = watch()
+    shutil.rmtree(project / "src")
+    wait_until(lambda: project / "src/app/sub/deep.py" in watched.recorder.removed())
+    (project / "src").mkdir()
+    wait_until(lambda: project / "src" in watched_under(project))
+    (project / "src" / "again.py").write_text("")
+    wait_until(lambda: project / "src/again.py" in watched.recorder.changed())

@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
-__all__ = ["IGNORED_DIRS", "IGNORED_FILES", "is_ignored", "matches"]
+__all__ = ["IGNORED_DIRS", "IGNORED_FILES", "is_ignored", "is_ignored_dir", "matches"]
 
 
 IGNORED_DIRS: Final = frozenset(
@@ -51,6 +51,17 @@ def is_ignored(path: Path, *, root: Path | None = None) -> bool:
     if not IGNORED_DIRS.isdisjoint(parts) or _glob_hit(IGNORED_FILES, parts[-1]):
         return True
     return _inside_virtualenv(path, depth=len(parts) - 1)
+
+
+def is_ignored_dir(path: Path, exclude: Sequence[str] = ()) -> bool:
+    """Tell whether nothing under the directory `path` is ever source, so it need no watch.
+
+    True for `IGNORED_DIRS`, a virtualenv (it holds `pyvenv.cfg`), and a directory whose
+    name an `exclude` glob matches (every file below it is excluded, see `matches`).
+    """
+    if path.name in IGNORED_DIRS or _glob_hit(exclude, path.name):
+        return True
+    return (path / "pyvenv.cfg").is_file()
 
 
 def matches(

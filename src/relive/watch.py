@@ -6,6 +6,7 @@ drops what is not source and coalesces bursts of events into one `Batch` for the
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
@@ -19,6 +20,9 @@ from types import TracebackType
 from typing import Final, Self, final
 
 from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -33,7 +37,7 @@ from watchdog.observers.polling import PollingObserver, PollingObserverVFS
 from watchdog.utils import UnsupportedLibcError
 
 from relive.batching import Action, Batch, Batcher
-from relive.filters import IGNORED_DIRS, is_ignored, matches
+from relive.filters import is_ignored, is_ignored_dir, matches
 
 # Batch, is_ignored and matches are re-exported from batching.py and filters.py.
 __all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]
@@ -53,7 +57,14 @@ _WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
     FileDeletedEvent,
     FileModifiedEvent,
     FileMovedEvent,
+    DirCreatedEvent,  # in a root whose subdirectories are watched one by one
+    DirDeletedEvent,
+    DirMovedEvent,
 ]
+_DirChange = tuple[Path | None, Path | None]
+"""A subdirectory of a split root: (gone, appeared); both for a rename within the root."""
+_PRUNING_BACKENDS: Final = frozenset({"inotify", "kqueue"})
+"""Backends that pay per directory watched: directories never source are left out."""
 
 
 class _EventHandler(FileSystemEventHandler):
@@ -132,7 +143,13 @@ class FileWatcher:
         self._stopping = False
         self._observer: BaseObserver | None = None
         self._backend: str | None = None
-        self._watches: dict[Path, ObservedWatch] = {}
+        # Per root, its watches by directory: the root alone (recursive), or, when it holds
+        # directories never source (.git, .venv, node_modules), the root itself plus each
+        # other subdirectory (recursive), so those trees cost no watch at all.
+        self._watches: dict[Path, dict[Path, ObservedWatch]] = {}
+        self._skipped: dict[Path, tuple[str, ...]] = {}  # per root: subdirectories left out
+        self._split_roots: frozenset[Path] = frozenset()
+        self._dir_changes: list[_DirChange] = []  # under _cond
         self._thread: threading.Thread | None = None
         self._handler = _EventHandler(self._receive)
 
@@ -158,9 +175,9 @@ class FileWatcher:
     def describe(self) -> str:
         """One line for `--verbose`: backend, roots, include and exclude globs."""
         with self._lock:  # a root being added is listed once its watch is in place
-            listed = self._roots
+            listed, skipped = self._roots, dict(self._skipped)
         count = len(listed)
-        roots = ", ".join(str(root) for root in listed)
+        roots = ", ".join(_describe_root(root, skipped.get(root, ())) for root in listed)
         text = f"watching {count} dir{'' if count == 1 else 's'} ({self.backend}): {roots}"
         text += f" include {' '.join(self._include) or '*'}"
         if self._exclude:
@@ -195,7 +212,7 @@ class FileWatcher:
         with self._lock:
             observer, thread = self._observer, self._thread
             self._observer, self._thread, self._backend = None, None, None
-            self._watches.clear()
+            self._forget_watches()
         if observer is not None:
             _shut_down(observer)
         with self._cond:
@@ -234,12 +251,18 @@ class FileWatcher:
         For files that may have been saved before their watch was in place. A write still
         going on is waited for as usual; the engine's content comparison drops the rest.
         """
+        self._record("created", paths)
+
+    def _record(self, action: Action, paths: Iterable[Path]) -> None:
         now = time.monotonic()
         with self._cond:
+            recorded = False
             for path in paths:
-                self._batcher.record("created", path, now)
-            self._wake_at = None
-            self._cond.notify()
+                self._batcher.record(action, path, now)
+                recorded = True
+            if recorded:
+                self._wake_at = None
+                self._cond.notify()
 
     def __enter__(self) -> Self:
         self.start()
@@ -283,19 +306,56 @@ class FileWatcher:
             observer.start()
             _check_watch_limit(observer, self._roots)
         except BaseException:
-            self._watches.clear()
+            self._forget_watches()
             self._backend = None
             _shut_down(observer)
             raise
         return observer
 
-    def _schedule(self, observer: BaseObserver, root: Path) -> ObservedWatch:
+    def _schedule(self, observer: BaseObserver, root: Path) -> dict[Path, ObservedWatch]:
+        children, skipped = self._plan(root)
+        if not skipped:
+            return {root: self._watch(observer, root, recursive=True)}
+        watches = {root: self._watch(observer, root, recursive=False)}
+        for child in children:
+            watches[child] = self._watch(observer, child, recursive=True)
+        self._skipped[root] = skipped
+        self._split_roots |= {root}
+        return watches
+
+    def _plan(self, root: Path) -> tuple[list[Path], tuple[str, ...]]:
+        """The subdirectories of `root` to watch and those never source (none: no split)."""
+        if self._backend not in _PRUNING_BACKENDS:
+            return [], ()
+        children, skipped = [], []
+        with os.scandir(root) as entries:
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                path = Path(entry.path)
+                if is_ignored_dir(path, self._exclude):
+                    skipped.append(entry.name)
+                else:
+                    children.append(path)
+        return sorted(children), tuple(sorted(skipped))
+
+    def _watch(self, observer: BaseObserver, path: Path, *, recursive: bool) -> ObservedWatch:
         watch = observer.schedule(
-            self._handler, str(root), recursive=True, event_filter=_WATCHED_EVENTS
+            self._handler, str(path), recursive=recursive, event_filter=_WATCHED_EVENTS
         )
         for emitter in observer.emitters:
             emitter.name = f"{self._name}-emitter"
         return watch
+
+    def _unwatch(self, observer: BaseObserver, watches: Iterable[ObservedWatch]) -> None:
+        for watch in watches:
+            with contextlib.suppress(KeyError):  # already gone with its observer
+                observer.unschedule(watch)
+
+    def _forget_watches(self) -> None:
+        self._watches.clear()
+        self._skipped.clear()
+        self._split_roots = frozenset()
 
     def _watch_new_root(self, observer: BaseObserver, root: Path, covered: list[Path]) -> None:
         try:
@@ -304,17 +364,70 @@ class FileWatcher:
         except (OSError, UnsupportedLibcError) as exc:
             if self._backend == "polling" or not _can_poll_instead(exc):
                 raise
-            logger.warning(_fallback_message(exc))
-            self._watches.clear()
-            _shut_down(observer)
-            self._observer = self._launch(_polling_observer())
+            self._fall_back_to_polling(observer, exc)
             return
         for old_root in covered:
-            observer.unschedule(self._watches.pop(old_root))
+            self._unwatch(observer, self._watches.pop(old_root).values())
+            self._skipped.pop(old_root, None)
+            self._split_roots -= {old_root}
+
+    def _fall_back_to_polling(self, observer: BaseObserver, exc: BaseException) -> None:
+        logger.warning(_fallback_message(exc))
+        self._forget_watches()
+        _shut_down(observer)
+        self._observer = self._launch(_polling_observer())
+
+    def _follow_directories(self, changes: list[_DirChange]) -> None:
+        """Watch a subdirectory created in (or moved into) a split root; drop a gone one.
+
+        Files written in a new directory before its watch was in place made no event, so
+        the ones found in it are delivered as if just created; for a directory renamed
+        within the root, the same files at their old paths are delivered as removed.
+        """
+        found: list[Path] = []
+        removed: list[Path] = []
+        with self._lock:
+            observer = self._observer
+            if observer is None:
+                return
+            for old, new in changes:
+                if old is not None and (watches := self._watches.get(old.parent)) is not None:
+                    self._unwatch(observer, [watches.pop(old)] if old in watches else [])
+                if new is None or new.parent not in self._split_roots:
+                    continue
+                watches = self._watches[new.parent]
+                self._unwatch(observer, [watches.pop(new)] if new in watches else [])
+                if not new.is_dir() or new.is_symlink() or is_ignored_dir(new, self._exclude):
+                    continue
+                try:
+                    watches[new] = self._watch(observer, new, recursive=True)
+                    _check_watch_limit(observer, (new,))
+                except (OSError, UnsupportedLibcError) as exc:
+                    if not _can_poll_instead(exc):
+                        continue  # gone again already
+                    self._fall_back_to_polling(observer, exc)
+                    return
+                files = list(self._source_files(new))
+                found.extend(files)
+                if old is not None:
+                    removed.extend(old / path.relative_to(new) for path in files)
+        self._record("deleted", removed)
+        self._record("created", found)
+
+    def _source_files(self, directory: Path) -> Iterator[Path]:
+        for parent, dirs, files in os.walk(directory):
+            dirs[:] = [name for name in dirs if not is_ignored_dir(Path(parent, name))]
+            for name in files:
+                path = Path(parent, name)
+                if self._selects(path):
+                    yield path
 
     # Events in (watchdog's dispatcher thread), batches out (the delivery thread).
 
     def _receive(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            self._receive_directory(event)
+            return
         actions = self._actions(event)
         if not actions:
             return
@@ -326,9 +439,26 @@ class FileWatcher:
             if due is not None and (self._wake_at is None or due < self._wake_at):
                 self._cond.notify()
 
+    def _receive_directory(self, event: FileSystemEvent) -> None:
+        split = self._split_roots  # a subdirectory of one of these has a watch of its own
+
+        def child(raw: bytes | str) -> Path | None:
+            path = Path(os.fsdecode(raw)) if raw else None
+            return path if path is not None and path.parent in split else None
+
+        change: _DirChange = (None, None)
+        if isinstance(event, DirMovedEvent):
+            change = child(event.src_path), child(event.dest_path)
+        elif isinstance(event, DirDeletedEvent):
+            change = child(event.src_path), None
+        elif isinstance(event, DirCreatedEvent):
+            change = None, child(event.src_path)
+        if change != (None, None):
+            with self._cond:
+                self._dir_changes.append(change)
+                self._cond.notify()
+
     def _actions(self, event: FileSystemEvent) -> list[tuple[Action, Path]]:
-        if event.is_directory:
-            return []
         if isinstance(event, FileSystemMovedEvent):
             return self._selected("deleted", event.src_path) + self._selected(
                 "written", event.dest_path
@@ -362,15 +492,22 @@ class FileWatcher:
         return not is_ignored(path, root=root)
 
     def _deliver_batches(self) -> None:
-        while (batch := self._next_batch()) is not None:
+        while (work := self._next_work()) is not None:
             try:
-                self._on_batch(batch)
+                if isinstance(work, Batch):
+                    self._on_batch(work)
+                else:
+                    self._follow_directories(work)
             except Exception:
                 logger.exception("relive: error while handling changed files; still watching")
 
-    def _next_batch(self) -> Batch | None:
+    def _next_work(self) -> Batch | list[_DirChange] | None:
+        """The next batch, or directories to start or stop watching; None once stopped."""
         with self._cond:
             while not self._stopping:
+                if self._dir_changes:
+                    changes, self._dir_changes = self._dir_changes, []
+                    return changes
                 now = time.monotonic()
                 batch = self._batcher.take(now)
                 if batch is not None:
@@ -405,11 +542,11 @@ def _source_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
 
 
 def _never_watched(entry: os.DirEntry[str]) -> bool:
-    if entry.name in IGNORED_DIRS:
-        return True
-    return entry.is_dir(follow_symlinks=False) and os.path.isfile(
-        os.path.join(entry.path, "pyvenv.cfg")
-    )
+    return entry.is_dir(follow_symlinks=False) and is_ignored_dir(Path(entry.path))
+
+
+def _describe_root(root: Path, skipped: Sequence[str]) -> str:
+    return f"{root} (skipping {' '.join(skipped)})" if skipped else str(root)
 
 
 def _backend_name(observer: BaseObserver) -> str:
