@@ -23,6 +23,7 @@ from relive.diff import (
     plan_module,
 )
 from relive.errors import ReloadError, RestartRequired
+from relive.reparse import parse_body
 from relive.tracker import StatKey, TrackedModule, imported_names, stat_key
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
@@ -162,12 +163,13 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
         ReloadError: A syntax error.
         RestartRequired: The edit cannot be applied in place.
     """
-    try:
-        tree = ast.parse(source, tracked.path)
+    old = tracked.statements() if tracked.source is not None else []
+    try:  # only the statements the edit touched are parsed anew
+        body = parse_body(source, tracked.path, tracked.source, [stmt.node for stmt in old])
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
+    tree = ast.Module(body=body, type_ignores=[])
     lines = source.splitlines()
-    old = tracked.statements() if tracked.source is not None else []
     statements = analyze_body(
         tree.body, lines, module=tracked.name, package=tracked.package, previous=old
     )
