@@ -636,3 +636,23 @@ def test_dependents_ordered_by_imports_not_names(package: TemporaryPackage, engi
     assert report.reloaded == ("zz_root", "zz_middle", "aa_top")
     assert top.C == 21
     assert top.runs == [3, 21]  # run again once, after zz_middle, not once per change
+
+
+def test_a_statement_follows_the_module_its_alias_now_stands_for(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # `Y = …` is not edited (its node is reused from the old tree): what it reads must
+    # still be worked out with the new imports.
+    first = package.module("origin_a", "X = 1\n")
+    second = package.module("origin_b", "X = 10\n")
+    rest = "\nruns = []\nY = runs.append(src.X) or src.X * 2\n"
+    user = package.module("origin_user", "import origin_a as src\n" + rest)
+    apply_edit(first, "X = 2\n")  # works out what `Y = …` reads, with the old imports
+    assert (user.Y, user.runs) == (4, [1, 2])
+    apply_edit(user, "import origin_b as src\n" + rest)
+    assert user.src is second
+    apply_edit(second, "X = 30\n")
+    assert (user.Y, user.runs[-1]) == (60, 30)
+    count = len(user.runs)
+    apply_edit(first, "X = 5\n")
+    assert len(user.runs) == count  # origin_a is no longer read

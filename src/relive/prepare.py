@@ -168,11 +168,21 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
         body = parse_body(source, tracked.path, tracked.source, [stmt.node for stmt in old])
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
+    # analyze_body notes the new lines and imports on each class node: a class node the
+    # old tree shares must keep its own (a rolled-back edit leaves the old tree in use).
+    body = [copy.copy(node) if isinstance(node, ast.ClassDef) else node for node in body]
     tree = ast.Module(body=body, type_ignores=[])
     lines = source.splitlines()
     statements = analyze_body(
         tree.body, lines, module=tracked.name, package=tracked.package, previous=old
     )
+    if old and statements and old[0].scope.aliases != statements[0].scope.aliases:
+        # What a statement reads is cached on its node and depends on the imports: with
+        # other imports, the nodes shared with the old tree are parsed anew.
+        tree = ast.parse(source, tracked.path)
+        statements = analyze_body(
+            tree.body, lines, module=tracked.name, package=tracked.package, previous=old
+        )
     plan = plan_module(old, statements)
     if plan.restart_reasons:
         lineno, why = plan.restart_reasons[0]
