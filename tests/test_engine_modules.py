@@ -656,3 +656,57 @@ def test_a_statement_follows_the_module_its_alias_now_stands_for(
     count = len(user.runs)
     apply_edit(first, "X = 5\n")
     assert len(user.runs) == count  # origin_a is no longer read
+
+
+LEAN_USER = """
+from lean_base import LIMIT
+
+DOUBLE = LIMIT * 2
+
+
+def traced(function):
+    function.traced = True
+    return function
+
+
+@traced
+def grow(x):
+    return x + LIMIT
+
+
+class Box:
+    size = LIMIT
+
+    def area(self):
+        return self.size * {factor}
+"""
+
+
+def test_a_module_read_to_follow_an_edit_elsewhere_lets_go_of_its_trees(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    base = package.module("lean_base", "LIMIT = 1\n")
+    user = package.module("lean_user", LEAN_USER.format(factor=2))
+    grow, box = user.grow, user.Box()
+    apply_edit(base, "LIMIT = 5\n")
+    assert (user.DOUBLE, user.Box.size, box.area(), grow(1)) == (10, 5, 10, 6)
+    tracked = engine.tracker.get("lean_user")
+    assert tracked is not None and tracked.is_lean
+    kept = {stmt.name or stmt.text: stmt.is_lean for stmt in tracked.statements()}
+    assert kept == {
+        "from lean_base import LIMIT": False,  # short plain statements keep their trees
+        "DOUBLE = LIMIT * 2": False,
+        "traced": True,  # functions and classes do not
+        "grow": True,
+        "Box": True,
+    }
+    # Edited itself, the module is parsed whole; the old statements' trees come back from
+    # their text, at their lines.
+    new = LEAN_USER.format(factor=3).replace("x + LIMIT", "x + LIMIT + 100")
+    report = apply_edit(user, "\n\n" + new)
+    assert (grow(1), box.area(), user.grow.traced) == (106, 15, True)
+    assert user.grow is grow and isinstance(box, user.Box)
+    assert report.modules[0].patched == ("grow", "Box")
+    assert grow.__code__.co_firstlineno == new.splitlines().index("@traced") + 3
+    apply_edit(base, "LIMIT = 7\n")
+    assert (user.DOUBLE, grow(1), box.area()) == (14, 108, 21)

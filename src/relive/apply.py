@@ -64,6 +64,17 @@ class ModuleChanges:
         return self.edited or bool(self.patched or self.added or self.removed or self.executed)
 
 
+def _future_flags(statements: Sequence[Statement]) -> int:
+    """The module's ``from __future__`` flags, reading only the statements at its top."""
+    head: list[ast.stmt] = []
+    for statement in statements:
+        text = statement.text
+        if not (text.startswith("from __future__") or text.lstrip("rRbBuU")[:1] in ("'", '"')):
+            break
+        head.append(statement.node)
+    return future_flags(ast.Module(body=head, type_ignores=[]))
+
+
 class ModuleApplier:
     """Applies one module's plan (or re-runs what reads rebound names) to the live module."""
 
@@ -91,8 +102,7 @@ class ModuleApplier:
         self.journal.remember_namespace(self.namespace)
         if item is None:
             statements = self.tracked.statements()
-            tree = ast.Module(body=[s.node for s in statements], type_ignores=[])
-            self.codes = CodeCache(self.tracked.filename, future_flags(tree))
+            self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
             self.lines = (self.tracked.source or "").splitlines()
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()

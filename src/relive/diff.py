@@ -26,6 +26,8 @@ __all__ = [
     "plan_module",
 ]
 
+_LEAN_TEXT = 200  # characters: a plain statement this short keeps its tree when lean
+
 # A dependency key: (module, name). An empty module means "this module's namespace".
 Key = tuple[str, str]
 
@@ -46,23 +48,57 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement of a module or class body, with what it binds and what it reads."""
+    """One statement of a module or class body, with what it binds and what it reads.
 
-    node: ast.stmt
+    A *lean* statement (see :meth:`lean`) has let go of its syntax tree, which is parsed
+    again from ``text`` when asked for: relive keeps the trees of modules it read only to
+    follow an edit elsewhere in this form (a full tree is some 1,500 objects per function
+    that every full garbage collection of the program would walk).
+    """
+
+    _node: ast.stmt | None = field(repr=False, compare=False)
     text: str
     lineno: int  # first line, decorators included
     kind: str  # "def", "class" or "stmt"
     name: str | None  # the defined name, for "def" and "class"
     binds: frozenset[str]
     scope: _Scope = field(repr=False, compare=False)
+    _uses: frozenset[Key] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def node(self) -> ast.stmt:
+        """The statement's syntax tree (parsed again from ``text`` if the statement is lean)."""
+        if self._node is None:
+            object.__setattr__(self, "_node", _parse_statement(self))
+        assert self._node is not None
+        return self._node
+
+    @property
+    def is_lean(self) -> bool:
+        return self._node is None
+
+    def lean(self) -> Statement:
+        """This statement without its tree (what it reads is kept, if worked out already).
+
+        A short plain statement (an import, an assignment: what an edit elsewhere makes run
+        again) keeps its tree: it is small, and parsing it again would cost more.
+        """
+        if self._node is None or (self.kind == "stmt" and len(self.text) <= _LEAN_TEXT):
+            return self
+        uses = self._uses or getattr(self._node, "_relive_uses", None)
+        return dataclasses.replace(self, _node=None, _uses=uses)
 
     @property
     def uses(self) -> frozenset[Key]:
         """What the statement reads while it runs (worked out on first use, then cached)."""
-        cached: frozenset[Key] | None = getattr(self.node, "_relive_uses", None)
+        if self._uses is not None:
+            return self._uses
+        node = self.node
+        cached: frozenset[Key] | None = getattr(node, "_relive_uses", None)
         if cached is None:
-            cached = frozenset(_uses(self.node, self.scope))
-            self.node._relive_uses = cached  # type: ignore[attr-defined]
+            cached = frozenset(_uses(node, self.scope))
+            node._relive_uses = cached  # type: ignore[attr-defined]
+        object.__setattr__(self, "_uses", cached)
         return cached
 
     @property
@@ -341,6 +377,18 @@ def names_read(statements: Iterable[Statement]) -> frozenset[str]:
     )
 
 
+def _parse_statement(statement: Statement) -> ast.stmt:
+    """The tree of a lean top-level statement, at its lines in the file."""
+    padded = "\n" * (statement.lineno - 1) + statement.text
+    body = ast.parse(padded).body
+    if len(body) != 1:  # pragma: no cover - a top-level statement's text is one statement
+        raise RuntimeError(f"line {statement.lineno}: {len(body)} statements in one's text")
+    node = body[0]
+    if isinstance(node, ast.ClassDef):
+        node._relive_context = (padded.splitlines(), statement.scope)  # type: ignore[attr-defined]
+    return node
+
+
 def class_body(node: ast.ClassDef) -> list[Statement]:
     """Describe a class's body with the lines and imports of the module it is in."""
     lines, scope = getattr(node, "_relive_context", ((), _Scope("", "")))
@@ -377,7 +425,7 @@ def _describe(
         text = ast.dump(node, annotate_fields=False, include_attributes=False)
     binds = known.get(text) if known else None
     return Statement(
-        node=node,
+        _node=node,
         text=text,
         lineno=first,
         kind=kind,

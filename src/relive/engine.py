@@ -92,6 +92,7 @@ class Engine:
     def __init__(self, *, include: Iterable[str | os.PathLike[str]] = ()) -> None:
         self.tracker = Tracker(include=list(include))
         self.lock = threading.RLock()
+        self._readers: set[str] = set()  # importers read during the current transaction
         self.tracker.scan()
         self.tracker.record_imports()
 
@@ -175,11 +176,22 @@ class Engine:
             if isinstance(exc, ReloadError) or not isinstance(exc, Exception):
                 raise
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
+        finally:
+            self._lean_readers(prepared)
         journal.commit()
         hooks.committed()
         for item in prepared:
             self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
+
+    def _lean_readers(self, prepared: list[Prepared]) -> None:
+        """Importers parsed only to follow this edit keep their statements without trees."""
+        edited = {item.tracked.name for item in prepared}
+        for name in self._readers - edited:
+            tracked = self.tracker.get(name)
+            if tracked is not None:
+                tracked.lean()
+        self._readers.clear()
 
     def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:
         """Parse, diff and compile one changed module; raises before anything is applied."""
@@ -250,6 +262,7 @@ class Engine:
             return
         keys = {(name, bound) for bound in rebound}
         for importer in self.tracker.importers_of(name):
+            self._readers.add(importer.name)
             if importer.source is None or not _reads_any(importer, name, rebound):
                 continue
             triggers.setdefault(importer.name, set()).update(keys)

@@ -165,7 +165,8 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     """
     old = tracked.statements() if tracked.source is not None else []
     try:  # only the statements the edit touched are parsed anew
-        body = parse_body(source, tracked.path, tracked.source, [stmt.node for stmt in old])
+        reusable = [stmt.node for stmt in old] if not tracked.is_lean else []
+        body = parse_body(source, tracked.path, tracked.source, reusable)
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
     # analyze_body notes the new lines and imports on each class node: a class node the

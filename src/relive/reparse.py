@@ -23,10 +23,15 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["parse_body"]
+__all__ = ["has_plain_line_breaks", "parse_body"]
 
 # str.splitlines() also splits at these; the tokenizer does not (or treats them apart).
 _OTHER_BREAKS: Final = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def has_plain_line_breaks(text: str) -> bool:
+    """Whether ``text`` breaks lines only where Python does (so ``str.splitlines`` agrees)."""
+    return _OTHER_BREAKS.search(text) is None
 
 
 def parse_body(
@@ -54,7 +59,7 @@ def parse_body(
 def _reparse(
     new: str, filename: str, old: str, old_body: Sequence[ast.stmt]
 ) -> list[ast.stmt] | None:
-    if _OTHER_BREAKS.search(new) or _OTHER_BREAKS.search(old):
+    if not (has_plain_line_breaks(new) and has_plain_line_breaks(old)):
         return None
     old_lines = old.splitlines(keepends=True)
     new_lines = new.splitlines(keepends=True)

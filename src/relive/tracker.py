@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 from relive.diff import Statement, analyze_body
+from relive.reparse import has_plain_line_breaks
 
 __all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
 
@@ -54,7 +55,7 @@ class TrackedModule:
     failed: str | None = None  # the text of the last edit that failed to apply
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
-    _tree: ast.Module | None = field(default=None, repr=False)
+    _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
 
     @property
     def package(self) -> str:
@@ -75,6 +76,23 @@ class TrackedModule:
             )
         return self._statements
 
+    def lean(self) -> None:
+        """Let go of the statements' syntax trees; they are parsed again as needed.
+
+        For a module relive read only to follow an edit elsewhere: its text, what each
+        statement binds and what it reads are kept.
+        """
+        if self._statements is None:
+            return
+        if self._lean or has_plain_line_breaks(self.source or ""):
+            self._statements = [statement.lean() for statement in self._statements]
+            self._lean = True
+
+    @property
+    def is_lean(self) -> bool:
+        """Whether some statements have let go of their trees (see :meth:`lean`)."""
+        return self._lean
+
     def update(
         self,
         source: str,
@@ -85,6 +103,7 @@ class TrackedModule:
         """Record that ``source`` is now what the module runs (and imports)."""
         self.source = source
         self._statements = statements
+        self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:
             self.stat = stat
