@@ -77,8 +77,9 @@ class Statement:
     def is_lean(self) -> bool:
         return self._node is None
 
-    def lean(self) -> Statement:
-        """This statement without its tree (what it reads is kept, if worked out already).
+    def lean(self, names: Iterable[str] = ()) -> Statement:
+        """This statement without its tree; what it reads is kept, worked out first if it
+        mentions one of ``names`` (an edit elsewhere rebound them: it is about to be asked).
 
         A short plain statement (an import, an assignment: what an edit elsewhere makes run
         again) keeps its tree: it is small, and parsing it again would cost more.
@@ -86,6 +87,8 @@ class Statement:
         if self._node is None or (self.kind == "stmt" and len(self.text) <= _LEAN_TEXT):
             return self
         uses = self._uses or getattr(self._node, "_relive_uses", None)
+        if uses is None and names and self.mentions(names):
+            uses = self.uses
         return dataclasses.replace(self, _node=None, _uses=uses)
 
     @property

@@ -6,6 +6,7 @@ one undo journal, so an error anywhere leaves the process exactly as it was.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -93,6 +94,7 @@ class Engine:
         self.tracker = Tracker(include=list(include))
         self.lock = threading.RLock()
         self._readers: set[str] = set()  # importers read during the current transaction
+        self._editing: frozenset[str] = frozenset()  # the modules it applies edits to
         self.tracker.scan()
         self.tracker.record_imports()
 
@@ -154,17 +156,25 @@ class Engine:
     ) -> Report:
         if not changes or not (retry or any(_new_attempt(t, source) for t, source in changes)):
             return Report()
+        # The cyclic collector would walk the whole heap again and again while the trees
+        # of many importers are built (60% of a first edit followed by 2,000 importers).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             return self._transaction(changes)
         except ReloadError:
             for tracked, source in changes:
                 self.tracker.mark_failed(tracked, source)
             raise
+        finally:
+            if collecting:
+                gc.enable()
 
     def _transaction(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:
         started = time.perf_counter()
         prepared = [self._prepare(tracked, source) for tracked, source in changes]
         prepared = _dependency_order(prepared)
+        self._editing = frozenset(item.tracked.name for item in prepared)
         journal = Journal()
         hooks = HookRun(journal)
         try:
@@ -187,6 +197,7 @@ class Engine:
     def _lean_readers(self, prepared: list[Prepared]) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
         edited = {item.tracked.name for item in prepared}
+        self._editing = frozenset()
         for name in self._readers - edited:
             tracked = self.tracker.get(name)
             if tracked is not None:
@@ -263,7 +274,10 @@ class Engine:
         keys = {(name, bound) for bound in rebound}
         for importer in self.tracker.importers_of(name):
             self._readers.add(importer.name)
-            if importer.source is None or not _reads_any(importer, name, rebound):
+            reads = importer.source is not None and _reads_any(importer, name, rebound)
+            if importer.name not in self._editing:
+                importer.lean(rebound)  # the heap stays small while many importers follow
+            if not reads:
                 continue
             triggers.setdefault(importer.name, set()).update(keys)
             if importer.name not in queue:

@@ -76,16 +76,17 @@ class TrackedModule:
             )
         return self._statements
 
-    def lean(self) -> None:
+    def lean(self, names: Iterable[str] = ()) -> None:
         """Let go of the statements' syntax trees; they are parsed again as needed.
 
         For a module relive read only to follow an edit elsewhere: its text, what each
-        statement binds and what it reads are kept.
+        statement binds and what it reads (worked out now for those mentioning ``names``)
+        are kept.
         """
         if self._statements is None:
             return
         if self._lean or has_plain_line_breaks(self.source or ""):
-            self._statements = [statement.lean() for statement in self._statements]
+            self._statements = [statement.lean(names) for statement in self._statements]
             self._lean = True
 
     @property
