@@ -104,3 +104,20 @@ def test_relive_0_makes_watch_inert(
     watcher = relive.watch(package.root)
     assert not watcher.running
     watcher.stop()
+
+
+def test_a_module_imported_from_inside_a_virtualenv_tree_is_watched(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pip puts editable VCS installs in <venv>/src; the project's root leaves .venv out.
+    project = tmp_path.resolve()
+    write_source(project / ".venv" / "pyvenv.cfg", "home = /usr/bin\n")
+    mylib = project / ".venv" / "src" / "mylib"
+    write_source(mylib / "live_vendored.py", "def value():\n    return 1\n")
+    monkeypatch.chdir(project)
+    with relive.watch(quiet=True) as watcher:
+        monkeypatch.syspath_prepend(str(mylib))
+        mod = importlib.import_module("live_vendored")
+        wait_until(lambda: str(mylib) in watcher.describe())
+        write_source(mylib / "live_vendored.py", "def value():\n    return 2\n")
+        wait_until(lambda: mod.value() == 2)

@@ -864,3 +864,21 @@ def test_a_top_level_directory_removed_and_made_again_is_watched(
     wait_until(lambda: project / "src" in watched_under(project))
     (project / "src" / "again.py").write_text("")
     wait_until(lambda: project / "src/again.py" in watched.recorder.changed())
+
+
+def test_a_root_asked_for_inside_a_tree_never_watched_is_watched(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    # pip puts editable VCS installs in <venv>/src: a module imported from there is watched.
+    mylib = project / "env" / "src" / "mylib"
+    mylib.mkdir(parents=True)
+    watched = watch()
+    watched.watcher.add_root(mylib)
+    assert watched.watcher.roots == (project, mylib)
+    (mylib / "mod.py").write_text("x = 1\n")
+    (project / "env" / "lib" / "other.py").write_text("x = 1\n")
+    wait_until(lambda: mylib / "mod.py" in watched.recorder.changed())
+    watched.barrier()
+    assert watched.source_changes() == {mylib / "mod.py"}
+    watched.watcher.add_root(project)  # still covers everything but that tree
+    assert watched.watcher.roots == (project, mylib)

@@ -10,7 +10,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
-__all__ = ["IGNORED_DIRS", "IGNORED_FILES", "is_ignored", "is_ignored_dir", "matches"]
+__all__ = [
+    "IGNORED_DIRS",
+    "IGNORED_FILES",
+    "is_ignored",
+    "is_ignored_dir",
+    "matches",
+    "under_ignored_dir",
+]
 
 
 IGNORED_DIRS: Final = frozenset(
@@ -62,6 +69,20 @@ def is_ignored_dir(path: Path, exclude: Sequence[str] = ()) -> bool:
     if path.name in IGNORED_DIRS or _glob_hit(exclude, path.name):
         return True
     return (path / "pyvenv.cfg").is_file()
+
+
+def under_ignored_dir(path: Path, root: Path) -> bool:
+    """Tell whether the directory `path`, below `root`, lies in a tree never watched there.
+
+    Such a directory asked for on its own (an editable install under ``.venv/src``) needs a
+    watch of its own: `root`'s watch leaves that tree out.
+    """
+    if not path.is_relative_to(root):
+        return False
+    parts = path.relative_to(root).parts
+    if not IGNORED_DIRS.isdisjoint(parts):
+        return True
+    return _inside_virtualenv(path / "_", depth=len(parts))
 
 
 def matches(

@@ -37,7 +37,7 @@ from watchdog.observers.polling import PollingObserver, PollingObserverVFS
 from watchdog.utils import UnsupportedLibcError
 
 from relive.batching import Action, Batch, Batcher
-from relive.filters import is_ignored, is_ignored_dir, matches
+from relive.filters import is_ignored, is_ignored_dir, matches, under_ignored_dir
 
 # Batch, is_ignored and matches are re-exported from batching.py and filters.py.
 __all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]
@@ -486,7 +486,8 @@ class FileWatcher:
         return [(action, path)] if self._selects(path) else []
 
     def _selects(self, path: Path) -> bool:
-        root = next((root for root in self._roots if path.is_relative_to(root)), None)
+        # The innermost root: one inside another's ignored tree is watched for itself.
+        root = max((root for root in self._roots if path.is_relative_to(root)), default=None)
         if not matches(path, self._include, self._exclude, root=root):
             return False
         return not is_ignored(path, root=root)
@@ -598,11 +599,18 @@ def _checked_root(path: str | os.PathLike[str]) -> Path:
 
 
 def _merge_root(roots: tuple[Path, ...], new: Path) -> tuple[tuple[Path, ...], list[Path]]:
-    """Add `new` to `roots` unless one covers it; also return the roots it covers."""
-    if any(new.is_relative_to(root) for root in roots):
+    """Add `new` to `roots` unless one covers it; also return the roots it covers.
+
+    A root does not cover a directory in one of its trees never watched (`.venv`, ...).
+    """
+    if any(_covers(root, new) for root in roots):
         return roots, []
-    covered = [root for root in roots if root.is_relative_to(new)]
+    covered = [root for root in roots if _covers(new, root)]
     return (*(root for root in roots if root not in covered), new), covered
+
+
+def _covers(root: Path, path: Path) -> bool:
+    return path.is_relative_to(root) and not under_ignored_dir(path, root)
 
 
 def _fallback_message(exc: BaseException) -> str:
