@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 
 import pytest
@@ -710,3 +711,43 @@ def test_a_module_read_to_follow_an_edit_elsewhere_lets_go_of_its_trees(
     assert grow.__code__.co_firstlineno == new.splitlines().index("@traced") + 3
     apply_edit(base, "LIMIT = 7\n")
     assert (user.DOUBLE, grow(1), box.area()) == (14, 108, 21)
+
+
+def test_a_lean_statement_after_non_ascii_text_on_its_line_is_read_back(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # Column offsets count UTF-8 bytes: the statement's text must still be cut right.
+    package.module("lean_text_base", "X = 1\n")
+    long = ", ".join(["X"] * 80)
+    user = package.module(
+        "lean_text_user", f'from lean_text_base import X\ns = "é"; T = [{long}]\n'
+    )
+    apply_edit(sys.modules["lean_text_base"], "X = 2\n")
+    assert user.T[0] == 2 and user.s == "é"
+    apply_edit(sys.modules["lean_text_base"], "X = 3\n")  # its statements are lean now
+    assert user.T[-1] == 3
+
+
+def test_an_importer_keeps_its_future_imports_however_they_are_spelled(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.module("future_base", "X = 1\n")
+    user = package.module(
+        "future_user",
+        "from  __future__ import annotations\nfrom future_base import X\n\n\n"
+        "def f(d=X) -> NotDefinedYet:\n    return d\n",
+    )
+    apply_edit(sys.modules["future_base"], "X = 2\n")
+    assert user.f() == 2
+    apply_edit(sys.modules["future_base"], "X = 3\n")  # from the lean statements too
+    assert user.f() == 3
+
+
+def test_an_edited_module_an_import_cycle_brings_back_runs_its_new_statements(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.write("cycle_second.py", "from cycle_first import X\nY = X * 10\n")
+    first = package.module("cycle_first", "X = 1\nfrom cycle_second import Y\nZ = Y + 100\n")
+    assert first.Z == 110
+    apply_edit(first, "X = 2\nfrom cycle_second import Y\nZ = Y + 200\n")
+    assert (sys.modules["cycle_second"].Y, first.Z) == (20, 220)

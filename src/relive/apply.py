@@ -7,6 +7,7 @@ modules with their plan, and their importers with only the names that were rebou
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import traceback
 import types
@@ -64,12 +65,15 @@ class ModuleChanges:
         return self.edited or bool(self.patched or self.added or self.removed or self.executed)
 
 
+_FUTURE = re.compile(r"from\s+__future__\b")
+
+
 def _future_flags(statements: Sequence[Statement]) -> int:
     """The module's ``from __future__`` flags, reading only the statements at its top."""
     head: list[ast.stmt] = []
     for statement in statements:
         text = statement.text
-        if not (text.startswith("from __future__") or text.lstrip("rRbBuU")[:1] in ("'", '"')):
+        if not (_FUTURE.match(text) or text.lstrip("rRbBuU")[:1] in ("'", '"')):
             break
         head.append(statement.node)
     return future_flags(ast.Module(body=head, type_ignores=[]))
@@ -97,15 +101,24 @@ class ModuleApplier:
 
     # -- driving ------------------------------------------------------------------------
 
-    def run(self, item: Prepared | None) -> ModuleChanges:
-        """Apply ``item``'s plan, or (for an importer) re-run what reads rebound names."""
+    def run(self, item: Prepared | None, current: Prepared | None = None) -> ModuleChanges:
+        """Apply ``item``'s plan, or (for an importer) re-run what reads rebound names.
+
+        ``current``: for an importer whose own edit this batch applied already (an import
+        cycle brings it back), that edit: its new statements are the ones to re-run.
+        """
         self.journal.remember_namespace(self.namespace)
-        if item is None:
+        if item is None and current is not None:
+            statements = current.statements
+            self.codes, self.lines = current.codes, current.lines
+            steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
+            removed: frozenset[str] = frozenset()
+        elif item is None:
             statements = self.tracked.statements()
             self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
             self.lines = (self.tracked.source or "").splitlines()
-            steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
-            removed: frozenset[str] = frozenset()
+            steps = [Step(Action.KEEP, s, s) for s in statements]
+            removed = frozenset()
         else:
             self.codes, self.lines = item.codes, item.lines
             steps, removed = item.plan.steps, item.plan.removed

@@ -443,13 +443,20 @@ def _segment(lines: Sequence[str], node: ast.stmt, first: int) -> str:
     chunk = list(lines[first - 1 : end])
     if not chunk:
         return ""
+    # Column offsets count UTF-8 bytes, not characters.
     if node.end_col_offset is not None:
-        chunk[-1] = chunk[-1][: node.end_col_offset]
+        chunk[-1] = _cut(chunk[-1], None, node.end_col_offset)
     if first == node.lineno:
-        chunk[0] = chunk[0][node.col_offset :]
+        chunk[0] = _cut(chunk[0], node.col_offset, None)
     else:
         chunk[0] = chunk[0].lstrip()
     return "\n".join(chunk)
+
+
+def _cut(line: str, start: int | None, end: int | None) -> str:
+    if line.isascii():
+        return line[start:end]
+    return line.encode()[start:end].decode(errors="replace")
 
 
 def _binds(node: ast.stmt) -> Iterator[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from relive.apply import ModuleApplier, ModuleChanges
+from relive.diff import Statement
 from relive.errors import ReloadError
 from relive.lifecycle import HookRun
 from relive.patch import Journal
@@ -94,7 +95,7 @@ class Engine:
         self.tracker = Tracker(include=list(include))
         self.lock = threading.RLock()
         self._readers: set[str] = set()  # importers read during the current transaction
-        self._editing: frozenset[str] = frozenset()  # the modules it applies edits to
+        self._editing: dict[str, Prepared] = {}  # the edits it applies, by module
         self.tracker.scan()
         self.tracker.record_imports()
 
@@ -174,7 +175,7 @@ class Engine:
         started = time.perf_counter()
         prepared = [self._prepare(tracked, source) for tracked, source in changes]
         prepared = _dependency_order(prepared)
-        self._editing = frozenset(item.tracked.name for item in prepared)
+        self._editing = {item.tracked.name: item for item in prepared}
         journal = Journal()
         hooks = HookRun(journal)
         try:
@@ -197,7 +198,7 @@ class Engine:
     def _lean_readers(self, prepared: list[Prepared]) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
         edited = {item.tracked.name for item in prepared}
-        self._editing = frozenset()
+        self._editing = {}
         for name in self._readers - edited:
             tracked = self.tracker.get(name)
             if tracked is not None:
@@ -238,7 +239,7 @@ class Engine:
             item = pending.pop(name, None)
             if item is not None and (item.plan.changed or item.plan.moved):
                 hooks.before(name)
-            changes = applier.run(item)
+            changes = applier.run(item, self._editing.get(name))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes.rebound, triggers, queue)
         journal.settle()
@@ -274,7 +275,11 @@ class Engine:
         keys = {(name, bound) for bound in rebound}
         for importer in self.tracker.importers_of(name):
             self._readers.add(importer.name)
-            reads = importer.source is not None and _reads_any(importer, name, rebound)
+            edit = self._editing.get(importer.name)
+            if edit is not None:  # an import cycle: read the importer's edited statements
+                reads = _statements_read(edit.statements, edit.source, name, rebound)
+            else:
+                reads = importer.source is not None and _reads_any(importer, name, rebound)
             if importer.name not in self._editing:
                 importer.lean(rebound)  # the heap stays small while many importers follow
             if not reads:
@@ -303,15 +308,30 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
 
 
 def _reads_any(importer: TrackedModule, module: str, names: set[str]) -> bool:
-    star = any(not name.startswith("_") or name == "__all__" for name in names)
-    words = names | {"*"} if star else names
-    if not any(word in (importer.source or "") for word in words):
+    source = importer.source or ""
+    if not any(word in source for word in _words(names)):
         return False  # not even in the text: no need to parse the importer
-    for statement in importer.statements():
+    return _statements_read(importer.statements(), source, module, names)
+
+
+def _words(names: set[str]) -> set[str]:
+    star = any(not name.startswith("_") or name == "__all__" for name in names)
+    return names | {"*"} if star else names
+
+
+def _statements_read(
+    statements: list[Statement], source: str, module: str, names: set[str]
+) -> bool:
+    """Whether a statement reads one of ``names`` of ``module`` (or star-imports it)."""
+    words = _words(names)
+    star = "*" in words
+    if not any(word in source for word in words):
+        return False
+    for statement in statements:
         if not statement.mentions(words):
             continue
-        for source, used in statement.uses:
-            if source == module and (used in names or (star and used == "*")):
+        for origin, used in statement.uses:
+            if origin == module and (used in names or (star and used == "*")):
                 return True
     return False
 
