@@ -882,3 +882,19 @@ def test_a_root_asked_for_inside_a_tree_never_watched_is_watched(
     assert watched.source_changes() == {mylib / "mod.py"}
     watched.watcher.add_root(project)  # still covers everything but that tree
     assert watched.watcher.roots == (project, mylib)
+
+
+def test_a_virtualenv_made_in_a_watched_project_loses_its_watch(
+    project: Path, watch: Callable[..., Watched]
+) -> None:
+    watched = watch()
+    venv = project / "venv"
+    venv.mkdir()  # as `python -m venv venv` does: the directory first, pyvenv.cfg after
+    wait_until(lambda: venv in watched_under(project))
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    wait_until(lambda: venv not in watched_under(project))
+    (venv / "lib" / "site-packages").mkdir(parents=True)
+    (venv / "lib" / "site-packages" / "dep.py").write_text("")
+    watched.barrier()
+    assert not any(path.is_relative_to(venv) for path in watched_under(project))
+    assert not any(path.is_relative_to(venv) for path in watched.source_changes())

@@ -197,12 +197,14 @@ class FileWatcher:
                 self._batcher = Batcher(self._settle)
                 self._stopping = False
                 self._wake_at = None
+                self._dir_changes = []
             self._thread = threading.Thread(
                 target=self._deliver_batches, name=self._name, daemon=True
             )
             self._thread.start()
             try:
                 self._observer = self._start_observer()
+                self._catch_up()
             except BaseException:
                 self.stop()
                 raise
@@ -316,12 +318,22 @@ class FileWatcher:
         children, skipped = self._plan(root)
         if not skipped:
             return {root: self._watch(observer, root, recursive=True)}
+        self._split_roots |= {root}  # first: a subdirectory made from now on is followed
         watches = {root: self._watch(observer, root, recursive=False)}
+        children, skipped = self._plan(root)  # again, the root watched: none slips through
         for child in children:
             watches[child] = self._watch(observer, child, recursive=True)
         self._skipped[root] = skipped
-        self._split_roots |= {root}
         return watches
+
+    def _catch_up(self) -> None:
+        """Watch the subdirectories of split roots made before the observer ran."""
+        changes: list[_DirChange] = []
+        for root in self._split_roots:
+            children, _ = self._plan(root)
+            changes += [(None, child) for child in children if child not in self._watches[root]]
+        if changes:
+            self._follow_directories(changes)
 
     def _plan(self, root: Path) -> tuple[list[Path], tuple[str, ...]]:
         """The subdirectories of `root` to watch and those never source (none: no split)."""
@@ -386,6 +398,13 @@ class FileWatcher:
         """
         found: list[Path] = []
         removed: list[Path] = []
+        try:
+            self._follow(changes, found, removed)
+        finally:
+            self._record("deleted", removed)
+            self._record("created", found)
+
+    def _follow(self, changes: list[_DirChange], found: list[Path], removed: list[Path]) -> None:
         with self._lock:
             observer = self._observer
             if observer is None:
@@ -411,8 +430,6 @@ class FileWatcher:
                 found.extend(files)
                 if old is not None:
                     removed.extend(old / path.relative_to(new) for path in files)
-        self._record("deleted", removed)
-        self._record("created", found)
 
     def _source_files(self, directory: Path) -> Iterator[Path]:
         for parent, dirs, files in os.walk(directory):
@@ -428,6 +445,8 @@ class FileWatcher:
         if event.is_directory:
             self._receive_directory(event)
             return
+        if os.path.basename(os.fsdecode(event.src_path)) == "pyvenv.cfg":
+            self._virtualenv_made(Path(os.fsdecode(event.src_path)).parent)
         actions = self._actions(event)
         if not actions:
             return
@@ -456,6 +475,14 @@ class FileWatcher:
         if change != (None, None):
             with self._cond:
                 self._dir_changes.append(change)
+                self._cond.notify()
+
+    def _virtualenv_made(self, directory: Path) -> None:
+        """``python -m venv`` in a split root: its directory was watched before it was a
+        virtualenv (``pyvenv.cfg`` comes after the directory); the watch is dropped."""
+        if directory.parent in self._split_roots:
+            with self._cond:
+                self._dir_changes.append((directory, None))
                 self._cond.notify()
 
     def _actions(self, event: FileSystemEvent) -> list[tuple[Action, Path]]:
