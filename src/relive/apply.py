@@ -108,17 +108,16 @@ class ModuleApplier:
         cycle brings it back), that edit: its new statements are the ones to re-run.
         """
         self.journal.remember_namespace(self.namespace)
-        if item is None and current is not None:
-            statements = current.statements
-            self.codes, self.lines = current.codes, current.lines
+        if item is None:
+            if current is not None:
+                statements = current.statements
+                self.codes, self.lines = current.codes, current.lines
+            else:
+                statements = self.tracked.statements()
+                self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
+                self.lines = (self.tracked.source or "").splitlines()
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()
-        elif item is None:
-            statements = self.tracked.statements()
-            self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
-            self.lines = (self.tracked.source or "").splitlines()
-            steps = [Step(Action.KEEP, s, s) for s in statements]
-            removed = frozenset()
         else:
             self.codes, self.lines = item.codes, item.lines
             steps, removed = item.plan.steps, item.plan.removed

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -188,22 +188,21 @@ class Engine:
                 raise
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         finally:
-            self._lean_readers(prepared)
+            self._lean_readers()
         journal.commit()
         hooks.committed()
         for item in prepared:
             self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
 
-    def _lean_readers(self, prepared: list[Prepared]) -> None:
+    def _lean_readers(self) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
-        edited = {item.tracked.name for item in prepared}
-        self._editing = {}
-        for name in self._readers - edited:
+        for name in self._readers - self._editing.keys():
             tracked = self.tracker.get(name)
             if tracked is not None:
                 tracked.lean()
         self._readers.clear()
+        self._editing = {}
 
     def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:
         """Parse, diff and compile one changed module; raises before anything is applied."""
@@ -276,12 +275,11 @@ class Engine:
         for importer in self.tracker.importers_of(name):
             self._readers.add(importer.name)
             edit = self._editing.get(importer.name)
-            if edit is not None:  # an import cycle: read the importer's edited statements
-                reads = _statements_read(edit.statements, edit.source, name, rebound)
-            else:
-                reads = importer.source is not None and _reads_any(importer, name, rebound)
-            if importer.name not in self._editing:
+            if edit is None:
+                reads = _reads_any(importer.source or "", importer.statements, name, rebound)
                 importer.lean(rebound)  # the heap stays small while many importers follow
+            else:  # an import cycle: read the importer's edited statements
+                reads = _reads_any(edit.source, edit.statements.copy, name, rebound)
             if not reads:
                 continue
             triggers.setdefault(importer.name, set()).update(keys)
@@ -307,27 +305,16 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
     )
 
 
-def _reads_any(importer: TrackedModule, module: str, names: set[str]) -> bool:
-    source = importer.source or ""
-    if not any(word in source for word in _words(names)):
-        return False  # not even in the text: no need to parse the importer
-    return _statements_read(importer.statements(), source, module, names)
-
-
-def _words(names: set[str]) -> set[str]:
-    star = any(not name.startswith("_") or name == "__all__" for name in names)
-    return names | {"*"} if star else names
-
-
-def _statements_read(
-    statements: list[Statement], source: str, module: str, names: set[str]
+def _reads_any(
+    source: str, statements: Callable[[], list[Statement]], module: str, names: set[str]
 ) -> bool:
-    """Whether a statement reads one of ``names`` of ``module`` (or star-imports it)."""
-    words = _words(names)
-    star = "*" in words
+    """Whether a statement of ``source`` reads one of ``names`` of ``module`` (or
+    star-imports it); ``statements`` is called only if the text mentions one of them."""
+    star = any(not name.startswith("_") or name == "__all__" for name in names)
+    words = names | {"*"} if star else names
     if not any(word in source for word in words):
-        return False
-    for statement in statements:
+        return False  # not even in the text: no need to parse the importer
+    for statement in statements():
         if not statement.mentions(words):
             continue
         for origin, used in statement.uses:

@@ -362,8 +362,10 @@ class FileWatcher:
             emitter.name = f"{self._name}-emitter"
         return watch
 
-    def _unwatch(self, observer: BaseObserver, watches: Iterable[ObservedWatch]) -> None:
+    def _unwatch(self, observer: BaseObserver, watches: Iterable[ObservedWatch | None]) -> None:
         for watch in watches:
+            if watch is None:
+                continue  # that directory had no watch
             with contextlib.suppress(KeyError):  # already gone with its observer
                 observer.unschedule(watch)
 
@@ -413,12 +415,12 @@ class FileWatcher:
             if observer is None:
                 return
             for old, new in changes:
-                if old is not None and (watches := self._watches.get(old.parent)) is not None:
-                    self._unwatch(observer, [watches.pop(old)] if old in watches else [])
+                if old is not None:
+                    self._unwatch(observer, [self._watches.get(old.parent, {}).pop(old, None)])
                 if new is None or new.parent not in self._split_roots:
                     continue
                 watches = self._watches[new.parent]
-                self._unwatch(observer, [watches.pop(new)] if new in watches else [])
+                self._unwatch(observer, [watches.pop(new, None)])
                 if not new.is_dir() or new.is_symlink() or is_ignored_dir(new, self._exclude):
                     continue
                 try:
@@ -476,17 +478,18 @@ class FileWatcher:
         elif isinstance(event, DirCreatedEvent):
             change = None, child(event.src_path)
         if change != (None, None):
-            with self._cond:
-                self._dir_changes.append(change)
-                self._cond.notify()
+            self._queue_directory_change(change)
 
     def _virtualenv_made(self, directory: Path) -> None:
         """``python -m venv`` in a split root: its directory was watched before it was a
         virtualenv (``pyvenv.cfg`` comes after the directory); the watch is dropped."""
         if directory.parent in self._split_roots:
-            with self._cond:
-                self._dir_changes.append((directory, None))
-                self._cond.notify()
+            self._queue_directory_change((directory, None))
+
+    def _queue_directory_change(self, change: _DirChange) -> None:
+        with self._cond:
+            self._dir_changes.append(change)
+            self._cond.notify()
 
     def _actions(self, event: FileSystemEvent) -> list[tuple[Action, Path]]:
         if isinstance(event, FileSystemMovedEvent):
