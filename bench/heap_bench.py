@@ -39,7 +39,7 @@ class ReliveFirstTool(eb.ReliveReloadTool):
 
     def prepare(self) -> None:
         super().prepare()
-        from relive.engine import get_engine
+        from relive._engine import get_engine
 
         get_engine()
 

@@ -94,10 +94,10 @@ def install(shell, tool: str):
             magics.post_execute_hook()
 
         return lambda: magics.pre_run_cell(info), both
-    import relive.ipython
+    import relive._ipython
 
     shell.extension_manager.load_extension("relive")
-    reloader = relive.ipython.installed(shell)
+    reloader = relive._ipython.installed(shell)
     assert reloader is not None
     if tool == "relive-watch":
         shell.run_line_magic("relive", "watch")
@@ -124,7 +124,7 @@ def median_ms(call, runs: int) -> float:
 def tracked_count(tool: str) -> int | None:
     if not tool.startswith("relive"):
         return None
-    from relive.engine import get_engine
+    from relive._engine import get_engine
 
     return len(get_engine().tracker.modules())
 
@@ -155,9 +155,9 @@ def edit_worker(root: Path, tool: str, size: int, edits: int) -> dict:
     path = path.with_suffix(".py")
     reloader = None
     if tool.startswith("relive"):
-        import relive.ipython
+        import relive._ipython
 
-        reloader = relive.ipython.installed(shell)
+        reloader = relive._ipython.installed(shell)
     shell.run_cell(f"import {name} as mod")
     shell.run_cell("x = mod.value()")
     assert shell.user_ns["x"] == 0

@@ -81,7 +81,7 @@ class Seen:
 
 @contextmanager
 def relive_watcher(roots: list[Path], seen: Seen, options: dict[str, object]) -> Iterator[None]:
-    from relive.watch import FileWatcher
+    from relive._filewatch import FileWatcher
 
     watcher = FileWatcher(
         roots,

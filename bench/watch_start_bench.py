@@ -83,7 +83,7 @@ class Probes:
 def start_watcher(name: str, root: Path, probes: Probes) -> list[Callable[[], object]]:
     """Start watching `root`; return the calls that stop it."""
     if name == "relive FileWatcher":
-        from relive.watch import FileWatcher
+        from relive._filewatch import FileWatcher
 
         watcher = FileWatcher([root], lambda batch: probes.report(map(str, batch.changed)))
         watcher.start()

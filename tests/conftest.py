@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import relive.engine
-from relive.engine import Engine
+import relive._engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage
 
 
@@ -20,8 +20,8 @@ def _isolated_process_state() -> Iterator[None]:
     modules = dict(sys.modules)
     path = list(sys.path)
     environ = dict(os.environ)
-    engine = relive.engine._engine
-    relive.engine._engine = None
+    engine = relive._engine._engine
+    relive._engine._engine = None
     try:
         yield
     finally:
@@ -31,10 +31,10 @@ def _isolated_process_state() -> Iterator[None]:
         sys.path[:] = path
         os.environ.clear()
         os.environ.update(environ)
-        current = relive.engine._engine
+        current = relive._engine._engine
         if current is not None and current is not engine:
             current.close()
-        relive.engine._engine = engine
+        relive._engine._engine = engine
 
 
 @pytest.fixture
@@ -48,6 +48,6 @@ def package(tmp_path: Path) -> Iterator[TemporaryPackage]:
 def engine() -> Iterator[Engine]:
     """A fresh engine (also installed as the process engine for relive.reload/refresh)."""
     fresh = Engine()
-    relive.engine._engine = fresh
+    relive._engine._engine = fresh
     yield fresh
     fresh.close()

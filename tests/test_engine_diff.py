@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from relive.diff import (
+from relive._diff import (
     Action,
     BodyPlan,
     Statement,

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
 
 

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit, write_source
 
 

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relive.engine import Engine
-from relive.errors import ReloadError
+from relive._engine import Engine
+from relive._errors import ReloadError
 from relive.testing import TemporaryPackage
 
 CONSTANTS = ("C0", "C1", "C2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, write_source
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit, write_source
 
 
@@ -201,7 +201,7 @@ def test_identical_rewrite_and_touch_do_nothing(package: TemporaryPackage, engin
     f_code = mod.f.__code__
     path = mod.__file__ or ""
     write_source(path, source)
-    assert relive.refresh() == relive.engine.Report() or not relive.refresh()
+    assert relive.refresh() == relive._engine.Report() or not relive.refresh()
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     assert not relive.refresh()

@@ -24,8 +24,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-import relive.ipython
-from relive.ipython import NotebookReloader
+import relive._ipython
+from relive._ipython import NotebookReloader
 from relive.testing import TemporaryPackage, wait_until, write_source
 
 # ---------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ class Notebook:
 
     @property
     def reloader(self) -> NotebookReloader:
-        reloader = relive.ipython.installed(self.shell)
+        reloader = relive._ipython.installed(self.shell)
         assert reloader is not None
         return reloader
 
@@ -1009,7 +1009,7 @@ def test_unknown_command_is_a_usage_error(nb: Notebook, capsys: pytest.CaptureFi
 def test_load_twice_and_unload(nb: Notebook) -> None:
     events = nb.shell.events.callbacks
     before = len(events["pre_run_cell"])
-    relive.ipython.load_ipython_extension(nb.shell)
+    relive._ipython.load_ipython_extension(nb.shell)
     assert len(events["pre_run_cell"]) == before
     nb.run("%unload_ext relive")
     assert len(events["pre_run_cell"]) == before - 1

@@ -158,8 +158,8 @@ def test_watch_mode_in_a_kernel(kernel: Kernel, tmp_path: Path) -> None:
     write_source(module, "def value():\n    return 2\n")
     # A silent cell does not run the pre-cell hook: it waits for the watcher's queue.
     wait = f"""
-    import relive.ipython, relive.testing
-    watcher = relive.ipython.installed(get_ipython()).watcher
+    import relive._ipython, relive.testing
+    watcher = relive._ipython.installed(get_ipython()).watcher
     relive.testing.wait_until(lambda: {str(module.resolve())!r} in watcher.pending())
     """
     assert kernel.execute(wait, silent=True).status == "ok"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, wait_until, write_source
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, wait_until, write_source
 
 TRAIN = """

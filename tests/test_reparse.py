@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import relive
-from relive.reparse import parse_body
+from relive._reparse import parse_body
 
 SOURCES = [
     *sorted(Path(relive.__file__).parent.glob("*.py")),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from relive.supervisor import Backoff
+from relive._supervisor import Backoff
 from relive.testing import wait_until, write_source
 
 START_TIMEOUT = 15.0  # a cold start on a loaded 2-core machine
@@ -321,7 +321,7 @@ def test_crash_waits_for_a_change_then_restarts(tmp_path: Path, start: Start) ->
     first = relive.wait_for_start(1)
     relive.wait_for_line("app.py exited with code 1; waiting for a change", stream="stderr")
     assert "ZeroDivisionError: division by zero" in relive.stderr
-    assert "relive/worker.py" not in relive.error_text(), "relive's frames in the traceback"
+    assert "relive/_worker.py" not in relive.error_text(), "relive's frames in the traceback"
     assert relive.proc.poll() is None
 
     write_source(tmp_path / "app.py", SLEEPER.format(setup=""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import relive
-from relive.engine import Engine
+from relive._engine import Engine
 from relive.testing import TemporaryPackage, write_source
 
 

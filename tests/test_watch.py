@@ -21,7 +21,7 @@ import pytest
 from watchdog.observers.api import BaseObserver
 
 from relive import testing
-from relive.watch import Batch, FileWatcher, is_ignored, matches
+from relive._filewatch import Batch, FileWatcher, is_ignored, matches
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify semantics")
 
@@ -634,7 +634,7 @@ def test_falls_back_to_polling_with_one_warning(
 LIMITS = """
 import json, logging, sys, time
 from pathlib import Path
-from relive.watch import FileWatcher
+from relive._filewatch import FileWatcher
 
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 root = Path(sys.argv[1])

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from relive.engine import Engine
-from relive.errors import ReloadError, RestartRequired
-from relive.integrations.binding import find_binding
-from relive.integrations.django import restart_reason
-from relive.integrations.imports import ImportHooks
-from relive.integrations.script import serves_itself
-from relive.integrations.servers import ServerSupport
+from relive._engine import Engine
+from relive._errors import ReloadError, RestartRequired
+from relive._integrations.binding import find_binding
+from relive._integrations.django import restart_reason
+from relive._integrations.imports import ImportHooks
+from relive._integrations.script import serves_itself
+from relive._integrations.servers import ServerSupport
 from relive.testing import TemporaryPackage
 
 # Import hooks ----------------------------------------------------------------------------
@@ -180,8 +180,8 @@ class ASGIClient:
 @pytest.fixture
 def fastapi_app(package: TemporaryPackage, engine: Engine) -> tuple[ServerSupport, Any]:
     pytest.importorskip("fastapi")
-    from relive.integrations.fastapi import record_route_arguments
-    from relive.integrations.starlette import StarletteAdapter
+    from relive._integrations.fastapi import record_route_arguments
+    from relive._integrations.starlette import StarletteAdapter
 
     record_route_arguments(importlib.import_module("fastapi.routing"))
     package.write("shapes.py", SHAPES)
@@ -295,7 +295,7 @@ def index() -> str:
 @pytest.fixture
 def flask_app(package: TemporaryPackage, engine: Engine) -> tuple[ServerSupport, Any]:
     pytest.importorskip("flask")
-    from relive.integrations.flask import FlaskAdapter
+    from relive._integrations.flask import FlaskAdapter
 
     module = package.module("flaskapp", FLASK_APP)
     support = ServerSupport(engine=engine, stream=io.StringIO())

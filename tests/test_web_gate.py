@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from relive.integrations.asgi import GatedASGI
-from relive.integrations.gate import Gate
-from relive.integrations.wsgi import GatedWSGI
+from relive._integrations.asgi import GatedASGI
+from relive._integrations.gate import Gate
+from relive._integrations.wsgi import GatedWSGI
 from relive.testing import wait_until
 
 

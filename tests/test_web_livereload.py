@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from relive.errors import ReloadError
-from relive.integrations.livereload import LiveReload, LiveReloadASGI, LiveReloadWSGI
+from relive._errors import ReloadError
+from relive._integrations.livereload import LiveReload, LiveReloadASGI, LiveReloadWSGI
 from relive.testing import wait_until, write_source
 from test_run import EVENT_TIMEOUT
 from test_web_harness import (

@@ -4,12 +4,12 @@ Edited functions and classes are patched in place, module state the edit did not
 kept, dependents follow, and a broken edit changes nothing. See README.md and DESIGN.md.
 """
 
-from relive.engine import Engine, ModuleReport, Report, get_engine, refresh, reload
-from relive.errors import ReloadError, RestartRequired
-from relive.ipython import load_ipython_extension, unload_ipython_extension
-from relive.lifecycle import after_reload, before_reload, forget, keep
-from relive.live import Watcher, watch
-from relive.loops import loop
+from relive._engine import Engine, ModuleReport, Report, get_engine, refresh, reload
+from relive._errors import ReloadError, RestartRequired
+from relive._ipython import load_ipython_extension, unload_ipython_extension
+from relive._lifecycle import after_reload, before_reload, forget, keep
+from relive._loops import loop
+from relive._watcher import Watcher, watch
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """``python -m relive``: the same as the ``relive`` command."""
 
-from relive.cli import main
+from relive._cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from relive.engine import Report, get_engine
+from relive._engine import Report, get_engine
 
 __all__ = ["TemporaryPackage", "apply_edit", "temporary_package", "wait_until", "write_source"]
 

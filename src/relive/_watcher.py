@@ -1,6 +1,6 @@
 """The background watcher that applies edits: file events → engine → one line per event.
 
-:func:`watch` starts a :class:`~relive.watch.FileWatcher` on the user's code and applies
+:func:`watch` starts a :class:`~relive._filewatch.FileWatcher` on the user's code and applies
 each batch of changed files as one reload. Errors are reported, never raised into the
 program. ``RELIVE=0`` in the environment makes it inert.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Self, final
 
-from relive.engine import Engine, Report, get_engine
-from relive.errors import ReloadError, RestartRequired
-from relive.watch import Batch, FileWatcher
+from relive._engine import Engine, Report, get_engine
+from relive._errors import ReloadError, RestartRequired
+from relive._filewatch import Batch, FileWatcher
 
 __all__ = ["Watcher", "disabled", "watch"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from relive.heap import PROBE_CODE, internal_references, probe_class, redirect_in
+from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
 
 __all__ = [
     "Journal",

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, final
 
-from relive.errors import ReloadError
-from relive.integrations.asgi import ASGIApp, Message, Receive, Scope, Send
-from relive.integrations.wsgi import WSGIApp
+from relive._errors import ReloadError
+from relive._integrations.asgi import ASGIApp, Message, Receive, Scope, Send
+from relive._integrations.wsgi import WSGIApp
 
 __all__ = ["EVENTS_PATH", "LiveReload", "LiveReloadASGI", "LiveReloadWSGI"]
 

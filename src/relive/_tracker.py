@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from relive.diff import Statement, analyze_body
-from relive.reparse import has_plain_line_breaks
+from relive._diff import Statement, analyze_body
+from relive._reparse import has_plain_line_breaks
 
 __all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
 

@@ -1,7 +1,7 @@
 """The worker: the child process in which ``relive run`` runs a Python program.
 
-The supervisor (``relive.supervisor``) starts ``python -m relive.worker SCRIPT [ARGS]`` or
-``python -m relive.worker -m MODULE [ARGS]``. The worker sets up ``sys.argv`` and
+The supervisor (``relive._supervisor``) starts ``python -m relive._worker SCRIPT [ARGS]`` or
+``python -m relive._worker -m MODULE [ARGS]``. The worker sets up ``sys.argv`` and
 ``sys.path`` as ``python SCRIPT`` / ``python -m MODULE`` would, starts relive's in-process
 watcher so edits are applied in place, then runs the program as ``__main__`` with runpy.
 
@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from relive.errors import RestartRequired
-from relive.lifecycle import before_exit
-from relive.live import Watcher, watch
+from relive._errors import RestartRequired
+from relive._lifecycle import before_exit
+from relive._watcher import Watcher, watch
 
 if TYPE_CHECKING:
-    from relive.integrations.servers import ServerSupport
+    from relive._integrations.servers import ServerSupport
 
 __all__ = [
     "EVENT_NO_RELOAD",
@@ -169,7 +169,7 @@ def start_server_support(options: WorkerOptions, target: Target) -> ServerSuppor
     """Hook the web servers relive knows (their reloaders off, requests gated); None when
     that could not be set up (the program then runs without it)."""
     try:
-        from relive.integrations.servers import ServerSupport
+        from relive._integrations.servers import ServerSupport
 
         support = ServerSupport(
             in_place=options.reload,
@@ -266,7 +266,7 @@ def _end_after_hooks(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m relive.worker``."""
+    """Entry point of ``python -m relive._worker``."""
     options = WorkerOptions.from_env(os.environ.pop(WORKER_ENV, None))
     target = Target.parse(sys.argv[1:] if argv is None else argv)
     link = SupervisorLink.connect(options.fd)

@@ -1,6 +1,6 @@
 """The command line: ``relive run``, its arguments, and the production guard ``RELIVE=0``.
 
-``relive run SCRIPT|-m MODULE|-- COMMAND`` builds a ``RunConfig`` for ``relive.supervisor``.
+``relive run SCRIPT|-m MODULE|-- COMMAND`` builds a ``RunConfig`` for ``relive._supervisor``.
 With ``RELIVE=0`` in the environment it runs the program plainly instead (exec, no watcher,
 no supervisor), so the same command line is safe where hot reload must stay off.
 """
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from relive.live import disabled
-from relive.supervisor import DEFAULT_GRACE, RunConfig, run
+from relive._supervisor import DEFAULT_GRACE, RunConfig, run
+from relive._watcher import disabled
 
 __all__ = ["build_parser", "main"]
 

@@ -20,13 +20,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, final
 
-from relive.engine import Report
-from relive.errors import RestartRequired
-from relive.integrations.adapter import AppAdapter
-from relive.tracker import TrackedModule
+from relive._engine import Report
+from relive._errors import RestartRequired
+from relive._integrations.adapter import AppAdapter
+from relive._tracker import TrackedModule
 
 if TYPE_CHECKING:
-    from relive.integrations.servers import ServerSupport
+    from relive._integrations.servers import ServerSupport
 
 __all__ = ["DjangoAdapter", "patch_autoreload", "patch_basehttp", "restart_reason"]
 

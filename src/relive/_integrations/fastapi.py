@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from relive.integrations.servers import ServerSupport
+    from relive._integrations.servers import ServerSupport
 
 __all__ = ["rebuild_route", "record_route_arguments"]
 

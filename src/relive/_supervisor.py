@@ -1,10 +1,10 @@
 """The supervisor: the parent process of ``relive run``; it never imports the user's code.
 
-It runs the program in a child process that leads its own process group (``relive.worker``
+It runs the program in a child process that leads its own process group (``relive._worker``
 for a Python program, the command itself after ``--``), restarts it when it must (the worker
 asks, a ``--restart-on`` file changed, a change follows a crash), and forwards Ctrl-C and
 SIGTERM to that group so the whole tree ends with it. The worker's channel is described in
-``relive.worker``.
+``relive._worker``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from relive.watch import Batch, FileWatcher, matches
-from relive.worker import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
+from relive._filewatch import Batch, FileWatcher, matches
+from relive._worker import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
 
 __all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "Output", "RunConfig", "Supervisor", "run"]
 
@@ -67,12 +67,12 @@ class Output:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What to run and when to restart it; built by ``relive.cli``.
+    """What to run and when to restart it; built by ``relive._cli``.
 
     Attributes:
         argv: ``[script, *args]`` or ``["-m", module, *args]`` when ``python``, else the
             command to run.
-        python: Run ``argv`` in ``relive.worker`` (in-place reload); else as a command.
+        python: Run ``argv`` in ``relive._worker`` (in-place reload); else as a command.
         label: How the program is named in messages (``app.py``).
         roots: Directories the supervisor watches.
         worker_paths: Directories given with ``--watch``, passed to the in-process watcher.
@@ -214,7 +214,7 @@ class Child:
             exclude=config.exclude,
             livereload=config.livereload,
         )
-        command = [sys.executable, "-m", "relive.worker", *config.argv]
+        command = [sys.executable, "-m", "relive._worker", *config.argv]
         env = {**os.environ, WORKER_ENV: options.to_env()}
         try:
             proc = subprocess.Popen(

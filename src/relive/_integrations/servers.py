@@ -19,28 +19,28 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Final, Self, TextIO, final
 
-from relive.engine import Engine, Report, get_engine
-from relive.errors import ReloadError, RestartRequired
-from relive.integrations.asgi import ASGIApp, GatedASGI
-from relive.integrations.gate import Gate
-from relive.integrations.imports import Hook, ImportHooks
-from relive.integrations.pydantic import rebuild_models
-from relive.integrations.script import RunningScript
-from relive.integrations.wsgi import GatedWSGI, WSGIApp
-from relive.watch import Batch, FileWatcher
+from relive._engine import Engine, Report, get_engine
+from relive._errors import ReloadError, RestartRequired
+from relive._filewatch import Batch, FileWatcher
+from relive._integrations.asgi import ASGIApp, GatedASGI
+from relive._integrations.gate import Gate
+from relive._integrations.imports import Hook, ImportHooks
+from relive._integrations.pydantic import rebuild_models
+from relive._integrations.script import RunningScript
+from relive._integrations.wsgi import GatedWSGI, WSGIApp
 
 if TYPE_CHECKING:
-    from relive.integrations.adapter import AppAdapter
-    from relive.integrations.livereload import LiveReload
+    from relive._integrations.adapter import AppAdapter
+    from relive._integrations.livereload import LiveReload
 
 __all__ = ["PATCHES", "ServerSupport"]
 
 PATCHES: Final = (
-    ("uvicorn.config", "relive.integrations.uvicorn", "patch_config"),
-    ("werkzeug.serving", "relive.integrations.werkzeug", "patch_serving"),
-    ("django.utils.autoreload", "relive.integrations.django", "patch_autoreload"),
-    ("django.core.servers.basehttp", "relive.integrations.django", "patch_basehttp"),
-    ("fastapi.routing", "relive.integrations.fastapi", "record_route_arguments"),
+    ("uvicorn.config", "relive._integrations.uvicorn", "patch_config"),
+    ("werkzeug.serving", "relive._integrations.werkzeug", "patch_serving"),
+    ("django.utils.autoreload", "relive._integrations.django", "patch_autoreload"),
+    ("django.core.servers.basehttp", "relive._integrations.django", "patch_basehttp"),
+    ("fastapi.routing", "relive._integrations.fastapi", "record_route_arguments"),
 )
 """Which module of the program's, once it is imported, is patched by which function of
 relive's (its integration module is imported only then)."""
@@ -102,7 +102,7 @@ class ServerSupport:
         self._assets: FileWatcher | None = None
         self.livereload: LiveReload | None = None
         if livereload is not None and in_place:
-            from relive.integrations.livereload import LiveReload
+            from relive._integrations.livereload import LiveReload
 
             self.livereload = LiveReload(livereload)
 
@@ -168,7 +168,7 @@ class ServerSupport:
         self._serve(adapter)
         gated: ASGIApp = GatedASGI(app, self.gate)
         if self.livereload is not None:
-            from relive.integrations.livereload import LiveReloadASGI
+            from relive._integrations.livereload import LiveReloadASGI
 
             gated = LiveReloadASGI(gated, self.livereload)
         return gated
@@ -180,7 +180,7 @@ class ServerSupport:
         self._serve(adapter)
         gated: WSGIApp = GatedWSGI(app, self.gate)
         if self.livereload is not None:
-            from relive.integrations.livereload import LiveReloadWSGI
+            from relive._integrations.livereload import LiveReloadWSGI
 
             gated = LiveReloadWSGI(gated, self.livereload)
         return gated

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any, final
 
-from relive.engine import Report
-from relive.errors import RestartRequired
-from relive.integrations.adapter import AppAdapter
-from relive.integrations.binding import AppBinding
-from relive.integrations.starlette import removed_definition
+from relive._engine import Report
+from relive._errors import RestartRequired
+from relive._integrations.adapter import AppAdapter
+from relive._integrations.binding import AppBinding
+from relive._integrations.starlette import removed_definition
 
 __all__ = ["FlaskAdapter", "find_flask_app"]
 

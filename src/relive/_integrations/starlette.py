@@ -16,11 +16,11 @@ import types
 from collections.abc import Iterator
 from typing import Any, final
 
-from relive.engine import Report
-from relive.errors import RestartRequired
-from relive.integrations.adapter import AppAdapter
-from relive.integrations.binding import AppBinding
-from relive.integrations.fastapi import rebuild_route
+from relive._engine import Report
+from relive._errors import RestartRequired
+from relive._integrations.adapter import AppAdapter
+from relive._integrations.binding import AppBinding
+from relive._integrations.fastapi import rebuild_route
 
 __all__ = ["StarletteAdapter", "is_starlette", "removed_definition"]
 

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from relive.errors import ReloadError
-from relive.patch import Journal
+from relive._errors import ReloadError
+from relive._patch import Journal
 
 __all__ = ["HookRun", "after_reload", "before_exit", "before_reload", "forget", "keep"]
 

@@ -4,7 +4,7 @@ An adapter is told before a reload which modules changed (it may ask for a resta
 instead), gets ready for the engine (``prepare``), and afterwards brings the framework's
 own derived state up to date (``settle``): routes built from signatures, a middleware
 stack, URL caches. The base class only checks that the server still holds the app the
-program defines; ``relive.integrations.servers`` calls them all.
+program defines; ``relive._integrations.servers`` calls them all.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Sequence, Set
 from pathlib import Path
 from typing import Any
 
-from relive.engine import Report
-from relive.integrations.binding import AppBinding
-from relive.tracker import TrackedModule
+from relive._engine import Report
+from relive._integrations.binding import AppBinding
+from relive._tracker import TrackedModule
 
 __all__ = ["AppAdapter"]
 

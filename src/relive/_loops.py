@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from relive.tracker import written_recently
+from relive._tracker import written_recently
 
 __all__ = ["loop"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import final
 
-from relive.errors import RestartRequired
+from relive._errors import RestartRequired
 
 __all__ = ["RunningScript", "serves_itself"]
 

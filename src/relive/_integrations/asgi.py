@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, final
 
-from relive.integrations.gate import Gate
+from relive._integrations.gate import Gate
 
 __all__ = ["ASGIApp", "GatedASGI"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from relive.heap import wait_for_readers
-from relive.patch import Journal, find_functions, patch_function
+from relive._heap import wait_for_readers
+from relive._patch import Journal, find_functions, patch_function
 
 __all__ = [
     "MemberRules",

@@ -37,8 +37,8 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingEmitter, PollingObserver, PollingObserverVFS
 from watchdog.utils import UnsupportedLibcError
 
-from relive.batching import Action, Batch, Batcher
-from relive.filters import is_ignored, is_ignored_dir, matches, under_ignored_dir
+from relive._batching import Action, Batch, Batcher
+from relive._filters import is_ignored, is_ignored_dir, matches, under_ignored_dir
 
 # Batch, is_ignored and matches are re-exported from batching.py and filters.py.
 __all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]

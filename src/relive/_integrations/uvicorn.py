@@ -16,12 +16,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from relive.integrations.adapter import AppAdapter
-from relive.integrations.binding import find_binding
-from relive.integrations.starlette import StarletteAdapter, is_starlette
+from relive._integrations.adapter import AppAdapter
+from relive._integrations.binding import find_binding
+from relive._integrations.starlette import StarletteAdapter, is_starlette
 
 if TYPE_CHECKING:
-    from relive.integrations.servers import ServerSupport
+    from relive._integrations.servers import ServerSupport
 
 __all__ = ["adapter_for", "patch_config", "switch_reloader_off", "unwrap"]
 

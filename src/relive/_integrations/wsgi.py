@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, final
 
-from relive.integrations.gate import Gate, Ticket
+from relive._integrations.gate import Gate, Ticket
 
 __all__ = ["GatedWSGI", "WSGIApp"]
 

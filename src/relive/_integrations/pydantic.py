@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from relive.engine import Report
+from relive._engine import Report
 
 __all__ = ["rebuild_models"]
 

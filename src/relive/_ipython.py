@@ -16,12 +16,12 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
-from relive.engine import Engine, Report, get_engine
-from relive.errors import ReloadError, RestartRequired
-from relive.live import disabled
-from relive.names import ImportedNames
-from relive.tracker import TrackedModule
-from relive.watch import Batch, FileWatcher
+from relive._engine import Engine, Report, get_engine
+from relive._errors import ReloadError, RestartRequired
+from relive._filewatch import Batch, FileWatcher
+from relive._names import ImportedNames
+from relive._tracker import TrackedModule
+from relive._watcher import disabled
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell

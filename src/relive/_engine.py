@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
-from relive.apply import ModuleApplier, ModuleChanges
-from relive.diff import Statement
-from relive.errors import ReloadError
-from relive.lifecycle import HookRun
-from relive.patch import Journal
-from relive.prepare import Prepared, prepare
-from relive.tracker import TrackedModule, Tracker
+from relive._apply import ModuleApplier, ModuleChanges
+from relive._diff import Statement
+from relive._errors import ReloadError
+from relive._lifecycle import HookRun
+from relive._patch import Journal
+from relive._prepare import Prepared, prepare
+from relive._tracker import TrackedModule, Tracker
 
 __all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload"]
 

@@ -12,7 +12,7 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from relive.diff import (
+from relive._diff import (
     Action,
     BodyPlan,
     Statement,
@@ -22,9 +22,9 @@ from relive.diff import (
     names_read,
     plan_module,
 )
-from relive.errors import ReloadError, RestartRequired
-from relive.reparse import parse_body
-from relive.tracker import StatKey, TrackedModule, imported_names, stat_key
+from relive._errors import ReloadError, RestartRequired
+from relive._reparse import parse_body
+from relive._tracker import StatKey, TrackedModule, imported_names, stat_key
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
 

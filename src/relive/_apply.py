@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from relive.classes import MemberRules, incompatibility, patch_class_members, source_members
-from relive.diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
-from relive.errors import ReloadError
-from relive.heap import wait_for_readers
-from relive.patch import (
+from relive._classes import MemberRules, incompatibility, patch_class_members, source_members
+from relive._diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
+from relive._errors import ReloadError
+from relive._heap import wait_for_readers
+from relive._patch import (
     Journal,
     closures_reshaped,
     find_functions,
@@ -27,8 +27,8 @@ from relive.patch import (
     shift_lines,
     swap_code,
 )
-from relive.prepare import CodeCache, Prepared, restart_required, source_line
-from relive.tracker import TrackedModule
+from relive._prepare import CodeCache, Prepared, restart_required, source_line
+from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
 

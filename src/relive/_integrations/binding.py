@@ -13,8 +13,8 @@ import types
 from dataclasses import dataclass
 from typing import final
 
-from relive.engine import Engine, Report
-from relive.errors import RestartRequired
+from relive._engine import Engine, Report
+from relive._errors import RestartRequired
 
 __all__ = ["AppBinding", "find_binding"]
 
