@@ -8,6 +8,7 @@ Content decides whether a module changed; file status is only a fast first check
 from __future__ import annotations
 
 import ast
+import bisect
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -28,8 +29,13 @@ from relive._reparse import has_plain_line_breaks
 
 __all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
 
-_IMPORT_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.MULTILINE)
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.MULTILINE)
+_IMPORT_STATEMENT = re.compile(
+    r"^([ \t]*)(?:from[ \t]+(\.*[\w.]*)[ \t]+import\b"
+    r"|import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*))",
+    re.MULTILINE,
+)
+_DEF_LINE = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]", re.MULTILINE)
+_DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its body's end
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 StatKey = tuple[int, int, int]
@@ -272,6 +278,13 @@ class Tracker:
         tracked.failed = source
         self._failed[tracked.name] = tracked
 
+    def _reverted(self, tracked: TrackedModule) -> None:
+        """The file is back to the text the module runs: an edit that failed before is
+        tried again (and refused again) when it is saved again."""
+        if tracked.failed is not None:
+            tracked.failed = None
+            self._failed.pop(tracked.name, None)
+
     def failed(self) -> list[TrackedModule]:
         """The tracked modules whose last edit failed to apply, still imported."""
         return [tracked for tracked in list(self._failed.values()) if self.alive(tracked)]
@@ -363,6 +376,7 @@ class Tracker:
                 continue
             if source == tracked.source and not tracked.missing:
                 tracked.stat = stat
+                self._reverted(tracked)
                 continue
             changed.append((tracked, source))
         return changed
@@ -417,18 +431,48 @@ def _excluded_prefixes() -> tuple[str, ...]:
 
 
 def imported_names(source: str, package: str) -> frozenset[str]:
-    """The modules a source may import (a quick scan of its text, not a parse)."""
+    """The modules a source may import when it runs (a quick scan of its text, not a parse).
+
+    Imports inside function bodies run when the function is called, not at import time:
+    they are left out, so they make no false cycles (an ``if``/``try``/class body counts).
+    """
     names: set[str] = set()
-    for match in _IMPORT_FROM.finditer(source):
-        names.add(_absolute(match.group(1), package))
-    for match in _IMPORT.finditer(source):
-        for part in match.group(1).split(","):
+    bodies: list[tuple[int, int]] | None = None
+    for match in _IMPORT_STATEMENT.finditer(source):
+        if match.group(1):  # indented: inside a function body, or in an if, try, class
+            bodies = _function_bodies(source) if bodies is None else bodies
+            index = bisect.bisect_right(bodies, (match.start(), sys.maxsize)) - 1
+            if index >= 0 and bodies[index][0] <= match.start() < bodies[index][1]:
+                continue
+        if match.group(2) is not None:
+            names.add(_absolute(match.group(2), package))
+            continue
+        for part in match.group(3).split(","):
             dotted = part.strip()
             while dotted:
                 names.add(dotted)
                 dotted = dotted.rpartition(".")[0]
     names.discard("")
     return frozenset(names)
+
+
+def _function_bodies(source: str) -> list[tuple[int, int]]:
+    """The spans of the outermost function definitions of ``source``, in order.
+
+    A body ends at the first line indented no deeper than its ``def`` that starts a
+    statement (a name, a keyword or a decorator).
+    """
+    spans: list[tuple[int, int]] = []
+    for match in _DEF_LINE.finditer(source):
+        if spans and match.start() < spans[-1][1]:
+            continue  # a function nested in one already spanned
+        line_end = source.find("\n", match.end())
+        depth = len(match.group(1))
+        if depth not in _DEDENT:
+            _DEDENT[depth] = re.compile(rf"^[ \t]{{0,{depth}}}(?=[A-Za-z_@])", re.MULTILINE)
+        found = _DEDENT[depth].search(source, line_end + 1) if line_end >= 0 else None
+        spans.append((match.start(), found.start() if found else len(source)))
+    return spans
 
 
 def _absolute(target: str, package: str) -> str:
