@@ -21,6 +21,8 @@ SOURCES = [
     Path(sys.modules["dataclasses"].__file__ or ""),
 ]
 SNIPPETS = ["(", ")", '"', "'''", "\\", ":", "#", " ", "\n", "    ", "x = 1", "def f():", "@d"]
+# What str.splitlines() splits at and the compiler does not (in comments and strings).
+SNIPPETS += ["\x0c", "# \x0b\x0c\x1c\x85\u2028", "'\x1d\u2029'"]
 
 OLD = '''"""Doc."""
 import os
@@ -122,9 +124,16 @@ def test_an_open_string_that_a_later_line_closes_is_a_full_parse() -> None:
     assert dump(parse_body(new, "m.py", OLD, ast.parse(OLD).body)) == expected
 
 
-def test_other_line_breaks_fall_back_to_a_full_parse() -> None:
-    old = OLD.replace("import os\n", "import os\n\x0c\n")  # a form feed: Emacs page break
+OTHER_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("char", OTHER_BREAKS)
+def test_other_line_breaks_are_not_lines(char: str) -> None:
+    old = OLD.replace("import os\n", f"import os\n# {char}\n\x0c\n")  # \x0c: a page break
+    old = old.replace("size = 1", f"size = '{char}'")
     check(old.replace("return x + 1", "return x + 2"), old)
+    check(old.replace("return total", f"return total  # {char}"), old)
+    check(old.replace("    return self.size ** 2", f"    return self.size ** 2\n\n# {char}"), old)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

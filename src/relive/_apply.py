@@ -28,6 +28,7 @@ from relive._patch import (
     swap_code,
 )
 from relive._prepare import CodeCache, Prepared, restart_required, source_line
+from relive._reparse import source_lines
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -115,7 +116,7 @@ class ModuleApplier:
             else:
                 statements = self.tracked.statements()
                 self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
-                self.lines = (self.tracked.source or "").splitlines()
+                self.lines = source_lines(self.tracked.source or "")
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()
         else:

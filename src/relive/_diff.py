@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from relive._reparse import source_lines
+
 __all__ = [
     "Action",
     "BodyPlan",
@@ -388,7 +390,7 @@ def _parse_statement(statement: Statement) -> ast.stmt:
         raise RuntimeError(f"line {statement.lineno}: {len(body)} statements in one's text")
     node = body[0]
     if isinstance(node, ast.ClassDef):
-        node._relive_context = (padded.splitlines(), statement.scope)  # type: ignore[attr-defined]
+        node._relive_context = (source_lines(padded), statement.scope)  # type: ignore[attr-defined]
     return node
 
 

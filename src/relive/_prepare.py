@@ -23,7 +23,7 @@ from relive._diff import (
     plan_module,
 )
 from relive._errors import ReloadError, RestartRequired
-from relive._reparse import parse_body
+from relive._reparse import parse_body, source_lines
 from relive._tracker import StatKey, TrackedModule, imported_names, stat_key
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
@@ -173,7 +173,7 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     # old tree shares must keep its own (a rolled-back edit leaves the old tree in use).
     body = [copy.copy(node) if isinstance(node, ast.ClassDef) else node for node in body]
     tree = ast.Module(body=body, type_ignores=[])
-    lines = source.splitlines()
+    lines = source_lines(source)
     statements = analyze_body(
         tree.body, lines, module=tracked.name, package=tracked.package, previous=old
     )

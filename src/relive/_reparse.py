@@ -12,8 +12,8 @@ enters the chunk with nothing open, as in the old file; the chunk parses on its 
 leaves nothing open (no bracket, string or line continuation); and the text after it is
 the old text that followed a complete statement. When the line count changed, the old
 nodes after the chunk would carry stale line numbers, so the chunk then runs to the end of
-the file. Anything unusual (a line separator other than ``\\n``, a chunk that does not
-parse) falls back to a full parse, which also reports the syntax error.
+the file. Lines are the compiler's (:func:`source_lines`); a chunk that does not parse
+falls back to a full parse, which also reports the syntax error.
 """
 
 from __future__ import annotations
@@ -23,10 +23,28 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["has_plain_line_breaks", "parse_body"]
+__all__ = ["has_plain_line_breaks", "parse_body", "source_lines"]
 
-# str.splitlines() also splits at these; the tokenizer does not (or treats them apart).
+# str.splitlines() also splits at these; the compiler does not (a lone \r is one of its line
+# ends, but is rare enough after decoding to take the slow path).
 _OTHER_BREAKS: Final = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+_COMPILER_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(text: str, *, keepends: bool = False) -> list[str]:
+    """The lines of ``text`` as the compiler counts them (``\\n``, ``\\r\\n``, ``\\r``).
+
+    ``str.splitlines()`` also splits at form feeds, ``\\x85``, ``\\u2028`` and others: line
+    numbers from the syntax tree would then point at the wrong text.
+    """
+    if has_plain_line_breaks(text):
+        return text.splitlines(keepends=keepends)
+    lines = _COMPILER_LINE.findall(text)
+    if keepends:
+        return lines
+    return [line.rstrip("\r\n") for line in lines]
 
 
 def has_plain_line_breaks(text: str) -> bool:
@@ -59,10 +77,8 @@ def parse_body(
 def _reparse(
     new: str, filename: str, old: str, old_body: Sequence[ast.stmt]
 ) -> list[ast.stmt] | None:
-    if not (has_plain_line_breaks(new) and has_plain_line_breaks(old)):
-        return None
-    old_lines = old.splitlines(keepends=True)
-    new_lines = new.splitlines(keepends=True)
+    old_lines = source_lines(old, keepends=True)
+    new_lines = source_lines(new, keepends=True)
     head = _common_head(old_lines, new_lines)
     tail = _common_tail(old_lines, new_lines, head)
     start, end = head, len(old_lines) - tail  # the old lines replaced: [start, end)

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from relive._diff import Statement, analyze_body
-from relive._reparse import has_plain_line_breaks
+from relive._reparse import source_lines
 
 __all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
 
@@ -78,7 +78,7 @@ class TrackedModule:
             text = self.source or ""
             tree = ast.parse(text, self.path)
             self._statements = analyze_body(
-                tree.body, text.splitlines(), module=self.name, package=self.package
+                tree.body, source_lines(text), module=self.name, package=self.package
             )
         return self._statements
 
@@ -91,9 +91,8 @@ class TrackedModule:
         """
         if self._statements is None:
             return
-        if self._lean or has_plain_line_breaks(self.source or ""):
-            self._statements = [statement.lean(names) for statement in self._statements]
-            self._lean = True
+        self._statements = [statement.lean(names) for statement in self._statements]
+        self._lean = True
 
     @property
     def is_lean(self) -> bool:
