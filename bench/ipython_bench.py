@@ -126,7 +126,7 @@ def tracked_count(tool: str) -> int | None:
         return None
     from relive._engine import get_engine
 
-    return len(get_engine().tracker.modules())
+    return len(get_engine().tracked_modules())
 
 
 def overhead_worker(root: Path, tool: str, size: int, runs: int) -> dict:

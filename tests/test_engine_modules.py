@@ -691,7 +691,7 @@ def test_a_module_read_to_follow_an_edit_elsewhere_lets_go_of_its_trees(
     grow, box = user.grow, user.Box()
     apply_edit(base, "LIMIT = 5\n")
     assert (user.DOUBLE, user.Box.size, box.area(), grow(1)) == (10, 5, 10, 6)
-    tracked = engine.tracker.get("lean_user")
+    tracked = engine.tracked_module("lean_user")
     assert tracked is not None and tracked.is_lean
     kept = {stmt.name or stmt.text: stmt.is_lean for stmt in tracked.statements()}
     assert kept == {

@@ -8,8 +8,8 @@ from relive.testing import TemporaryPackage, write_source
 
 
 def importers(engine: Engine, name: str) -> set[str]:
-    engine.tracker.scan()  # as every reload does first: modules imported since are tracked
-    return {tracked.name for tracked in engine.tracker.importers_of(name)}
+    engine.track_new_modules()  # as every reload does first
+    return {tracked.name for tracked in engine._tracker.importers_of(name)}  # the internals
 
 
 def test_importers_follow_edits_that_add_and_drop_imports(

@@ -92,16 +92,16 @@ class Engine:
     """
 
     def __init__(self, *, include: Iterable[str | os.PathLike[str]] = ()) -> None:
-        self.tracker = Tracker(include=list(include))
-        self.lock = threading.RLock()
+        self._tracker = Tracker(include=list(include))
+        self._lock = threading.RLock()
         self._readers: set[str] = set()  # importers read during the current transaction
         self._editing: dict[str, Prepared] = {}  # the edits it applies, by module
-        self.tracker.scan()
-        self.tracker.record_imports()
+        self._tracker.scan()
+        self._tracker.record_imports()
 
     def close(self) -> None:
         """Stop recording imports (the engine keeps what it tracks)."""
-        self.tracker.stop_recording()
+        self._tracker.stop_recording()
 
     # -- public operations ---------------------------------------------------------------
 
@@ -111,10 +111,10 @@ class Engine:
         Raises:
             ReloadError: Nothing was changed; the message says where it failed.
         """
-        with self.lock:
-            self.tracker.scan()
+        with self._lock:
+            self._tracker.scan()
             modules = [self._resolve(target) for target in targets]
-            return self._run(self.tracker.changed_on_disk(modules))
+            return self._run(self._tracker.changed_on_disk(modules))
 
     def refresh(self) -> Report:
         """Apply every tracked module whose source changed on disk.
@@ -122,9 +122,9 @@ class Engine:
         A batch that failed is not tried again until some file changes anew, so a broken
         edit is reported once (:meth:`reload` always tries).
         """
-        with self.lock:
-            self.tracker.scan()
-            changes = self.tracker.changed_on_disk(self.tracker.modules())
+        with self._lock:
+            self._tracker.scan()
+            changes = self._tracker.changed_on_disk(self._tracker.modules())
             return self._run(changes, retry=False)
 
     def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
@@ -133,13 +133,90 @@ class Engine:
         Modules whose edit failed with an earlier batch come along, so a good file saved
         together with a broken one is applied once the broken one is fixed.
         """
-        with self.lock:
-            self.tracker.scan()
-            modules = {tracked.name: tracked for tracked in self.tracker.failed()}
+        with self._lock:
+            self._tracker.scan()
+            modules = {tracked.name: tracked for tracked in self._tracker.failed()}
             for path in paths:
-                for tracked in self.tracker.by_path(os.path.realpath(path)):
+                for tracked in self._tracker.by_path(os.path.realpath(path)):
                     modules[tracked.name] = tracked
-            return self._run(self.tracker.changed_on_disk(modules.values()), retry=False)
+            return self._run(self._tracker.changed_on_disk(modules.values()), retry=False)
+
+    def apply_changes(
+        self, paths: Iterable[str | os.PathLike[str]] | None = None
+    ) -> tuple[Report, list[ReloadError]]:
+        """Apply what changed on disk (the modules of ``paths`` only, if given), holding
+        back the files whose edit fails so that they do not block the others.
+
+        A batch is one transaction, so one broken file would hold back every good edit
+        saved with it: the files that fail are set aside and the others are applied
+        again, once per failing file. Front ends (IPython, the watcher) use this.
+
+        Returns:
+            The report of what was applied, and the errors of the files held back.
+        """
+        wanted = None if paths is None else [os.fspath(path) for path in paths]
+        try:
+            return (self.refresh() if wanted is None else self.apply_paths(wanted)), []
+        except ReloadError as exc:
+            errors = [exc]
+        failed: set[str | None] = {errors[0].path}
+        while None not in failed:
+            names = [
+                tracked.name
+                for tracked, source in self._changes(wanted)
+                if source is not None and tracked.path not in failed
+            ]
+            if not names:
+                break
+            try:
+                return self.reload(*names), errors
+            except ReloadError as exc:
+                errors.append(exc)
+                if exc.path in failed:
+                    break
+                failed.add(exc.path)
+        return Report(), errors
+
+    # -- queries: what front ends ask about the tracked modules ---------------------------
+
+    def track_new_modules(self) -> list[TrackedModule]:
+        """Start tracking the modules imported since the last look; returns them."""
+        with self._lock:
+            return self._tracker.scan()
+
+    def tracked_modules(self) -> list[TrackedModule]:
+        """The tracked modules still imported (call :meth:`track_new_modules` first to
+        include the modules imported since the last look)."""
+        with self._lock:
+            return self._tracker.modules()
+
+    def tracked_module(self, name: str) -> TrackedModule | None:
+        """The tracked module of that name, if it is still imported."""
+        with self._lock:
+            return self._tracker.get(name)
+
+    def directories(self) -> set[str]:
+        """The directories the tracked modules were loaded from (the ones to watch)."""
+        with self._lock:
+            return self._tracker.directories()
+
+    def changed_modules(
+        self, paths: Iterable[str | os.PathLike[str]] | None = None
+    ) -> list[TrackedModule]:
+        """The tracked modules (loaded from ``paths``, if given) whose file differs from
+        the code they run, deleted files included."""
+        wanted = None if paths is None else [os.fspath(path) for path in paths]
+        return [tracked for tracked, _ in self._changes(wanted)]
+
+    def _changes(self, paths: list[str] | None) -> list[tuple[TrackedModule, str | None]]:
+        with self._lock:
+            self._tracker.scan()
+            if paths is None:
+                modules = self._tracker.modules()
+            else:
+                tracker = self._tracker
+                modules = [m for path in paths for m in tracker.by_path(os.path.realpath(path))]
+            return self._tracker.changed_on_disk(modules)
 
     # -- the transaction -------------------------------------------------------------
 
@@ -148,7 +225,7 @@ class Engine:
         if not isinstance(module, ModuleType):
             raise ReloadError(f"no module named {target!r} is loaded")
         try:
-            return self.tracker.track(module)
+            return self._tracker.track(module)
         except LookupError as exc:
             raise ReloadError(str(exc), module=module.__name__) from None
 
@@ -165,7 +242,7 @@ class Engine:
             return self._transaction(changes)
         except ReloadError:
             for tracked, source in changes:
-                self.tracker.mark_failed(tracked, source)
+                self._tracker.mark_failed(tracked, source)
             raise
         finally:
             if collecting:
@@ -192,13 +269,15 @@ class Engine:
         journal.commit()
         hooks.committed()
         for item in prepared:
-            self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
+            self._tracker.commit(
+                item.tracked, item.source, item.statements, item.stat, item.imports
+            )
         return Report(tuple(reports), time.perf_counter() - started)
 
     def _lean_readers(self) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
         for name in self._readers - self._editing.keys():
-            tracked = self.tracker.get(name)
+            tracked = self._tracker.get(name)
             if tracked is not None:
                 tracked.lean()
         self._readers.clear()
@@ -214,7 +293,7 @@ class Engine:
                 module=tracked.name,
             )
         if tracked.name not in sys.modules:
-            self.tracker.forget(tracked.name)
+            self._tracker.forget(tracked.name)
             raise ReloadError(f"module {tracked.name} is no longer imported", path=tracked.path)
         return prepare(tracked, source)
 
@@ -231,7 +310,7 @@ class Engine:
             visits[name] = visits.get(name, 0) + 1
             if visits[name] > _MAX_VISITS:
                 continue
-            tracked = self.tracker.get(name)
+            tracked = self._tracker.get(name)
             if tracked is None:
                 continue
             applier = ModuleApplier(tracked, journal, triggers.pop(name, set()))
@@ -254,7 +333,7 @@ class Engine:
         queued = set(queue)
         for index, name in enumerate(queue):
             item = pending.get(name)
-            tracked = self.tracker.get(name)
+            tracked = self._tracker.get(name)
             imports = item.imports if item is not None else tracked.imports if tracked else ()
             if not any(dependency in queued and dependency != name for dependency in imports):
                 del queue[index]
@@ -272,7 +351,7 @@ class Engine:
         if not rebound:
             return
         keys = {(name, bound) for bound in rebound}
-        for importer in self.tracker.importers_of(name):
+        for importer in self._tracker.importers_of(name):
             self._readers.add(importer.name)
             edit = self._editing.get(importer.name)
             if edit is None:

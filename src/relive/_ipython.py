@@ -29,10 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CellWatcher",
     "NotebookReloader",
-    "apply_changes",
     "installed",
     "load_ipython_extension",
-    "still_failing",
     "unload_ipython_extension",
 ]
 
@@ -49,62 +47,6 @@ USAGE = """\
 %relive verbose    say what each reload did (quiet: only errors, the default)"""
 
 _MISSING: Any = object()
-
-
-# ---------------------------------------------------------------------------------------
-# Applying, with one broken file kept from blocking the others
-
-
-def apply_changes(
-    engine: Engine, paths: Collection[str] | None = None
-) -> tuple[Report, list[ReloadError]]:
-    """Apply what changed on disk (``paths`` only, if given), leaving broken files out.
-
-    The engine applies a batch as one transaction, so one broken file would hold back
-    every good edit saved with it; here the files that fail are set aside and the others
-    are applied again, once per failing file.
-
-    Returns:
-        The report of what was applied, and the errors of the files set aside.
-    """
-    try:
-        return (engine.refresh() if paths is None else engine.apply_paths(paths)), []
-    except ReloadError as exc:
-        errors = [exc]
-    failed: set[str | None] = {errors[0].path}
-    while None not in failed:
-        names = _changed_modules(engine, paths, failed)
-        if not names:
-            break
-        try:
-            return engine.reload(*names), errors
-        except ReloadError as exc:
-            errors.append(exc)
-            if exc.path in failed:
-                break
-            failed.add(exc.path)
-    return Report(), errors
-
-
-def _changed_modules(
-    engine: Engine, paths: Collection[str] | None, failed: set[str | None]
-) -> list[str]:
-    """The changed modules (of ``paths``, if given) outside the ``failed`` files."""
-    with engine.lock:
-        tracker = engine.tracker
-        if paths is None:
-            modules = tracker.modules()
-        else:
-            modules = [m for path in paths for m in tracker.by_path(os.path.realpath(path))]
-        changed = tracker.changed_on_disk(modules)
-    return [tracked.name for tracked, source in changed if source and tracked.path not in failed]
-
-
-def still_failing(engine: Engine, path: str) -> bool:
-    """Whether the file at ``path`` still differs from the code its module runs."""
-    with engine.lock:
-        modules = engine.tracker.by_path(path)
-        return bool(modules) and bool(engine.tracker.changed_on_disk(modules))
 
 
 @final
@@ -139,9 +81,8 @@ class CellWatcher:
         files = FileWatcher((), self._receive, name="relive-notebook")
         files.start()
         self._files = files
-        with self.engine.lock:
-            self.engine.tracker.scan()
-            self._watch(self.engine.tracker.modules())
+        self.engine.track_new_modules()
+        self._watch(self.engine.tracked_modules())
 
     def stop(self) -> None:
         """Stop watching (idempotent)."""
@@ -169,8 +110,7 @@ class CellWatcher:
 
     def track_new_modules(self) -> None:
         """Watch the modules imported since the last call (and check them once)."""
-        with self.engine.lock:
-            added = self.engine.tracker.scan()
+        added = self.engine.track_new_modules()
         if added:
             self._watch(added)
             with self._lock:  # saved between their import and now
@@ -290,10 +230,10 @@ class NotebookReloader:
     def apply(self, paths: Collection[str] | None = None) -> Report:
         """Apply what changed (``paths`` only, if given); report errors, never raise them."""
         with self._lock:
-            report, errors = apply_changes(self.engine, paths)
+            report, errors = self.engine.apply_changes(paths)
             applied = {module.path for module in report.modules}
             for path in list(self.errors):
-                if path in applied or not still_failing(self.engine, path):
+                if path in applied or not self.engine.changed_modules([path]):
                     del self.errors[path]
             for error in errors:
                 if error.path is None:
@@ -395,9 +335,8 @@ class NotebookReloader:
     def status(self) -> str:
         """What ``%relive`` prints: mode, what is tracked, the last reload, pending errors."""
         lines = [f"relive: {self._mode()}"]
-        with self.engine.lock:
-            modules = self.engine.tracker.modules()
-            directories = sorted({os.path.dirname(tracked.path) for tracked in modules})
+        modules = self.engine.tracked_modules()
+        directories = sorted({os.path.dirname(tracked.path) for tracked in modules})
         shown = ", ".join(_short(directory) or "." for directory in directories[:5])
         more = f" and {len(directories) - 5} more" if len(directories) > 5 else ""
         count = len(modules)

@@ -89,7 +89,7 @@ class Watcher:
         apply: ApplyFunction | None = None,
     ) -> None:
         self.engine = engine or get_engine()
-        self._apply_batch = apply or self.engine.apply_paths
+        self._apply_batch = apply
         self._explicit_roots = [Path(p) for p in paths]
         self._include = ("*.py", *include)
         self._exclude = tuple(exclude)
@@ -120,7 +120,7 @@ class Watcher:
         """Start watching; returns once file events are being delivered."""
         if self._files is not None or disabled():
             return self
-        self.engine.tracker.scan()
+        self.engine.track_new_modules()
         files = FileWatcher(
             self._roots(),
             self._handle,
@@ -184,7 +184,7 @@ class Watcher:
     def _roots(self) -> list[Path]:
         if self._explicit_roots:
             return [root.resolve() for root in self._explicit_roots]
-        roots = {Path(directory) for directory in self.engine.tracker.directories()}
+        roots = {Path(directory) for directory in self.engine.directories()}
         cwd = Path.cwd().resolve()
         if cwd not in (Path(cwd.anchor), Path.home()):
             roots.add(cwd)
@@ -213,8 +213,7 @@ class Watcher:
         if files is None:
             return
         try:
-            with self.engine.lock:
-                added = self.engine.tracker.scan()
+            added = self.engine.track_new_modules()
             if not added:
                 return
             if not self._explicit_roots:
@@ -223,9 +222,8 @@ class Watcher:
             # A save between the import and the watch being in place made no event: the
             # files now on disk decide (a file relive first saw already edited has no
             # known source and is re-run whole).
-            with self.engine.lock:
-                missed = {tracked.path for tracked in added if tracked.source is None}
-                missed.update(t.path for t, _ in self.engine.tracker.changed_on_disk(added))
+            missed = {tracked.path for tracked in added if tracked.source is None}
+            missed.update(t.path for t in self.engine.changed_modules(t.path for t in added))
         except Exception:
             logger.exception("relive: could not watch newly imported modules")
             return
@@ -248,26 +246,38 @@ class Watcher:
             name = os.path.basename(restart[0])
             self._restart(RestartRequired(f"{name} changed and it is the running script"))
             return
-        try:
-            report = self._apply_batch(changed)
-        except RestartRequired as exc:
-            self._restart(exc)
-        except ReloadError as exc:
-            self.last_error = exc
-            logger.info("relive: %s", exc)
-            if self._on_error is not None:
-                self._on_error(exc)
+        report, errors = self._apply_changes(changed)
+        if report:
+            self.last_report = report
+            logger.debug("relive: %s", report.summary())
+            if self._on_report is not None:
+                self._on_report(report)
+            elif not self._quiet:
+                self._say(report.summary())
+        self.last_error = None
+        for error in errors:
+            if isinstance(error, RestartRequired):
+                self._restart(error)
             else:
-                self._say(exc.describe())
+                self._error(error)
+
+    def _apply_changes(self, changed: set[str]) -> tuple[Report, list[ReloadError]]:
+        """The engine's own batches hold back a broken file; an integration's apply
+        function keeps its batch whole (its rules span the batch)."""
+        if self._apply_batch is None:
+            return self.engine.apply_changes(changed)
+        try:
+            return self._apply_batch(changed), []
+        except ReloadError as exc:
+            return Report(), [exc]
+
+    def _error(self, exc: ReloadError) -> None:
+        self.last_error = exc
+        logger.info("relive: %s", exc)
+        if self._on_error is not None:
+            self._on_error(exc)
         else:
-            self.last_error = None
-            if report:
-                self.last_report = report
-                logger.debug("relive: %s", report.summary())
-                if self._on_report is not None:
-                    self._on_report(report)
-                elif not self._quiet:
-                    self._say(report.summary())
+            self._say(exc.describe())
 
     def _restart(self, exc: RestartRequired) -> None:
         self.last_error = exc
@@ -315,7 +325,8 @@ def watch(
         verbose: Say what is watched.
         engine: The engine to use (default: the process's engine).
         apply: Applies each batch of changed files (real paths) and returns the report
-            (default: ``engine.apply_paths``); integrations pass one that applies edits
+            (default: ``engine.apply_changes``, which holds back a broken file so the
+            others apply); integrations pass one that applies edits
             between requests and follows a framework's rules. It raises as the engine does.
     """
     watcher = Watcher(

@@ -75,7 +75,7 @@ def find_binding(
         module, attribute = _search(engine, app)
     if module is None:
         return _factory_only(engine, factory)
-    tracked = engine.tracker.get(module)
+    tracked = engine.tracked_module(module)
     if tracked is None:
         return None
     built_by = factory if isinstance(factory, types.FunctionType) else None
@@ -88,10 +88,8 @@ def find_binding(
 
 
 def _search(engine: Engine, app: object) -> tuple[str | None, str | None]:
-    with engine.lock:
-        engine.tracker.scan()
-        modules = engine.tracker.modules()
-    for tracked in modules:
+    engine.track_new_modules()
+    for tracked in engine.tracked_modules():
         namespace = vars(sys.modules.get(tracked.name, types.ModuleType("-")))
         for name, value in list(namespace.items()):
             if value is app:
@@ -102,7 +100,7 @@ def _search(engine: Engine, app: object) -> tuple[str | None, str | None]:
 def _factory_only(engine: Engine, factory: object) -> AppBinding | None:
     if not isinstance(factory, types.FunctionType):
         return None
-    tracked = engine.tracker.get(factory.__module__)
+    tracked = engine.tracked_module(factory.__module__)
     if tracked is None:
         return None
     return AppBinding(factory.__module__, tracked.path, None, factory)

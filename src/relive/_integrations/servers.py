@@ -277,11 +277,7 @@ class ServerSupport:
             self.script.check(changed)
         if not adapters:
             return
-        engine = self.engine
-        with engine.lock:
-            engine.tracker.scan()
-            tracked = [module for path in changed for module in engine.tracker.by_path(path)]
-            modules = [module for module, _ in engine.tracker.changed_on_disk(tracked)]
+        modules = self.engine.changed_modules(changed)
         for adapter in adapters:
             adapter.check(modules)
 
@@ -306,7 +302,7 @@ class ServerSupport:
     def _rebuild_models(self, report: Report) -> None:
         if "pydantic" not in sys.modules:
             return
-        user_modules = {tracked.name for tracked in self.engine.tracker.modules()}
+        user_modules = {tracked.name for tracked in self.engine.tracked_modules()}
         for name in rebuild_models(report, user_modules):
             self.say(f"Pydantic model {name} could not be rebuilt; it keeps its last schema")
 
