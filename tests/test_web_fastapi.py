@@ -83,7 +83,7 @@ def test_example_is_edited_live_then_restarted_when_the_app_is_made_anew(
     write_source(greetings, greetings.read_text().replace("def greet((", "def greet("))
     write_source(app, app.read_text().replace('title="relive FastAPI example"', 'title="x"'))
     relive.wait_for_line(
-        "relive: restarting: app.py:18: app is a new app object after this edit", stream="stderr"
+        "relive: restarting: app.py:19: app is a new app object after this edit", stream="stderr"
     )
     restarted = wait_for_answer(port, "/", lambda r: served_pid(r) != pid)
     assert restarted.json()["visit"] == 1

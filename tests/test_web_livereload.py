@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import os
 import shutil
 import signal
@@ -41,7 +40,6 @@ PAGE = b"<html><body><h1>hi</h1></body></html>"
 @pytest.fixture
 def live() -> Iterator[LiveReload]:
     server = LiveReload()
-    server.start()
     try:
         yield server
     finally:
@@ -62,7 +60,7 @@ def test_html_gets_the_script_before_body_end_and_a_right_length(live: LiveReloa
     body = b"".join(wrapped({"PATH_INFO": "/"}, lambda *args: started.append(args)))
     assert body.startswith(b"<html><body><h1>hi</h1><script data-relive>")
     assert body.endswith(b"</script></body></html>")
-    assert live.url.encode() in body
+    assert b'new EventSource("/relive/events")' in body
     assert ("Content-Length", str(len(body))) in started[0][1]
 
     plain = b"".join(wrapped({"PATH_INFO": "/text"}, lambda *args: None))
@@ -88,29 +86,22 @@ def test_asgi_html_is_injected_and_an_error_shows_as_an_overlay(live: LiveReload
     assert (b"Content-Length", str(len(body)).encode()) in sent[0]["headers"]
 
 
-def test_events_endpoint_streams_a_reload_per_edit(live: LiveReload) -> None:
-    port = int(live.url.split(":")[2].split("/")[0])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/relive/events")
-        response = connection.getresponse()
-        assert response.status == 200
-        assert response.headers["Content-Type"] == "text/event-stream"
-        assert response.readline() == b": relive\n"
-        wait_until(lambda: live.clients == 1)
-        live.notify()
-        lines = [response.readline() for _ in range(4)]
-        assert lines[1:3] == [b"event: reload\n", b'data: {"error": null}\n']
-        response.close()
-    finally:
-        connection.close()
-    wait_until(lambda: live.clients == 0 or _poke(live), timeout=EVENT_TIMEOUT)
-
-
-def _poke(live: LiveReload) -> bool:
-    """Notify, so the endpoint writes to the closed stream and drops it; False."""
+def test_events_stream_sends_a_reload_per_edit_and_ends_when_relive_stops(
+    live: LiveReload,
+) -> None:
+    started: list[Any] = []
+    app = LiveReloadWSGI(lambda environ, start_response: [], live)
+    stream = app({"PATH_INFO": "/relive/events"}, lambda *args: started.append(args))
+    chunks = iter(stream)
+    assert started[0][0] == "200 OK"
+    assert next(chunks) == b": relive\n\n"
+    assert live.clients == 1
     live.notify()
-    return False
+    assert next(chunks) == b'event: reload\ndata: {"error": null}\n\n'
+    live.stop()
+    assert list(chunks) == []
+    stream.close()  # type: ignore[attr-defined]
+    assert live.clients == 0
 
 
 # A real browser --------------------------------------------------------------------------
@@ -179,26 +170,29 @@ def test_an_open_page_reloads_after_code_template_error_and_restart(
     def loads() -> int:  # the browser's page loads, as Werkzeug logs them
         return sum('"GET /page?browser HTTP/1.1" 200' in line for line in relive.stderr)
 
-    events_port = int(
-        request(port, "/page").body.split('EventSource("')[1].split(":")[2][:5].strip("/")
-    )
+    def listening(count: int) -> bool:
+        """The page was loaded ``count`` times, and its events stream is open (Werkzeug logs
+        a stream once it is listening)."""
+        opened = sum('"GET /relive/events HTTP/1.1" 200' in line for line in relive.stderr)
+        return loads() == count and opened == count
+
     with chromium(f"http://127.0.0.1:{port}/page?browser", tmp_path / "profile"):
-        wait_until(lambda: loads() == 1 and listening(events_port) == 1, timeout=30)
+        wait_until(lambda: listening(1), timeout=30)
 
         greetings = root / "greetings.py"
         write_source(greetings, greetings.read_text().replace("Hello", "Hi"))
-        wait_until(lambda: loads() == 2 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        wait_until(lambda: listening(2), timeout=BROWSER_TIMEOUT)
 
         template = root / "templates" / "page.html"
         write_source(template, template.read_text().replace("<h1>", "<h1 class='x'>"))
-        wait_until(lambda: loads() == 3 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        wait_until(lambda: listening(3), timeout=BROWSER_TIMEOUT)
 
         write_source(greetings, greetings.read_text().replace("def greet(", "def greet(("))
-        wait_until(lambda: loads() == 4 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        wait_until(lambda: listening(4), timeout=BROWSER_TIMEOUT)
         assert "data-relive-error" in request(port, "/page").body  # what the page now shows
 
         write_source(greetings, greetings.read_text().replace("def greet((", "def greet("))
-        wait_until(lambda: loads() == 5 and listening(events_port) == 1, timeout=BROWSER_TIMEOUT)
+        wait_until(lambda: listening(5), timeout=BROWSER_TIMEOUT)
         assert "data-relive-error" not in request(port, "/page").body
 
         app = root / "app.py"
@@ -207,14 +201,3 @@ def test_an_open_page_reloads_after_code_template_error_and_restart(
         restarted = wait_for_answer(port, "/", lambda r: r.json()["visit"] == 1)
         relive.pids.add(int(restarted.headers["x-served-by"].rsplit(" ", 1)[1]))
         wait_until(lambda: loads() >= 6, timeout=30)  # reconnected to the new server: reloaded
-
-
-def listening(port: int) -> int:
-    """Established connections to ``port`` on 127.0.0.1, counted on the server's side."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01":  # ESTABLISHED
-            count += 1
-    return count

@@ -13,6 +13,7 @@ import os
 
 import greetings
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 from models import Item
 
 app = FastAPI(title="relive FastAPI example")
@@ -40,3 +41,9 @@ def index(lang: str = Depends(language)) -> dict[str, object]:
 @app.get("/items/{item_id}")
 def item(item_id: int) -> Item:
     return Item(id=item_id, name=names[item_id])
+
+
+@app.get("/page", response_class=HTMLResponse)
+def page() -> str:
+    """A page to keep open with --livereload: it reloads itself after each edit."""
+    return f"<!doctype html><html><body><h1>{greetings.greet('FastAPI', 'en')}</h1></body></html>"

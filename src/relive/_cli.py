@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,14 +118,6 @@ def _add_run(run_parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _free_port() -> int:
-    """A port of 127.0.0.1 free now, kept by browser live reload across restarts."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _seconds(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -161,7 +152,7 @@ def parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> RunConfig:
         restart_on=tuple(options.restart_on),
         always_restart=options.restart,
         keep_alive=options.keep_alive,
-        livereload=_free_port() if options.livereload and python else None,
+        livereload=options.livereload and python,
         grace=options.grace,
         quiet=options.quiet,
         verbose=options.verbose,

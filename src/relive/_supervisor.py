@@ -78,8 +78,7 @@ class RunConfig:
         worker_paths: Directories given with ``--watch``, passed to the in-process watcher.
         restart_on: Globs of files whose change means restart.
         always_restart: Restart on every code change instead of reloading in place.
-        livereload: Port on 127.0.0.1 for browser live reload (None: off); the same for
-            every start, so open pages reconnect after a restart.
+        livereload: Browser live reload (served on the app's own port).
     """
 
     argv: tuple[str, ...]
@@ -92,7 +91,7 @@ class RunConfig:
     restart_on: tuple[str, ...] = ()
     always_restart: bool = False
     keep_alive: bool = False
-    livereload: int | None = None
+    livereload: bool = False
     grace: float = DEFAULT_GRACE
     quiet: bool = False
     verbose: bool = False

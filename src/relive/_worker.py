@@ -11,7 +11,7 @@ The channel between the two processes, kept tiny on purpose:
                     before the program runs; JSON options:
                     {"fd": 5, "reload": true, "quiet": false, "verbose": false,
                      "paths": [...], "include": [...], "exclude": [...],
-                     "livereload": 35729 or null}
+                     "livereload": false}
     fd              one end of a socket pair, inherited by the worker.
     worker -> supervisor, one JSON object per line:
         {"event": "ready", "pid": 123}               watcher started; the program starts now
@@ -76,7 +76,7 @@ class WorkerOptions:
     paths: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    livereload: int | None = None  # browser live reload's port on 127.0.0.1
+    livereload: bool = False  # browser live reload, on the app's own port
 
     def to_env(self) -> str:
         """Encode as the value of ``RELIVE_WORKER``."""

@@ -1,22 +1,22 @@
 """Browser live reload (``relive run --livereload``): open pages reload after each edit.
 
-A small server-sent-events endpoint, bound to 127.0.0.1 only, on a port the supervisor
-keeps across restarts, tells connected pages to reload after each applied edit (code,
-template, static file). Middleware around the served app adds a short script to HTML
-responses that listens to it; while the last edit failed, HTML responses also carry an
-overlay with the error (file, line, message).
+Middleware around the served app answers ``/relive/events`` on the app's own port (a
+server-sent-events stream, so it works behind port forwarding and in containers) and adds
+a short script to HTML responses that listens to it; while the last edit failed, HTML
+responses also carry an overlay with the error (file, line, message). The stream is
+answered before the request gate, so an open page never holds a reload back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import json
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, final
 
 from relive._errors import ReloadError
@@ -44,78 +44,59 @@ _OVERLAY: Final = (
 )
 
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+_STREAM_HEADERS: Final = (
+    ("Content-Type", "text/event-stream"),
+    ("Cache-Control", "no-store"),
+    ("X-Accel-Buffering", "no"),  # proxies (nginx) pass each event at once
+)
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+Listener = Callable[[str | None], None]
 
 
 @final
 class LiveReload:
-    """The events endpoint and what HTML responses get.
-
-    Args:
-        port: The port on 127.0.0.1 (0: any free one).
+    """The pages' event streams and what HTML responses get.
 
     Attributes:
         error: The last edit's error, shown in pages until an edit applies again.
+        describe: Renders an error for the overlay (default: ``ReloadError.describe``).
     """
 
-    def __init__(self, port: int = 0) -> None:
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._clients: list[queue.SimpleQueue[str | None]] = []
+    def __init__(self, describe: Callable[[ReloadError], str] | None = None) -> None:
+        self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self.error: ReloadError | None = None
-
-    @property
-    def url(self) -> str:
-        """The events endpoint's URL."""
-        port = self._server.server_address[1] if self._server is not None else self._port
-        return f"http://127.0.0.1:{port}{EVENTS_PATH}"
+        self.describe = describe or ReloadError.describe
 
     @property
     def clients(self) -> int:
         """Pages listening now."""
         with self._lock:
-            return len(self._clients)
-
-    def start(self) -> None:
-        """Serve the events endpoint on 127.0.0.1 (idempotent).
-
-        Raises:
-            OSError: The port cannot be bound.
-        """
-        if self._server is not None:
-            return
-        handler = type("EventsHandler", (_EventsHandler,), {"live": self})
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, name="relive-livereload", daemon=True).start()
+            return len(self._listeners)
 
     def stop(self) -> None:
-        """Close every stream and stop serving (idempotent)."""
-        server, self._server = self._server, None
+        """End every open stream (the server is going away)."""
         with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.put(None)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener(None)
 
     def notify(self, error: ReloadError | None = None) -> None:
         """Tell every open page to reload; with ``error``, pages show it until the next
         edit applies."""
         self.error = error
         with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            client.put("reload")
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener("reload")
 
     def snippet(self) -> bytes:
         """What HTML responses get before ``</body>``: the script, and the error overlay."""
-        text = _SCRIPT % {"url": self.url}
+        text = _SCRIPT % {"url": EVENTS_PATH}
         error = self.error
         if error is not None:
-            text += _OVERLAY % {"error": html.escape(error.describe())}
+            text += _OVERLAY % {"error": html.escape(self.describe(error))}
         return text.encode()
 
     def inject(self, body: bytes) -> bytes:
@@ -124,65 +105,122 @@ class LiveReload:
         at = matches[-1].start() if matches else len(body)
         return body[:at] + self.snippet() + body[at:]
 
-    def _listen(self) -> queue.SimpleQueue[str | None]:
-        client: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    def event(self, name: str) -> bytes:
+        """One server-sent event, as the stream writes it."""
+        data = json.dumps({"error": str(self.error) if self.error else None})
+        return f"event: {name}\ndata: {data}\n\n".encode()
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener("reload")`` after each edit, ``listener(None)`` at the end."""
         with self._lock:
-            self._clients.append(client)
-        return client
+            self._listeners.append(listener)
 
-    def _forget(self, client: queue.SimpleQueue[str | None]) -> None:
+    def forget(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (its page went away)."""
         with self._lock, contextlib.suppress(ValueError):
-            self._clients.remove(client)
+            self._listeners.remove(listener)
 
 
-class _EventsHandler(BaseHTTPRequestHandler):
-    """One page's stream of events: ``reload`` when an edit was applied."""
+# WSGI ------------------------------------------------------------------------------------
 
-    live: LiveReload
 
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] != EVENTS_PATH:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.end_headers()
-        client = self.live._listen()
-        try:
-            self._stream(client)
-        except OSError:
-            pass  # the page went away
-        finally:
-            self.live._forget(client)
+@final
+class _WSGIStream:
+    """One page's event stream as a WSGI response iterable (a thread per page)."""
 
-    def _stream(self, client: queue.SimpleQueue[str | None]) -> None:
-        self.wfile.write(b": relive\n\n")
-        self.wfile.flush()
+    def __init__(self, live: LiveReload) -> None:
+        self._live = live
+        self._events: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        live.listen(self._events.put)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b": relive\n\n"
         while True:
             try:
-                event = client.get(timeout=KEEP_ALIVE)
+                event = self._events.get(timeout=KEEP_ALIVE)
             except queue.Empty:
-                self.wfile.write(b": keep-alive\n\n")
+                yield b": keep-alive\n\n"
+                continue
+            if event is None:
+                return
+            yield self._live.event(event)
+
+    def close(self) -> None:
+        self._live.forget(self._events.put)
+
+
+@final
+class _Capture:
+    """The ``start_response`` the app is given: HTML is held back to be injected, anything
+    else goes to the server as it comes. The status may arrive late (an app that calls
+    ``start_response`` while its body is iterated, as Werkzeug's debugger does)."""
+
+    def __init__(self, start_response: Callable[..., Any], head_only: bool) -> None:
+        self._start_response = start_response
+        self._head_only = head_only
+        self.started: tuple[str, list[tuple[str, str]]] | None = None
+        self.held = False  # the response is HTML, held back to be injected
+        self.body: list[bytes] = []
+        self._write: Callable[[bytes], Any] | None = None
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], Any]:
+        if self.started is not None and not self.held:
+            write: Callable[[bytes], Any] = self._start_response(status, headers, exc_info)
+            return write  # the server re-raises exc_info once the headers were sent
+        self.started, self.body = (status, headers), []
+        self.held = _injectable(status, headers) and not self._head_only
+        if not self.held:
+            self._write = self._start_response(status, headers, exc_info)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` callable (PEP 3333): held back with the body, or passed on."""
+        if self.held:
+            self.body.append(data)
+        elif self._write is not None:
+            self._write(data)
+
+    def finish(self, live: LiveReload) -> bytes:
+        """Start the held response with its new length; its injected body."""
+        assert self.started is not None
+        status, headers = self.started
+        body = live.inject(b"".join(self.body))
+        self._start_response(status, _with_length(headers, len(body)))
+        return body
+
+
+@final
+class _Injected:
+    """The app's response iterable: HTML collected and injected, the rest passed on; the
+    app's ``close()`` is called when the server closes this."""
+
+    def __init__(self, result: Iterable[bytes], capture: _Capture, live: LiveReload) -> None:
+        self._result = result
+        self._capture = capture
+        self._live = live
+
+    def __iter__(self) -> Iterator[bytes]:
+        capture = self._capture
+        for chunk in self._result:
+            if capture.held:
+                capture.body.append(chunk)
             else:
-                if event is None:
-                    return
-                data = json.dumps({"error": str(self.live.error) if self.live.error else None})
-                self.wfile.write(f"event: {event}\ndata: {data}\n\n".encode())
-            self.wfile.flush()
+                yield chunk
+        if capture.held:
+            yield capture.finish(self._live)
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # one line per page load would drown relive's own lines
-
-
-def _is_html(content_type: str) -> bool:
-    return content_type.split(";")[0].strip().lower() == "text/html"
+    def close(self) -> None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
 
 
 @final
 class LiveReloadWSGI:
-    """Adds the live-reload snippet to a WSGI app's HTML responses (buffered, uncompressed)."""
+    """Serves the events stream and adds the live-reload snippet to a WSGI app's HTML
+    responses (buffered, uncompressed)."""
 
     def __init__(self, app: WSGIApp, live: LiveReload) -> None:
         self.app = app
@@ -191,25 +229,11 @@ class LiveReloadWSGI:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        started: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-            started[:] = [status, headers, *exc_info]
-            return _unbuffered_write
-
-        result = self.app(environ, capture)
-        status, headers = started[0], started[1]
-        if not _injectable(headers):
-            start_response(status, headers, *started[2:])
-            return result
-        try:
-            body = self.live.inject(b"".join(result))
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        start_response(status, _with_length(headers, len(body)), *started[2:])
-        return [body]
+        if environ.get("PATH_INFO") == EVENTS_PATH:
+            start_response("200 OK", list(_STREAM_HEADERS))
+            return _WSGIStream(self.live)
+        capture = _Capture(start_response, environ.get("REQUEST_METHOD") == "HEAD")
+        return _Injected(self.app(environ, capture), capture, self.live)
 
     def __getattr__(self, name: str) -> Any:
         if name == "app":
@@ -217,13 +241,13 @@ class LiveReloadWSGI:
         return getattr(self.app, name)
 
 
-def _unbuffered_write(data: bytes) -> None:
-    raise RuntimeError("relive --livereload does not support the WSGI write() callable")
+# ASGI ------------------------------------------------------------------------------------
 
 
 @final
 class LiveReloadASGI:
-    """Adds the live-reload snippet to an ASGI app's HTML responses (buffered, uncompressed)."""
+    """Serves the events stream and adds the live-reload snippet to an ASGI app's HTML
+    responses (buffered, uncompressed)."""
 
     def __init__(self, app: ASGIApp, live: LiveReload) -> None:
         self.app = app
@@ -232,33 +256,92 @@ class LiveReloadASGI:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        chunks: list[bytes] = []
+        elif scope.get("path") == EVENTS_PATH:
+            await self._stream(receive, send)
+        else:
+            await self.app(scope, receive, _Relay(send, self.live, scope.get("method") == "HEAD"))
 
-        async def relay(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                if _injectable(_decoded(message.get("headers", ()))):
-                    start = message
-                    return
-            elif start is not None and message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if message.get("more_body", False):
-                    return
-                body = self.live.inject(b"".join(chunks))
-                headers = _with_length(_decoded(start["headers"]), len(body))
-                await send({**start, "headers": _encoded(headers)})
-                await send({"type": "http.response.body", "body": body})
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def listener(event: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
+                loop.call_soon_threadsafe(events.put_nowait, event)
+
+        headers = _encoded(list(_STREAM_HEADERS))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b": relive\n\n", "more_body": True})
+        self.live.listen(listener)
+        gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnected(receive))
+        try:
+            while (body := await _next_event(events, gone, self.live)) is not None:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        finally:
+            self.live.forget(listener)
+            left = gone.done()
+            gone.cancel()
+        if not left:  # relive ended the stream: end the response
+            await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _next_event(
+    events: asyncio.Queue[str | None], gone: asyncio.Future[Any], live: LiveReload
+) -> bytes | None:
+    """The next chunk of the stream; None when it is over (the page left, relive stops)."""
+    waiting: asyncio.Future[Any] = asyncio.ensure_future(events.get())
+    done, _ = await asyncio.wait(
+        {waiting, gone}, timeout=KEEP_ALIVE, return_when=asyncio.FIRST_COMPLETED
+    )
+    if waiting not in done:
+        waiting.cancel()
+        return None if gone in done else b": keep-alive\n\n"
+    event = waiting.result()
+    return None if event is None else live.event(event)
+
+
+@final
+class _Relay:
+    """The ``send`` the app is given: an HTML response is held back and injected."""
+
+    def __init__(self, send: Send, live: LiveReload, head_only: bool) -> None:
+        self._send = send
+        self._live = live
+        self._head_only = head_only
+        self._start: Message | None = None
+        self._chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status, headers = message.get("status", 200), _decoded(message.get("headers", ()))
+            if _injectable(str(status), headers) and not self._head_only:
+                self._start = message
                 return
-            await send(message)
+        elif self._start is not None and message["type"] == "http.response.body":
+            self._chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = self._live.inject(b"".join(self._chunks))
+            headers = _with_length(_decoded(self._start.get("headers", ())), len(body))
+            await self._send({**self._start, "headers": _encoded(headers)})
+            await self._send({"type": "http.response.body", "body": body})
+            return
+        await self._send(message)
 
-        await self.app(scope, receive, relay)
 
-
-def _injectable(headers: list[tuple[str, str]]) -> bool:
+def _injectable(status: str, headers: list[tuple[str, str]]) -> bool:
+    """An HTML page with a body, as sent (not compressed)."""
+    code = status.split(None, 1)[0] if status else ""
+    if code.isdigit() and (int(code) in _NO_BODY_STATUSES or int(code) < 200):
+        return False
     values = {name.lower(): value for name, value in headers}
-    return _is_html(values.get("content-type", "")) and "content-encoding" not in values
+    kind = values.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "text/html" and "content-encoding" not in values
 
 
 def _with_length(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ __all__ = ["PATCHES", "ServerSupport"]
 
 PATCHES: Final = (
     ("uvicorn.config", "relive._integrations.uvicorn", "patch_config"),
+    ("uvicorn.server", "relive._integrations.uvicorn", "patch_server"),
     ("werkzeug.serving", "relive._integrations.werkzeug", "patch_serving"),
     ("django.utils.autoreload", "relive._integrations.django", "patch_autoreload"),
     ("django.core.servers.basehttp", "relive._integrations.django", "patch_basehttp"),
@@ -66,8 +67,7 @@ class ServerSupport:
         verbose: Also say which app is served behind the gate.
         engine: The engine (default: the process's, created on first use).
         stream: Where lines go (default: stderr).
-        livereload: Serve browser live reload on this port of 127.0.0.1 (0: any free
-            port; None: off).
+        livereload: Serve browser live reload on the app's own port.
 
     Attributes:
         gate: The request gate every reload goes through.
@@ -86,7 +86,7 @@ class ServerSupport:
         verbose: bool = False,
         engine: Engine | None = None,
         stream: TextIO | None = None,
-        livereload: int | None = None,
+        livereload: bool = False,
     ) -> None:
         self.in_place = in_place
         self.gate = Gate()
@@ -101,10 +101,10 @@ class ServerSupport:
         self._said: set[str] = set()
         self._assets: FileWatcher | None = None
         self.livereload: LiveReload | None = None
-        if livereload is not None and in_place:
+        if livereload and in_place:
             from relive._integrations.livereload import LiveReload
 
-            self.livereload = LiveReload(livereload)
+            self.livereload = LiveReload()
 
     @property
     def engine(self) -> Engine:
@@ -186,23 +186,12 @@ class ServerSupport:
         return gated
 
     def _serve(self, adapter: AppAdapter | None) -> None:
-        if self.livereload is not None:
-            self._start_livereload(self.livereload)
         roots = [Path.cwd()] if self.livereload is not None else []
         if adapter is not None and adapter not in self.adapters:
             self.adapters.append(adapter)
             self.detail(f"serving {adapter.name} behind relive's request gate")
             roots += adapter.asset_roots()
         self._watch_assets(roots)
-
-    def _start_livereload(self, live: LiveReload) -> None:
-        try:
-            live.start()
-        except OSError as exc:
-            self.livereload = None
-            self.say(f"browser live reload unavailable: {exc}")
-        else:
-            self.detail(f"browser live reload: {live.url}")
 
     # -- templates and static files -------------------------------------------------------
 

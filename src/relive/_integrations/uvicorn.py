@@ -23,7 +23,7 @@ from relive._integrations.starlette import StarletteAdapter, is_starlette
 if TYPE_CHECKING:
     from relive._integrations.servers import ServerSupport
 
-__all__ = ["adapter_for", "patch_config", "switch_reloader_off", "unwrap"]
+__all__ = ["adapter_for", "patch_config", "patch_server", "switch_reloader_off", "unwrap"]
 
 
 def patch_config(config_module: ModuleType, support: ServerSupport) -> None:
@@ -49,6 +49,21 @@ def patch_config(config_module: ModuleType, support: ServerSupport) -> None:
 
     config_class.__init__ = __init__
     config_class.load = load
+
+
+def patch_server(server_module: ModuleType, support: ServerSupport) -> None:
+    """Wrap ``Server.shutdown``: open pages' live-reload streams end first (uvicorn waits
+    for every open response before it exits; a stream never ends by itself)."""
+    server_class: Any = server_module.Server
+    original: Callable[..., Any] = server_class.shutdown
+
+    @functools.wraps(original)
+    async def shutdown(self: Any, *args: Any, **kwargs: Any) -> None:
+        if support.livereload is not None:
+            support.livereload.stop()
+        await original(self, *args, **kwargs)
+
+    server_class.shutdown = shutdown
 
 
 def switch_reloader_off(arguments: dict[str, Any], support: ServerSupport) -> None:
