@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,15 +185,28 @@ def test_a_forced_rebuild_closes_the_old_object_once_the_reload_commits(
     apply_edit(mod, KEPT.format(rebuild=", rebuild=True"))
     assert mod.db is not old and old.closed and not mod.db.closed
     forgotten = mod.db
-    relive.forget(mod, "db")
+    relive.drop_kept(mod, "db")
     apply_edit(mod, KEPT.format(rebuild=""))
     assert mod.db is not forgotten and not forgotten.closed
 
 
-def test_keep_needs_a_key_for_a_lambda() -> None:
-    with pytest.raises(TypeError, match="explicit key"):
-        relive.keep(lambda: 1)
-    assert relive.keep(dict) is relive.keep(dict)
+def test_keep_takes_a_name_then_a_factory_whatever_the_types() -> None:
+    kept = relive.keep("table", dict)
+    assert relive.keep("table", list) is kept  # the name decides, not the factory
+    with pytest.raises(TypeError, match="factory"):
+        relive.keep(dict)
+    with pytest.raises(TypeError, match=r"keep\(name, factory\): the first argument"):
+        relive.keep(dict, dict)
+    with pytest.raises(TypeError, match="must be callable"):
+        relive.keep("table", 3)
+
+
+def test_drop_kept_lets_go_of_one_name_or_all_of_a_module() -> None:
+    first, second = relive.keep("first", dict), relive.keep("second", dict)
+    relive.drop_kept(__name__, "first")
+    assert relive.keep("first", dict) is not first and relive.keep("second", dict) is second
+    relive.drop_kept(sys.modules[__name__])
+    assert relive.keep("second", dict) is not second
 
 
 SHAPE_V1 = """

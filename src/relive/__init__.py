@@ -7,7 +7,7 @@ kept, dependents follow, and a broken edit changes nothing. See README.md and DE
 from relive._engine import Engine, ModuleReport, Report, get_engine, refresh, reload
 from relive._errors import ReloadError, RestartRequired
 from relive._ipython import load_ipython_extension, unload_ipython_extension
-from relive._lifecycle import after_reload, before_reload, forget, keep
+from relive._lifecycle import after_reload, before_reload, drop_kept, keep
 from relive._loops import loop
 from relive._watcher import Watcher, watch
 
@@ -23,7 +23,7 @@ __all__ = [
     "__version__",
     "after_reload",
     "before_reload",
-    "forget",
+    "drop_kept",
     "get_engine",
     "keep",
     "load_ipython_extension",

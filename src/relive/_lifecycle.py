@@ -17,12 +17,12 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 
 from relive._errors import ReloadError
 from relive._patch import Journal
 
-__all__ = ["HookRun", "after_reload", "before_exit", "before_reload", "forget", "keep"]
+__all__ = ["HookRun", "after_reload", "before_exit", "before_reload", "drop_kept", "keep"]
 
 logger = logging.getLogger("relive")
 
@@ -147,34 +147,27 @@ def _hook_failure(kind: str, function: Callable[..., object], exc: Exception) ->
 # -- kept state -------------------------------------------------------------------------
 
 
-@overload
-def keep(factory: Callable[[], T], /, *, rebuild: bool = False) -> T: ...
-@overload
-def keep(key: str, factory: Callable[[], T], /, *, rebuild: bool = False) -> T: ...
-def keep(
-    key: str | Callable[[], T], factory: Callable[[], T] | None = None, /, *, rebuild: bool = False
-) -> T:
+def keep(name: str, factory: Callable[[], T], /, *, rebuild: bool = False) -> T:
     """Build an object once per process and return the same object ever after.
 
-    ``db = relive.keep(connect)`` or ``db = relive.keep("db", connect)``: the object is
-    keyed by the calling module's name and ``key`` (by default the factory's qualified
-    name), so re-running the statement (edited, or the module re-run whole) returns the
-    object built the first time. ``rebuild=True`` builds a new one; the old one is then
-    closed (its ``close()``, if it has one) once the reload that rebuilt it commits.
+    ``db = relive.keep("db", connect)``: the object is kept under the calling module's
+    name and ``name``, so re-running the statement (edited, or the module re-run whole)
+    returns the object built the first time. ``rebuild=True`` builds a new one; the old
+    one is then closed (its ``close()``, if it has one) once the reload that rebuilt it
+    commits. :func:`drop_kept` lets go of it.
 
     Raises:
-        TypeError: No key could be derived (a lambda needs an explicit key).
+        TypeError: ``name`` is not a string or ``factory`` is not callable.
     """
-    if factory is None:
-        if isinstance(key, str):
-            raise TypeError("relive.keep(key, factory): the factory is missing")
-        factory, key = key, getattr(key, "__qualname__", "")
-        if not key or "<lambda>" in key:
-            raise TypeError("relive.keep(factory) needs an explicit key for this factory")
-    if not isinstance(key, str):
-        raise TypeError("relive.keep(key, factory): the key must be a string")
+    if not isinstance(name, str):
+        raise TypeError(
+            "relive.keep(name, factory): the first argument is the name the object is kept"
+            f" under, not {type(name).__name__}"
+        )
+    if not callable(factory):
+        raise TypeError("relive.keep(name, factory): the factory must be callable")
     module = sys._getframe(1).f_globals.get("__name__", "__main__")
-    slot = (str(module), key)
+    slot = (str(module), name)
     with _registry.lock:
         old = _registry.kept.get(slot, _registry)
         if old is not _registry and not rebuild:
@@ -208,14 +201,13 @@ def _close(obj: object) -> None:
         close()
 
 
-def forget(module: str | types.ModuleType, key: str | None = None) -> None:
-    """Drop what :func:`keep` holds for ``module`` (one ``key``, or all), unclosed.
-
-    The next ``relive.keep`` for it builds a new object.
+def drop_kept(module: str | types.ModuleType, name: str | None = None) -> None:
+    """Let go of what :func:`keep` holds for ``module`` (the object kept under ``name``,
+    or all of them), without closing it: the next ``relive.keep`` builds a new object.
     """
-    name = module if isinstance(module, str) else module.__name__
+    module_name = module if isinstance(module, str) else module.__name__
     with _registry.lock:
-        for slot in [s for s in _registry.kept if s[0] == name and key in (None, s[1])]:
+        for slot in [s for s in _registry.kept if s[0] == module_name and name in (None, s[1])]:
             del _registry.kept[slot]
 
 

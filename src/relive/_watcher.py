@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Self, final
@@ -21,7 +22,7 @@ from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
 
-__all__ = ["Watcher", "disabled", "watch"]
+__all__ = ["Watcher", "Wiring", "disabled", "watch", "watch_wired"]
 
 logger = logging.getLogger("relive")
 
@@ -62,14 +63,35 @@ class _ImportNotifier:
 
 
 @final
+@dataclass(frozen=True)
+class Wiring:
+    """What an integration sets on a watcher beside the user's options (internal).
+
+    Attributes:
+        engine: The engine to use (default: the process's engine).
+        apply: Applies each batch of changed files (real paths) and returns the report
+            (default: ``engine.apply_changes``, which holds back a broken file so the
+            others apply); the servers pass one that applies edits between requests and
+            follows a framework's rules. It raises as the engine does.
+        restart_paths: Files whose change means restart (the running script).
+        on_restart: Called when an edit needs a restart (default: one line on stderr).
+    """
+
+    engine: Engine | None = None
+    apply: ApplyFunction | None = None
+    restart_paths: Iterable[str | os.PathLike[str]] = ()
+    on_restart: RestartCallback | None = None
+
+
+@final
 class Watcher:
     """Applies edits to the running program as files are saved. Use :func:`watch`.
 
+    Args are those of :func:`watch`.
+
     Attributes:
-        engine: The engine applying the edits.
         last_report: The last non-empty report, if any.
         last_error: The last error, if the last batch failed (cleared by a good one).
-        batches: How many batches of changed files have been handled.
     """
 
     def __init__(
@@ -81,33 +103,37 @@ class Watcher:
         force_polling: bool | None = None,
         on_report: ReportCallback | None = None,
         on_error: ErrorCallback | None = None,
-        on_restart: RestartCallback | None = None,
-        restart_paths: Iterable[str | os.PathLike[str]] = (),
         quiet: bool = False,
         verbose: bool = False,
-        engine: Engine | None = None,
-        apply: ApplyFunction | None = None,
     ) -> None:
-        self.engine = engine or get_engine()
-        self._apply_batch = apply
         self._explicit_roots = [Path(p) for p in paths]
         self._include = ("*.py", *include)
         self._exclude = tuple(exclude)
         self._force_polling = force_polling
         self._on_report = on_report
         self._on_error = on_error
-        self._on_restart = on_restart
-        self._restart_paths = frozenset(os.path.realpath(p) for p in restart_paths)
         self._quiet = quiet
         self._verbose = verbose
         self.last_report: Report | None = None
         self.last_error: ReloadError | None = None
-        self.batches = 0
         self._files: FileWatcher | None = None
         self._stopping = threading.Event()
         self._notifier = _ImportNotifier()
         self._discovery: threading.Thread | None = None
-        self._idle = threading.Condition()
+        self._wire(Wiring())
+
+    def _wire(self, wiring: Wiring) -> None:
+        self._engine = wiring.engine
+        self._apply_batch = wiring.apply
+        self._restart_paths = frozenset(os.path.realpath(p) for p in wiring.restart_paths)
+        self._on_restart = wiring.on_restart
+
+    @property
+    def engine(self) -> Engine:
+        """The engine applying the edits."""
+        if self._engine is None:
+            self._engine = get_engine()
+        return self._engine
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -168,17 +194,6 @@ class Watcher:
         """One line saying what is watched."""
         return self._files.describe() if self._files is not None else "not watching"
 
-    def wait_for_batch(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``count`` batches were handled; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self.batches < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
-
     # -- what to watch ------------------------------------------------------------------
 
     def _roots(self) -> list[Path]:
@@ -232,14 +247,6 @@ class Watcher:
     # -- handling a batch -----------------------------------------------------------------
 
     def _handle(self, batch: Batch) -> None:
-        try:
-            self._apply(batch)
-        finally:
-            with self._idle:
-                self.batches += 1
-                self._idle.notify_all()
-
-    def _apply(self, batch: Batch) -> None:
         changed = {os.path.realpath(path) for path in batch.changed | batch.removed}
         restart = sorted(changed & self._restart_paths)
         if restart:
@@ -298,19 +305,17 @@ def watch(
     force_polling: bool | None = None,
     on_report: ReportCallback | None = None,
     on_error: ErrorCallback | None = None,
-    on_restart: RestartCallback | None = None,
-    restart_paths: Iterable[str | os.PathLike[str]] = (),
     quiet: bool = False,
     verbose: bool = False,
-    engine: Engine | None = None,
-    apply: ApplyFunction | None = None,
 ) -> Watcher:
     """Watch the user's code and apply every saved edit to this running process.
 
     With no ``paths``, watches the directories of the tracked modules and the current
     directory, and the directories of modules imported later. Returns the started
     watcher (a context manager; ``.stop()`` ends it). With ``RELIVE=0`` in the
-    environment it returns a watcher that does nothing.
+    environment it returns a watcher that does nothing. A save that holds a broken file
+    among good ones applies the good ones; the broken one is reported and keeps its
+    last code.
 
     Args:
         paths: Directories to watch instead of the defaults.
@@ -319,28 +324,31 @@ def watch(
         force_polling: Poll instead of using OS events (None: poll only if events fail).
         on_report: Called with each non-empty report (default: one line on stderr).
         on_error: Called with each ReloadError (default: one line on stderr).
-        on_restart: Called when an edit needs a restart (default: one line on stderr).
-        restart_paths: Files whose change means restart (the running script).
         quiet: Say nothing about successful reloads.
         verbose: Say what is watched.
-        engine: The engine to use (default: the process's engine).
-        apply: Applies each batch of changed files (real paths) and returns the report
-            (default: ``engine.apply_changes``, which holds back a broken file so the
-            others apply); integrations pass one that applies edits
-            between requests and follows a framework's rules. It raises as the engine does.
     """
-    watcher = Watcher(
+    return Watcher(
         paths,
         include=include,
         exclude=exclude,
         force_polling=force_polling,
         on_report=on_report,
         on_error=on_error,
-        on_restart=on_restart,
-        restart_paths=restart_paths,
         quiet=quiet,
         verbose=verbose,
-        engine=engine,
-        apply=apply,
-    )
+    ).start()
+
+
+def watch_wired(
+    wiring: Wiring,
+    *paths: str | os.PathLike[str],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    quiet: bool = False,
+    verbose: bool = False,
+) -> Watcher:
+    """Internal: :func:`watch` for an integration (the worker of ``relive run``, a
+    server), with what it sets beside the user's options."""
+    watcher = Watcher(paths, include=include, exclude=exclude, quiet=quiet, verbose=verbose)
+    watcher._wire(wiring)
     return watcher.start()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
-from relive._watcher import Watcher, watch
+from relive._watcher import Watcher, Wiring, watch_wired
 
 if TYPE_CHECKING:
     from relive._integrations.servers import ServerSupport
@@ -204,15 +204,18 @@ def start_watcher(
 
     script_in_place = support is not None and support.script is not None
     try:
-        return watch(
+        wiring = Wiring(
+            apply=support.apply_paths if support is not None else None,
+            restart_paths=[target.script] if target.script and not script_in_place else [],
+            on_restart=on_restart if link is not None else None,
+        )
+        return watch_wired(
+            wiring,
             *options.paths,
             include=options.include,
             exclude=options.exclude,
-            on_restart=on_restart if link is not None else None,
-            restart_paths=[target.script] if target.script and not script_in_place else [],
             quiet=options.quiet,
             verbose=options.verbose,
-            apply=support.apply_paths if support is not None else None,
         )
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
