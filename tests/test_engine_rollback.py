@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import textwrap
+
+import pytest
 
 import relive
 from relive._engine import Engine
@@ -43,3 +46,113 @@ def test_a_broken_text_saved_twice_is_reported_once(
     package.write("rb_twice.py", "X = undefined\n")
     assert _refresh_outcome() == "nothing changed"
     assert sys.modules["rb_twice"].X == 1
+
+
+def _reject(path: str, package: TemporaryPackage, text: str) -> None:
+    package.write(path, text)
+    with pytest.raises(relive.ReloadError):
+        relive.refresh()
+
+
+def test_a_rejected_edit_leaves_no_registration_in_other_modules(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    bus_source = """
+        HANDLERS = []
+        BY_NAME = {}
+        NAMES = set()
+        NESTED = {"all": []}
+        LAST = None
+
+
+        def on(f):
+            global LAST
+            HANDLERS.append(f)
+            BY_NAME[f.__name__] = f
+            NAMES.add(f.__name__)
+            NESTED["all"].append(f)
+            NESTED.setdefault("new", []).append(f)
+            LAST = f
+            return f
+
+
+        class Plugin:
+            registry = []
+            count = 0
+
+            def __init_subclass__(cls, **kwargs):
+                super().__init_subclass__(**kwargs)
+                Plugin.registry.append(cls)
+                Plugin.count += 1
+                Plugin.latest = cls
+        """
+    bus = package.module("rb_bus", bus_source)
+    base = "from rb_bus import on, Plugin\n\n\n@on\ndef greet():\n    return 'hello'\n"
+    plug = package.module("rb_plug", base)
+    containers = (bus.HANDLERS, bus.BY_NAME, bus.NAMES, bus.NESTED, bus.Plugin.registry)
+    before = [list(c) if not isinstance(c, dict) else dict(c) for c in containers]
+    nested_all = list(bus.NESTED["all"])
+    broken = (
+        base + "\n\n@on\ndef audit():\n    return 'audit v1'\n\n\n"
+        "class Extra(Plugin):\n    pass\n\n\nX = undefined\n"
+    )
+    _reject("rb_plug.py", package, broken)
+    after = [list(c) if not isinstance(c, dict) else dict(c) for c in containers]
+    assert after == before and bus.NESTED["all"] == nested_all
+    assert {"greet"} == bus.NAMES and bus.LAST is plug.greet
+    assert bus.Plugin.count == 0 and "latest" not in vars(bus.Plugin)
+    package.write("rb_plug.py", base + "\n\n@on\ndef audit():\n    return 'audit v2'\n")
+    relive.refresh()
+    assert [handler() for handler in bus.HANDLERS] == ["hello", "audit v2"]
+    assert sorted(bus.BY_NAME) == ["audit", "greet"]
+    assert bus.NESTED["new"] == [plug.greet, plug.audit]
+
+
+def test_a_failed_batch_that_added_a_module_leaves_no_trace(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.write("rb_pkg/__init__.py", "")
+    package.write("rb_pkg/bus.py", "H = []\n")
+    bus = package.module("rb_pkg.bus")
+    first = package.module("rb_pkg.a", "X = 1\n")
+    package.write("rb_pkg/new.py", "from . import bus\n\nbus.H.append('new')\nY = 1\n")
+    _reject("rb_pkg/a.py", package, "from . import new\n\nX = undefined\n")
+    assert "rb_pkg.new" not in sys.modules
+    assert not hasattr(sys.modules["rb_pkg"], "new") and bus.H == [] and first.X == 1
+    package.write("rb_pkg/a.py", "from . import new\n\nX = 2\n")
+    assert relive.refresh().reloaded == ("rb_pkg.a",)
+    assert bus.H == ["new"] and first.X == 2 and first.new is sys.modules["rb_pkg.new"]
+
+
+def test_a_failed_edit_leaves_lru_caches_as_they_were(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        import functools
+
+        CALLS = []
+
+
+        @functools.cache
+        def square(x):
+            CALLS.append(x)
+            return x * x
+
+
+        @functools.lru_cache(maxsize=16)
+        def cube(x):
+            CALLS.append(x)
+            return x * x * x
+        """
+    mod = package.module("rb_cache", v1)
+    assert [mod.square(2), mod.square(3), mod.cube(2)] == [4, 9, 8]
+    calls = list(mod.CALLS)
+    v2 = (
+        textwrap.dedent(v1).replace("x * x\n", "x * x + 1\n").replace("x * x * x", "x * x * x + 1")
+        + "\nFOUR = square(4)\nBOOM = 1 / 0\n"
+    )
+    _reject("rb_cache.py", package, v2)
+    assert calls == mod.CALLS
+    assert [mod.square(2), mod.square(3), mod.square(4), mod.cube(2)] == [4, 9, 16, 8]
+    assert [*calls, 4] == mod.CALLS  # only square(4) ran: with the old code
+    assert mod.square.cache_info().currsize == 3 and mod.cube.cache_info().currsize == 1

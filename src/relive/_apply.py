@@ -7,6 +7,7 @@ modules with their plan, and their importers with only the names that were rebou
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import sys
 import traceback
@@ -96,7 +97,7 @@ class ModuleApplier:
         self.codes = CodeCache(tracked.filename, 0)
         self.lines: list[str] = []
         self._shifted: set[int] = set()  # functions already at their new lines
-        self._caches: list[object] = []
+        self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
 
@@ -134,8 +135,6 @@ class ModuleApplier:
         for step in steps:
             self._guarded(step)
         self._remove(removed)
-        for cache in self._caches:  # filled by other threads meanwhile, with either code
-            self.journal.at_end(cache.cache_clear)  # type: ignore[attr-defined]
         self.changes.rebound = self.local_rebound
         return self.changes
 
@@ -204,6 +203,8 @@ class ModuleApplier:
         # A star import binds names no one can list in advance: compare the whole namespace.
         names = set(self.namespace) | statement.binds if stars else statement.binds
         before = {name: self.namespace.get(name, _MISSING) for name in names}
+        if not _imports_loaded(statement.node, self.tracked.package):
+            self.journal.user_code(self.tracked.name)
         exec(self.codes.statement(statement.node), self.namespace)
         self.changes.executed.append(statement.lineno)
         if stars:
@@ -331,6 +332,7 @@ class ModuleApplier:
 
     def _bare_function(self, step: Step) -> types.FunctionType:
         scratch: dict[str, Any] = {}
+        self.journal.user_code(self.tracked.name)
         exec(self.codes.bare(step.new.node), self.namespace, scratch)
         function = scratch[step.new.name or ""]
         assert isinstance(function, types.FunctionType)
@@ -424,6 +426,7 @@ class ModuleApplier:
 
     def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
         scratch: dict[str, Any] = {}
+        self.journal.user_code(self.tracked.name)
         exec(self.codes.statement(step.new.node), self.namespace, scratch)
         fresh = scratch[step.new.name or ""]
         _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
@@ -507,6 +510,23 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
             yield from _functions_under(member, f"{qualname}.{name}", filename)
         return
     yield from find_functions(obj, qualname, filename)
+
+
+def _imports_loaded(node: ast.stmt, package: str) -> bool:
+    """Whether ``node`` only imports modules already loaded (it runs none of their code)."""
+    if isinstance(node, ast.Import):
+        return all(alias.name in sys.modules for alias in node.names)
+    if not isinstance(node, ast.ImportFrom):
+        return False
+    try:
+        name = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    except (ImportError, ValueError):
+        return False
+    module = sys.modules.get(name)
+    return module is not None and all(
+        alias.name == "*" or alias.name in vars(module) or f"{name}.{alias.name}" in sys.modules
+        for alias in node.names
+    )
 
 
 def _replace_nested(name: str, old: type, new: type) -> bool:

@@ -23,6 +23,7 @@ from relive._lifecycle import HookRun
 from relive._patch import Journal
 from relive._prepare import Prepared, prepare
 from relive._tracker import TrackedModule, Tracker
+from relive._undo import SideEffects
 
 __all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload"]
 
@@ -254,6 +255,10 @@ class Engine:
         prepared = _dependency_order(prepared)
         self._editing = {item.tracked.name: item for item in prepared}
         journal = Journal()
+        effects = SideEffects(self._is_user_module)
+        journal.before_user_code = lambda name: self._record_side_effects([name], journal, effects)
+        # A module imported anew runs its code: what it imports is recorded first.
+        self.tracker.on_import = lambda names: self._record_side_effects(names, journal, effects)
         hooks = HookRun(journal)
         try:
             with hooks.active():
@@ -265,6 +270,7 @@ class Engine:
                 raise
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         finally:
+            self.tracker.on_import = None
             self._lean_readers()
         journal.commit()
         hooks.committed()
@@ -273,6 +279,35 @@ class Engine:
                 item.tracked, item.source, item.statements, item.stat, item.imports
             )
         return Report(tuple(reports), time.perf_counter() - started)
+
+    def _record_side_effects(
+        self, names: Iterable[str], journal: Journal, effects: SideEffects
+    ) -> None:
+        """Before the program's code runs in modules ``names``: record the mutable state
+        of the tracked modules they import, directly or not (a rollback puts it back)."""
+        stack = [name for name in names if name not in effects.modules]
+        if not stack:
+            return
+        found: list[ModuleType] = []
+        while stack:
+            current = stack.pop()
+            tracked = self.tracker.get(current)
+            module = sys.modules.get(current)
+            if current in effects.modules or tracked is None or module is None:
+                continue
+            effects.modules.add(current)
+            found.append(module)
+            edit = self._editing.get(current)
+            stack.extend(edit.imports if edit is not None else tracked.imports)
+        for module in found:
+            journal.remember_namespace(vars(module))
+        effects.take(found)
+        # Undone at its place in the journal: later changes first, earlier ones after.
+        journal.on_rollback(effects.restorer())
+
+    def _is_user_module(self, module: ModuleType) -> bool:
+        path = getattr(module, "__file__", None)
+        return isinstance(path, str) and self.tracker.is_user_file(os.path.realpath(path))
 
     def _lean_readers(self) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
@@ -300,6 +335,11 @@ class Engine:
     def _apply(
         self, prepared: list[Prepared], journal: Journal, hooks: HookRun
     ) -> list[ModuleReport]:
+        # Before hooks tear down what the program asked for before anything is applied;
+        # what they change is theirs (a rolled-back reload runs the after hooks again).
+        for edit in prepared:
+            if edit.plan.changed or edit.plan.moved:
+                hooks.before(edit.tracked.name)
         pending = {item.tracked.name: item for item in prepared}
         queue = deque(pending)
         triggers: dict[str, set[tuple[str, str]]] = {}
@@ -315,8 +355,6 @@ class Engine:
                 continue
             applier = ModuleApplier(tracked, journal, triggers.pop(name, set()))
             item = pending.pop(name, None)
-            if item is not None and (item.plan.changed or item.plan.moved):
-                hooks.before(name)
             changes = applier.run(item, self._editing.get(name))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes.rebound, triggers, queue)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
+from relive._undo import CacheRecord
 
 __all__ = [
     "Journal",
@@ -49,6 +50,23 @@ class Journal:
     _nested: _CodeMap = field(default_factory=dict)
     _redirects: dict[int, tuple[object, object]] = field(default_factory=dict)
     _finally: list[Callable[[], None]] = field(default_factory=list)
+    # Caches met while finding functions (find_functions appends); each is recorded
+    # before the first code swap after it was found, cleared on commit.
+    caches: list[object] = field(default_factory=list)
+    _cache_records: dict[int, CacheRecord] = field(default_factory=dict)
+    # Called before the program's own code runs in a module (with the module's name).
+    before_user_code: Callable[[str], None] | None = None
+
+    def user_code(self, module: str) -> None:
+        """Note that the program's code is about to run in ``module`` (a statement, a
+        decorator, a class body)."""
+        if self.before_user_code is not None:
+            self.before_user_code(module)
+
+    def _record_caches(self) -> None:
+        for cache in self.caches:
+            if id(cache) not in self._cache_records:
+                self._cache_records[id(cache)] = CacheRecord(cache)
 
     def remember_namespace(self, namespace: dict[str, Any]) -> None:
         """Take a shallow copy of a namespace the first time it is about to change."""
@@ -58,6 +76,8 @@ class Journal:
     def setattr(self, obj: object, name: str, value: object) -> None:
         """Set an attribute, remembering its old value (or its absence)."""
         setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__
+        if name == "__code__" and len(self.caches) != len(self._cache_records):
+            self._record_caches()
         old = _own_attribute(obj, name)
         setter(obj, name, value)
         self._undo.append(functools.partial(_restore_attribute, obj, name, old))
@@ -144,6 +164,7 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._end_caches(CacheRecord.rollback)
         self._run_finally()
 
     def commit(self) -> None:
@@ -152,7 +173,15 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._end_caches(CacheRecord.commit)
         self._run_finally()
+
+    def _end_caches(self, end: Callable[[CacheRecord], None]) -> None:
+        self._record_caches()  # found, never swapped: as they are now
+        for record in self._cache_records.values():
+            end(record)
+        self._cache_records.clear()
+        self.caches.clear()
 
     def at_end(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the reload is over, committed or rolled back (clear a cache)."""

@@ -148,7 +148,7 @@ class _SourceRecorder(importlib.abc.MetaPathFinder):
         tracker = self.tracker()
         origin = getattr(spec, "origin", None)
         if tracker is not None and isinstance(origin, str) and origin.endswith(".py"):
-            tracker.capture(os.path.realpath(origin))
+            tracker.capture(os.path.realpath(origin), fullname, spec)
         return spec
 
 
@@ -167,6 +167,8 @@ class Tracker:
         self._failed: dict[str, TrackedModule] = {}  # modules whose last edit failed
         self._recorder: _SourceRecorder | None = None
         self._real_directories: dict[str, str] = {}
+        # Told what a user module imported now will import (during a transaction).
+        self.on_import: Callable[[frozenset[str]], None] | None = None
 
     def record_imports(self) -> None:
         """Record the source of user modules imported from now on (idempotent)."""
@@ -186,7 +188,9 @@ class Tracker:
             sys.meta_path.remove(self._recorder)
         self._recorder = None
 
-    def capture(self, path: str) -> None:
+    def capture(
+        self, path: str, name: str = "", spec: importlib.machinery.ModuleSpec | None = None
+    ) -> None:
         """Remember a user file's source as it is being imported."""
         if not self.is_user_file(path):
             return
@@ -194,6 +198,12 @@ class Tracker:
             self._captured[path] = (read_source(path), stat_key(path))
         except (OSError, UnicodeDecodeError, SyntaxError):
             self._captured.pop(path, None)
+            return
+        if self.on_import is not None and spec is not None:
+            package = (
+                name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
+            )
+            self.on_import(_import_targets(self._captured[path][0], package))
 
     # -- discovery ------------------------------------------------------------------
 
@@ -452,6 +462,20 @@ def imported_names(source: str, package: str) -> frozenset[str]:
                 names.add(dotted)
                 dotted = dotted.rpartition(".")[0]
     names.discard("")
+    return frozenset(names)
+
+
+def _import_targets(source: str, package: str) -> frozenset[str]:
+    """Every module ``source`` may import, ``from pkg import mod`` submodules included."""
+    names = set(imported_names(source, package))
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset(names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = _absolute("." * node.level + (node.module or ""), package)
+            names.update(f"{base}.{alias.name}" if base else alias.name for alias in node.names)
     return frozenset(names)
 
 

@@ -1,0 +1,203 @@
+"""What the statements a transaction runs may change beyond the journal's own records.
+
+Statements run during a reload (decorators, ``__init_subclass__``, plain calls) register
+into lists, dicts and sets held by other modules and import new modules. Just before the
+first of them runs, :class:`SideEffects` records the tracked modules' mutable state; a
+rolled-back transaction puts it back exactly (the containers keep their identity).
+:class:`CacheRecord` does the same for the ``lru_cache`` contents of patched functions.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+__all__ = ["CacheRecord", "SideEffects"]
+
+_MISSING: Any = object()
+_DEPTH = 2  # containers inside containers (a dict of lists), this many levels down
+
+
+class SideEffects:
+    """The lists, dicts and sets of tracked modules and their classes, as they were.
+
+    Args:
+        user_module: Whether a module imported during the transaction is the user's (it
+            leaves ``sys.modules`` again on rollback; third-party ones stay).
+    """
+
+    def __init__(self, user_module: Callable[[ModuleType], bool]) -> None:
+        self._user_module = user_module
+        self._containers: dict[int, tuple[Any, Any]] = {}
+        self._classes: dict[int, tuple[type, dict[str, Any]]] = {}
+        self._loaded: set[str] = set()
+        self.taken = False
+        self.modules: set[str] = set()  # the modules recorded
+        self._restorers = 0
+
+    def take(self, modules: Iterable[ModuleType]) -> None:
+        """Record the state of ``modules`` (their namespaces are the journal's to keep)."""
+        if not self.taken:
+            self.taken = True
+            self._loaded = set(sys.modules)
+        for module in modules:
+            name = module.__name__
+            for value in vars(module).values():
+                kind = type(value)
+                if kind in _PLAIN or value is sys.modules:
+                    continue  # (a class's type is its metaclass: never plain)
+                if isinstance(value, type):
+                    if value.__module__ == name:
+                        self._record_class(value)
+                elif kind is not ModuleType and (kind in _CONTAINERS or _container(value)):
+                    self._record(value, _DEPTH)
+
+    def _record_class(self, cls: type) -> None:
+        if id(cls) in self._classes:
+            return
+        attributes = dict(cls.__dict__)
+        self._classes[id(cls)] = (cls, attributes)
+        for value in attributes.values():
+            if type(value) not in _PLAIN and _container(value):
+                self._record(value, _DEPTH)
+
+    def _record(self, value: Any, depth: int) -> None:
+        if id(value) in self._containers:
+            return
+        if isinstance(value, dict):
+            saved: Any = dict(value)
+            inner: Iterable[object] = saved.values()
+        else:
+            saved = list(value)
+            inner = saved
+        self._containers[id(value)] = (value, saved)
+        if depth > 1:
+            for item in inner:
+                if type(item) not in _PLAIN and _container(item):
+                    self._record(item, depth - 1)
+
+    def restorer(self) -> Callable[[], None]:
+        """What puts back the state recorded since the last call (the first one also
+        unloads the user's modules imported since)."""
+        containers, self._containers = self._containers, {}
+        classes, self._classes = self._classes, {}
+        first = not self._restorers
+        self._restorers += 1
+
+        def restore() -> None:
+            for container, saved in containers.values():
+                _restore_container(container, saved)
+            for cls, attributes in classes.values():
+                _restore_class(cls, attributes)
+            if first:
+                self._unload_new_modules()
+
+        return restore
+
+    def _unload_new_modules(self) -> None:
+        for name in [name for name in sys.modules if name not in self._loaded]:
+            module = sys.modules[name]
+            if isinstance(module, ModuleType) and self._user_module(module):
+                _unload(name, module)
+
+
+def _container(value: object) -> bool:
+    return isinstance(value, (list, dict, set))
+
+
+_CONTAINERS = frozenset({list, dict, set})
+# What a namespace mostly holds, never a container: skipped at the cost of a set lookup.
+_PLAIN = frozenset(
+    {
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        types.ModuleType,
+        int,
+        float,
+        str,
+        bytes,
+        bool,
+        tuple,
+        frozenset,
+        type(None),
+        staticmethod,
+        classmethod,
+        property,
+        types.GetSetDescriptorType,
+        types.MemberDescriptorType,
+        types.WrapperDescriptorType,
+        types.MethodDescriptorType,
+    }
+)
+
+
+def _restore_container(container: Any, saved: Any) -> None:
+    if isinstance(container, dict):
+        if len(container) != len(saved) or any(
+            container.get(key, _MISSING) is not value for key, value in saved.items()
+        ):
+            dict.clear(container)
+            dict.update(container, saved)
+    elif isinstance(container, list):
+        if len(container) != len(saved) or any(
+            a is not b for a, b in zip(container, saved, strict=True)
+        ):
+            list.__setitem__(container, slice(None), saved)
+    elif len(container) != len(saved) or not set.issuperset(container, saved):
+        set.clear(container)
+        set.update(container, saved)
+
+
+def _restore_class(cls: type, attributes: dict[str, Any]) -> None:
+    current = dict(cls.__dict__)
+    for name in current.keys() - attributes.keys():
+        type.__delattr__(cls, name)
+    for name, value in attributes.items():
+        if current.get(name, _MISSING) is not value:
+            type.__setattr__(cls, name, value)
+
+
+def _unload(name: str, module: ModuleType) -> None:
+    del sys.modules[name]
+    parent_name, _, child = name.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    if parent is not None and getattr(parent, child, None) is module:
+        delattr(parent, child)
+
+
+class CacheRecord:
+    """An ``lru_cache`` met while patching, as it was before the function changed.
+
+    A committed reload clears it. A rolled-back one leaves it alone when nothing was added
+    meanwhile; an unbounded cache gets back its exact contents; a bounded one (whose
+    entries sit in a linked list no Python code can rebuild) is cleared.
+    """
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        info = cache.cache_info()
+        self._misses, self._size = info.misses, info.currsize
+        self._table: dict[Any, Any] | None = None
+        self._saved: dict[Any, Any] | None = None
+        if info.maxsize is None:
+            own = getattr(cache, "__dict__", None)
+            tables = [r for r in gc.get_referents(cache) if type(r) is dict and r is not own]
+            if len(tables) == 1 and len(tables[0]) == info.currsize:
+                self._table, self._saved = tables[0], dict(tables[0])
+
+    def commit(self) -> None:
+        """The new code is final: its results are computed afresh."""
+        self.cache.cache_clear()
+
+    def rollback(self) -> None:
+        """Back to the contents computed by the old code."""
+        info = self.cache.cache_info()
+        if info.misses == self._misses and info.currsize == self._size:
+            return
+        self.cache.cache_clear()
+        if self._table is not None and self._saved is not None:
+            self._table.update(self._saved)
