@@ -258,7 +258,7 @@ class Engine:
         effects = SideEffects(self._is_user_module)
         journal.before_user_code = lambda name: self._record_side_effects([name], journal, effects)
         # A module imported anew runs its code: what it imports is recorded first.
-        self.tracker.on_import = lambda names: self._record_side_effects(names, journal, effects)
+        self._tracker.on_import = lambda names: self._record_side_effects(names, journal, effects)
         hooks = HookRun(journal)
         try:
             with hooks.active():
@@ -270,7 +270,7 @@ class Engine:
                 raise
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         finally:
-            self.tracker.on_import = None
+            self._tracker.on_import = None
             self._lean_readers()
         journal.commit()
         hooks.committed()
@@ -291,7 +291,7 @@ class Engine:
         found: list[ModuleType] = []
         while stack:
             current = stack.pop()
-            tracked = self.tracker.get(current)
+            tracked = self._tracker.get(current)
             module = sys.modules.get(current)
             if current in effects.modules or tracked is None or module is None:
                 continue
@@ -307,7 +307,7 @@ class Engine:
 
     def _is_user_module(self, module: ModuleType) -> bool:
         path = getattr(module, "__file__", None)
-        return isinstance(path, str) and self.tracker.is_user_file(os.path.realpath(path))
+        return isinstance(path, str) and self._tracker.is_user_file(os.path.realpath(path))
 
     def _lean_readers(self) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""
