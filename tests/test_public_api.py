@@ -6,9 +6,12 @@ under relive/ is private (``_name``) except ``relive.testing`` and ``__main__``.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import relive
@@ -61,6 +64,9 @@ def test_every_exported_name_exists_and_is_documented() -> None:
 
 
 def test_every_public_name_is_exported() -> None:
+    for name in relive.__all__:
+        getattr(relive, name)  # loaded on first use
+    assert set(dir(relive)) >= set(relive.__all__)
     public = {
         name
         for name, value in vars(relive).items()
@@ -108,3 +114,30 @@ def test_the_state_api_reads_one_way() -> None:
     assert list(inspect.signature(relive.keep).parameters) == ["name", "factory", "rebuild"]
     assert list(inspect.signature(relive.drop_kept).parameters) == ["module", "name"]
     assert not hasattr(relive, "forget")
+
+
+def test_the_supervisor_starts_without_loading_the_engine() -> None:
+    # `relive run`'s parent process only watches files and restarts the worker: the
+    # engine (tracker, diff, patcher) is loaded in the worker alone.
+    code = "import sys, relive._cli; print(sorted(m for m in sys.modules if 'relive' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert loaded == {
+        "relive",
+        "relive._batching",
+        "relive._cli",
+        "relive._filewatch",
+        "relive._filters",
+        "relive._protocol",
+        "relive._supervisor",
+        "relive._switch",
+    }
+
+
+def test_import_relive_loads_a_name_on_first_use() -> None:
+    code = (
+        "import sys, relive; before = 'relive._engine' in sys.modules;"
+        " relive.refresh; print(before, 'relive._engine' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

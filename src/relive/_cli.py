@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from relive._supervisor import DEFAULT_GRACE, RunConfig, run
-from relive._watcher import disabled
+from relive._switch import disabled
 
 __all__ = ["build_parser", "main"]
 

@@ -20,8 +20,8 @@ from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
 from relive._names import ImportedNames
+from relive._switch import disabled
 from relive._tracker import TrackedModule
-from relive._watcher import disabled
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell

@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from relive._filewatch import Batch, FileWatcher, matches
-from relive._worker import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
+from relive._protocol import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
 
 __all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "Output", "RunConfig", "Supervisor", "run"]
 

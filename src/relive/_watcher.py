@@ -21,8 +21,9 @@ from typing import Self, final
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
+from relive._switch import disabled
 
-__all__ = ["Watcher", "Wiring", "disabled", "watch", "watch_wired"]
+__all__ = ["Watcher", "Wiring", "watch", "watch_wired"]
 
 logger = logging.getLogger("relive")
 
@@ -32,11 +33,6 @@ ReportCallback = Callable[[Report], None]
 ErrorCallback = Callable[[ReloadError], None]
 RestartCallback = Callable[[RestartRequired], None]
 ApplyFunction = Callable[[set[str]], Report]
-
-
-def disabled() -> bool:
-    """Whether relive is switched off for this process (``RELIVE=0``: production)."""
-    return os.environ.get("RELIVE", "").strip().lower() in {"0", "false", "no", "off"}
 
 
 class _ImportNotifier:

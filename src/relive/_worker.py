@@ -5,27 +5,12 @@ The supervisor (``relive._supervisor``) starts ``python -m relive._worker SCRIPT
 ``sys.path`` as ``python SCRIPT`` / ``python -m MODULE`` would, starts relive's in-process
 watcher so edits are applied in place, then runs the program as ``__main__`` with runpy.
 
-The channel between the two processes, kept tiny on purpose:
-
-    RELIVE_WORKER   environment variable set by the supervisor, removed by the worker
-                    before the program runs; JSON options:
-                    {"fd": 5, "reload": true, "quiet": false, "verbose": false,
-                     "paths": [...], "include": [...], "exclude": [...],
-                     "livereload": false}
-    fd              one end of a socket pair, inherited by the worker.
-    worker -> supervisor, one JSON object per line:
-        {"event": "ready", "pid": 123}               watcher started; the program starts now
-        {"event": "restart", "reason": "app.py: …"}  an edit needs a restart (RestartRequired)
-        {"event": "no-reload", "reason": "…"}        in-place reload could not start; the
-                                                     supervisor restarts on .py changes instead
-    supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
-        supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+The channel between the two processes is described in ``relive._protocol``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import runpy
@@ -36,60 +21,26 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
+from relive._protocol import (
+    EVENT_NO_RELOAD,
+    EVENT_READY,
+    EVENT_RESTART,
+    WORKER_ENV,
+    WorkerOptions,
+)
 from relive._watcher import Watcher, Wiring, watch_wired
 
 if TYPE_CHECKING:
     from relive._integrations.servers import ServerSupport
 
-__all__ = [
-    "EVENT_NO_RELOAD",
-    "EVENT_READY",
-    "EVENT_RESTART",
-    "WORKER_ENV",
-    "SupervisorLink",
-    "Target",
-    "WorkerOptions",
-    "main",
-]
-
-WORKER_ENV = "RELIVE_WORKER"
-EVENT_READY = "ready"
-EVENT_RESTART = "restart"
-EVENT_NO_RELOAD = "no-reload"
+__all__ = ["SupervisorLink", "Target", "main"]
 
 # Frames of these files are relive's own, not the user's: hidden from a crash's traceback.
 _OWN_FILES = frozenset({__file__, runpy.__file__, "<frozen runpy>"})
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """What the supervisor tells the worker, through the ``RELIVE_WORKER`` variable."""
-
-    fd: int = -1
-    reload: bool = True
-    quiet: bool = False
-    verbose: bool = False
-    paths: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    livereload: bool = False  # browser live reload, on the app's own port
-
-    def to_env(self) -> str:
-        """Encode as the value of ``RELIVE_WORKER``."""
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_env(cls, value: str | None) -> WorkerOptions:
-        """Decode ``RELIVE_WORKER``; defaults when it is not set."""
-        data: dict[str, Any] = json.loads(value) if value else {}
-        fields: dict[str, Any] = {
-            key: tuple(item) if isinstance(item, list) else item for key, item in data.items()
-        }
-        return cls(**fields)
 
 
 class SupervisorLink:

@@ -1,0 +1,62 @@
+"""The protocol of ``relive run``: what the supervisor and its worker tell each other.
+
+Imported by both sides and by nothing else heavy, so the supervisor (the parent process)
+starts without loading the engine.
+
+The channel between the two processes, kept tiny on purpose:
+
+    RELIVE_WORKER   environment variable set by the supervisor, removed by the worker
+                    before the program runs; JSON options:
+                    {"fd": 5, "reload": true, "quiet": false, "verbose": false,
+                     "paths": [...], "include": [...], "exclude": [...],
+                     "livereload": false}
+    fd              one end of a socket pair, inherited by the worker.
+    worker -> supervisor, one JSON object per line:
+        {"event": "ready", "pid": 123}               watcher started; the program starts now
+        {"event": "restart", "reason": "app.py: …"}  an edit needs a restart (RestartRequired)
+        {"event": "no-reload", "reason": "…"}        in-place reload could not start; the
+                                                     supervisor restarts on .py changes instead
+    supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
+        supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EVENT_NO_RELOAD", "EVENT_READY", "EVENT_RESTART", "WORKER_ENV", "WorkerOptions"]
+
+WORKER_ENV = "RELIVE_WORKER"
+EVENT_READY = "ready"
+EVENT_RESTART = "restart"
+EVENT_NO_RELOAD = "no-reload"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What the supervisor tells the worker, through the ``RELIVE_WORKER`` variable."""
+
+    fd: int = -1
+    reload: bool = True
+    quiet: bool = False
+    verbose: bool = False
+    paths: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    livereload: bool = False  # browser live reload, on the app's own port
+
+    def to_env(self) -> str:
+        """Encode as the value of ``RELIVE_WORKER``."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_env(cls, value: str | None) -> WorkerOptions:
+        """Decode ``RELIVE_WORKER``; defaults when it is not set."""
+        data: dict[str, Any] = json.loads(value) if value else {}
+        fields: dict[str, Any] = {
+            key: tuple(item) if isinstance(item, list) else item for key, item in data.items()
+        }
+        return cls(**fields)
