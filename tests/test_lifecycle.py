@@ -282,7 +282,7 @@ def test_before_hooks_run_when_relive_run_restarts_the_program(tmp_path: Path) -
     relive_run = Relive(tmp_path, ["app.py"])
     try:
         first = relive_run.wait_for_start(1)
-        write_source(tmp_path / "app.py", RESTARTED + "# edited\n")
+        write_source(tmp_path / "app.py", RESTARTED.replace("3600", "3601"))  # the loop
         relive_run.wait_for_start(2)
         flushed = tmp_path / "flushed.txt"
         wait_until(lambda: flushed.exists() and flushed.read_text() == f"{first}\n")

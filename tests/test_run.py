@@ -241,12 +241,12 @@ def test_syntax_error_is_reported_and_the_fix_then_applies(tmp_path: Path, start
 # Restarts --------------------------------------------------------------------------------
 
 
-def test_edit_of_the_main_script_restarts(tmp_path: Path, start: Start) -> None:
+def test_edit_of_the_main_loop_of_the_script_restarts(tmp_path: Path, start: Start) -> None:
     write_app(tmp_path)
     relive = start("app.py")
     first = relive.wait_for_start(1)
 
-    write_source(tmp_path / "app.py", APP + "# edited\n")
+    write_source(tmp_path / "app.py", APP.replace("sleep(0.01)", "sleep(0.02)"))  # the loop
 
     second = relive.wait_for_start(2)
     assert second != first

@@ -22,7 +22,6 @@ from relive._errors import ReloadError, RestartRequired
 from relive._integrations.binding import find_binding
 from relive._integrations.django import restart_reason
 from relive._integrations.imports import ImportHooks
-from relive._integrations.script import serves_itself
 from relive._integrations.servers import ServerSupport
 from relive.testing import TemporaryPackage
 
@@ -64,20 +63,6 @@ def test_a_failing_hook_is_reported_and_the_import_goes_on(
     assert "relive: could not hook into fragile (RuntimeError('bug in relive'))" in (
         capsys.readouterr().err
     )
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ('import uvicorn\nuvicorn.run("app:app", port=1)\n', True),
-        ('from uvicorn import run\nif __name__ == "__main__":\n    run("app:api.app")\n', True),
-        ("import uvicorn\nuvicorn.run(app)\n", False),
-        ('import uvicorn\nuvicorn.run("other:app")\n', False),
-        ("app.run(debug=True)\n", False),
-    ],
-)
-def test_serves_itself(source: str, expected: bool) -> None:
-    assert serves_itself(source, "app") is expected
 
 
 @pytest.mark.parametrize(

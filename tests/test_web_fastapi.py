@@ -206,7 +206,7 @@ def test_script_calling_uvicorn_run_is_edited_in_place_except_its_run_call(
 
     write_source(script, script.read_text().replace('log_level="warning"', 'log_level="error"'))
     relive.wait_for_line(
-        "relive: restarting: server.py:17: the statement running the server changed",
+        "relive: restarting: server.py:17: the statement running now changed",
         stream="stderr",
     )
     restarted = wait_for_answer(port, "/", lambda r: r.json()["pid"] != first["pid"]).json()

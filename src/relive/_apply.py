@@ -30,6 +30,7 @@ from relive._patch import (
 )
 from relive._prepare import CodeCache, Prepared, restart_required, source_line
 from relive._reparse import source_lines
+from relive._running import RunningStatement, held_from, restart_for
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -84,8 +85,15 @@ def _future_flags(statements: Sequence[Statement]) -> int:
 class ModuleApplier:
     """Applies one module's plan (or re-runs what reads rebound names) to the live module."""
 
-    def __init__(self, tracked: TrackedModule, journal: Journal, triggers: set[Key]) -> None:
+    def __init__(
+        self,
+        tracked: TrackedModule,
+        journal: Journal,
+        triggers: set[Key],
+        running: RunningStatement | None = None,
+    ) -> None:
         self.tracked = tracked
+        self.running = running  # the top-level statement its code is running now, if any
         self.module = sys.modules[tracked.name]
         self.namespace: dict[str, Any] = self.module.__dict__
         self.journal = journal
@@ -132,21 +140,22 @@ class ModuleApplier:
         # Removed names stay until the end (old code may read them until it is patched),
         # unless the new code reads them: then no statement may see them.
         self.early_removal = set(item.early_removal) if item is not None else set()
-        for step in steps:
-            self._guarded(step)
+        held = held_from(steps, self.running, self.tracked)
+        for index, step in enumerate(steps):
+            self._guarded(step, held=index >= held)
         self._remove(removed)
         self.changes.rebound = self.local_rebound
         return self.changes
 
-    def _guarded(self, step: Step) -> None:
+    def _guarded(self, step: Step, *, held: bool = False) -> None:
         try:
-            self._apply(step)
+            self._apply(step, held=held)
         except ReloadError:
             raise
         except Exception as exc:
             raise failure(exc, self.tracked, step.new.lineno, self.lines) from exc
 
-    def _apply(self, step: Step) -> None:
+    def _apply(self, step: Step, *, held: bool = False) -> None:
         action = step.action
         if action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
             if self._triggered(step.new):
@@ -154,6 +163,8 @@ class ModuleApplier:
             elif action is Action.KEEP:
                 self._shift(step)
                 return
+        if held and self.running is not None:  # it is running, or has not run yet
+            raise restart_for(self.running, self.tracked, step)
         if self.early_removal and action is not Action.PATCH_BODY:  # code is about to run
             self._remove(frozenset(self.early_removal))
             self.early_removal.clear()

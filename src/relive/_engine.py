@@ -22,6 +22,7 @@ from relive._errors import ReloadError
 from relive._lifecycle import HookRun
 from relive._patch import Journal
 from relive._prepare import Prepared, prepare
+from relive._running import ModuleFrames, check_plan
 from relive._tracker import TrackedModule, Tracker
 from relive._undo import SideEffects
 
@@ -185,6 +186,12 @@ class Engine:
         with self._lock:
             return self._tracker.scan()
 
+    def expect_script(self, path: str | os.PathLike[str]) -> None:
+        """Note the text of a script about to run as ``__main__`` (``relive run app.py``):
+        it is tracked from that text once it runs, however soon it is edited."""
+        with self._lock:
+            self._tracker.capture(os.path.realpath(path))
+
     def tracked_modules(self) -> list[TrackedModule]:
         """The tracked modules still imported (call :meth:`track_new_modules` first to
         include the modules imported since the last look)."""
@@ -335,6 +342,10 @@ class Engine:
     def _apply(
         self, prepared: list[Prepared], journal: Journal, hooks: HookRun
     ) -> list[ModuleReport]:
+        frames = ModuleFrames()  # top-level code still running: it must not run again
+        for edit in prepared:  # an edit of a statement running now restarts, before hooks
+            module = vars(sys.modules[edit.tracked.name])
+            check_plan(edit.plan.steps, frames.running(module, edit.tracked), edit.tracked)
         # Before hooks tear down what the program asked for before anything is applied;
         # what they change is theirs (a rolled-back reload runs the after hooks again).
         for edit in prepared:
@@ -353,7 +364,8 @@ class Engine:
             tracked = self._tracker.get(name)
             if tracked is None:
                 continue
-            applier = ModuleApplier(tracked, journal, triggers.pop(name, set()))
+            running = frames.running(vars(sys.modules[name]), tracked)
+            applier = ModuleApplier(tracked, journal, triggers.pop(name, set()), running)
             item = pending.pop(name, None)
             changes = applier.run(item, self._editing.get(name))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)

@@ -59,6 +59,9 @@ class TrackedModule:
     imports: frozenset[str] = frozenset()
     missing: bool = False
     failed: str | None = None  # the text of the last edit that failed to apply
+    # The text its top-level code started from, when known: a ``<module>`` frame still
+    # running (the script's main loop, an import in progress) runs that text, not ``source``.
+    started: str | None = None
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
     _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
@@ -169,6 +172,7 @@ class Tracker:
         self._real_directories: dict[str, str] = {}
         # Told what a user module imported now will import (during a transaction).
         self.on_import: Callable[[frozenset[str]], None] | None = None
+        self._main: Callable[[], object] = _nothing  # the ``__main__`` module last scanned
 
     def record_imports(self) -> None:
         """Record the source of user modules imported from now on (idempotent)."""
@@ -209,12 +213,16 @@ class Tracker:
 
     def scan(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last scan; returns the new ones."""
+        self._see_main()
         if len(self._seen) == len(sys.modules) and all(
             name in self._seen for name in itertools.islice(reversed(sys.modules), 8)
         ):
             return []
         added: list[TrackedModule] = []
-        for name, module in list(sys.modules.items()):
+        modules = list(sys.modules.items())
+        if "__main__" in sys.modules:  # first: its other names (``__mp_main__``) are aliases
+            modules.insert(0, ("__main__", sys.modules["__main__"]))
+        for name, module in modules:
             if name in self._seen:
                 continue
             self._seen.add(name)
@@ -223,6 +231,15 @@ class Tracker:
                 added.append(tracked)
         self._seen.intersection_update(sys.modules)
         return added
+
+    def _see_main(self) -> None:
+        """Scan ``__main__`` again when it is another module (``runpy`` runs the script as
+        a new ``__main__``)."""
+        main = sys.modules.get("__main__")
+        if main is not self._main():
+            self._main = weakref.ref(main) if main is not None else _nothing
+            self._seen.discard("__main__")
+            self.forget("__main__")
 
     def track(self, module: ModuleType) -> TrackedModule:
         """Track a module the user named explicitly, wherever its file is."""
@@ -240,6 +257,8 @@ class Tracker:
         path = _source_path(name, module, self._real_directories)
         if path is None or not (explicit or self.is_user_file(path)):
             return None
+        if any(other.module_ref() is module for other in self._by_path.get(path, ())):
+            return None  # one module under two names (``__mp_main__`` is ``__main__``)
         captured = self._captured.pop(path, None)
         try:
             source, stat = captured or (read_source(path), stat_key(path))
@@ -250,7 +269,7 @@ class Tracker:
         else:
             source_known = source
         filename = getattr(module, "__file__", path)
-        tracked = TrackedModule(name, path, filename, source_known, stat)
+        tracked = TrackedModule(name, path, filename, source_known, stat, started=source_known)
         tracked.module_ref = (
             weakref.ref(module) if isinstance(module, ModuleType) else tracked.module_ref
         )
@@ -400,8 +419,12 @@ def written_recently(mtime_ns: int) -> bool:
     return time.time_ns() - mtime_ns < _RACY_NS
 
 
+def _nothing() -> None:
+    return None
+
+
 def _source_path(name: str, module: object, directories: dict[str, str]) -> str | None:
-    if name == "__main__" or not isinstance(module, ModuleType):
+    if not isinstance(module, ModuleType):
         return None
     path = getattr(module, "__file__", None)
     if not isinstance(path, str) or not path.endswith(".py"):

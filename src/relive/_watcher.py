@@ -175,6 +175,15 @@ class Watcher:
         if self._discovery is not None:
             self._discovery.join(timeout=5)
 
+    def watch_script(self, path: str | os.PathLike[str]) -> None:
+        """Get ready for a script about to run as ``__main__`` (``relive run app.py``):
+        note the text it starts from and watch its directory."""
+        real = os.path.realpath(path)
+        self.engine.expect_script(real)
+        files = self._files
+        if files is not None and not self._explicit_roots:
+            files.add_root(os.path.dirname(real))
+
     def __enter__(self) -> Self:
         return self.start()
 

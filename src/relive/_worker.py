@@ -116,7 +116,7 @@ class Target:
             runpy.run_module(self.module, run_name="__main__", alter_sys=True)
 
 
-def start_server_support(options: WorkerOptions, target: Target) -> ServerSupport | None:
+def start_server_support(options: WorkerOptions) -> ServerSupport | None:
     """Hook the web servers relive knows (their reloaders off, requests gated); None when
     that could not be set up (the program then runs without it)."""
     try:
@@ -124,7 +124,6 @@ def start_server_support(options: WorkerOptions, target: Target) -> ServerSuppor
 
         support = ServerSupport(
             in_place=options.reload,
-            script=target.script,
             quiet=options.quiet,
             verbose=options.verbose,
             livereload=options.livereload,
@@ -143,8 +142,9 @@ def start_watcher(
 ) -> Watcher | None:
     """Start relive's in-process watcher; None when it is off or could not start.
 
-    With ``support``, each batch of edits is applied through it (between requests), and
-    a script that serves an app imported from itself is edited in place.
+    With ``support``, each batch of edits is applied through it (between requests). The
+    script (or ``-m`` module) is edited in place like any module, except its statement
+    running now and those after it: their edits restart.
     """
     if not options.reload:
         return None
@@ -153,14 +153,12 @@ def start_watcher(
         if link is not None:
             link.send(EVENT_RESTART, reason=str(error))
 
-    script_in_place = support is not None and support.script is not None
     try:
         wiring = Wiring(
             apply=support.apply_paths if support is not None else None,
-            restart_paths=[target.script] if target.script and not script_in_place else [],
             on_restart=on_restart if link is not None else None,
         )
-        return watch_wired(
+        watcher = watch_wired(
             wiring,
             *options.paths,
             include=options.include,
@@ -168,6 +166,9 @@ def start_watcher(
             quiet=options.quiet,
             verbose=options.verbose,
         )
+        if target.script is not None:  # edited like any module, but for what is running
+            watcher.watch_script(target.script)
+        return watcher
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if link is not None:
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = Target.parse(sys.argv[1:] if argv is None else argv)
     link = SupervisorLink.connect(options.fd)
     target.prepare_sys()
-    support = start_server_support(options, target)
+    support = start_server_support(options)
     # The watcher is left running: threads the program leaves behind when its main code
     # returns keep getting edits, and the process's exit ends the watcher's daemon threads.
     start_watcher(options, target, link, support)

@@ -26,7 +26,6 @@ from relive._integrations.asgi import ASGIApp, GatedASGI
 from relive._integrations.gate import Gate
 from relive._integrations.imports import Hook, ImportHooks
 from relive._integrations.pydantic import rebuild_models
-from relive._integrations.script import RunningScript
 from relive._integrations.wsgi import GatedWSGI, WSGIApp
 
 if TYPE_CHECKING:
@@ -61,8 +60,6 @@ class ServerSupport:
     Args:
         in_place: Edits are applied in place (else the supervisor restarts on each change,
             and only the servers' reloaders are switched off).
-        script: The running script (``relive run app.py``), if any: kept when it serves
-            an app imported from itself, so its edits can be applied in place.
         quiet: Say nothing but errors and restarts.
         verbose: Also say which app is served behind the gate.
         engine: The engine (default: the process's, created on first use).
@@ -72,8 +69,6 @@ class ServerSupport:
     Attributes:
         gate: The request gate every reload goes through.
         adapters: One per served app, called around each reload.
-        script: The running script, when it serves an app imported from itself (else
-            the watcher restarts on its edits).
         livereload: Browser live reload, when asked for.
     """
 
@@ -81,7 +76,6 @@ class ServerSupport:
         self,
         *,
         in_place: bool = True,
-        script: str | None = None,
         quiet: bool = False,
         verbose: bool = False,
         engine: Engine | None = None,
@@ -91,8 +85,6 @@ class ServerSupport:
         self.in_place = in_place
         self.gate = Gate()
         self.adapters: list[AppAdapter] = []
-        running = RunningScript(script) if script is not None else None
-        self.script = running if running is not None and running.served else None
         self._quiet = quiet
         self._verbose = verbose
         self._engine = engine
@@ -247,8 +239,6 @@ class ServerSupport:
             if report:
                 self._rebuild_models(report)
             self._settle(adapters, report)
-        if self.script is not None and self.script.path in changed:
-            self.script.applied()
         if report or (self.livereload is not None and self.livereload.error is not None):
             self._tell_pages(None)  # new code, or the broken edit was undone
         return report
@@ -262,8 +252,6 @@ class ServerSupport:
             live.notify(error)
 
     def _check(self, changed: set[str], adapters: list[AppAdapter]) -> None:
-        if self.script is not None:
-            self.script.check(changed)
         if not adapters:
             return
         modules = self.engine.changed_modules(changed)
