@@ -69,14 +69,17 @@ class Wiring:
             (default: ``engine.apply_changes``, which holds back a broken file so the
             others apply); the servers pass one that applies edits between requests and
             follows a framework's rules. It raises as the engine does.
-        restart_paths: Files whose change means restart (the running script).
+        restart_paths: Files whose change means restart.
         on_restart: Called when an edit needs a restart (default: one line on stderr).
+        script: A script about to run as ``__main__`` (``relive run app.py``): its text is
+            noted now and its directory watched, so it is edited like any module.
     """
 
     engine: Engine | None = None
     apply: ApplyFunction | None = None
     restart_paths: Iterable[str | os.PathLike[str]] = ()
     on_restart: RestartCallback | None = None
+    script: str | None = None
 
 
 @final
@@ -123,6 +126,7 @@ class Watcher:
         self._apply_batch = wiring.apply
         self._restart_paths = frozenset(os.path.realpath(p) for p in wiring.restart_paths)
         self._on_restart = wiring.on_restart
+        self._script = os.path.realpath(wiring.script) if wiring.script is not None else None
 
     @property
     def engine(self) -> Engine:
@@ -143,6 +147,8 @@ class Watcher:
         if self._files is not None or disabled():
             return self
         self.engine.track_new_modules()
+        if self._script is not None:
+            self.engine.expect_script(self._script)
         files = FileWatcher(
             self._roots(),
             self._handle,
@@ -175,15 +181,6 @@ class Watcher:
         if self._discovery is not None:
             self._discovery.join(timeout=5)
 
-    def watch_script(self, path: str | os.PathLike[str]) -> None:
-        """Get ready for a script about to run as ``__main__`` (``relive run app.py``):
-        note the text it starts from and watch its directory."""
-        real = os.path.realpath(path)
-        self.engine.expect_script(real)
-        files = self._files
-        if files is not None and not self._explicit_roots:
-            files.add_root(os.path.dirname(real))
-
     def __enter__(self) -> Self:
         return self.start()
 
@@ -209,6 +206,8 @@ class Watcher:
         if cwd not in (Path(cwd.anchor), Path.home()):
             roots.add(cwd)
         roots.update(Path(path).parent for path in self._restart_paths)
+        if self._script is not None:
+            roots.add(Path(self._script).parent)
         return sorted(roots)
 
     def _discover(self) -> None:

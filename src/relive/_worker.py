@@ -157,8 +157,9 @@ def start_watcher(
         wiring = Wiring(
             apply=support.apply_paths if support is not None else None,
             on_restart=on_restart if link is not None else None,
+            script=target.script,
         )
-        watcher = watch_wired(
+        return watch_wired(
             wiring,
             *options.paths,
             include=options.include,
@@ -166,9 +167,6 @@ def start_watcher(
             quiet=options.quiet,
             verbose=options.verbose,
         )
-        if target.script is not None:  # edited like any module, but for what is running
-            watcher.watch_script(target.script)
-        return watcher
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if link is not None:
