@@ -31,6 +31,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+import recorded
+
 PACKAGE = "benchproj"
 SIZES = (50, 500, 2000)
 MEMORY_SIZE = 50
@@ -1058,6 +1060,43 @@ def render(results: Results, args: argparse.Namespace) -> str:
     return "\n\n".join("\n".join(block) for block in blocks)
 
 
+def medians_json(results: Results, scenario: str) -> dict[str, list[float | None]]:
+    """Per tool (and floor row, for the leaf edit), its median ms at each size; None: none."""
+    keys = [f"floor:{key}" for key in FLOOR_ROWS] if scenario == "leaf" else []
+    tools = TIMED_TOOLS
+    if scenario == "noop":
+        tools = [tool for tool in tools if TOOL_CLASSES[tool].checks_everything]
+    medians: dict[str, list[float | None]] = {}
+    for key in [*keys, *tools]:
+        values = [results.median_ms(key, size, scenario) for size in results.sizes]
+        medians[key] = [None if isinstance(value, str) else round(value, 3) for value in values]
+    return medians
+
+
+def followed_json(results: Results) -> dict[str, dict[str, str]]:
+    return {
+        tool: {key: dependents_cell(results, tool, key) for key in ("root_body", "root_constant")}
+        for tool in TIMED_TOOLS
+    }
+
+
+def results_json(results: Results, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """The medians as `recorded.write` stores them (bench/results/engine.json)."""
+    labels = {**LABELS, **{f"floor:{key}": label for key, label in FLOOR_ROWS.items()}}
+    packages = ["relive", "ipython", "jurigged", "codefind"]
+    return {
+        "provenance": recorded.provenance("engine_bench.py", argv, packages, args.relive_commit),
+        "data": {
+            "sizes": results.sizes,
+            "trials": args.trials,
+            "unit": "ms",
+            "labels": labels,
+            "medians": {scenario: medians_json(results, scenario) for scenario in RATIOS},
+            "dependents_followed": followed_json(results),
+        },
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -1074,6 +1113,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", help="project sizes (50 500 2000)")
     parser.add_argument(
         "--relive-commit", metavar="REV", help="measure relive as committed at REV, not the tree"
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", type=Path, help="also write the medians as JSON to PATH"
     )
     # Internal: this process is one tool's worker (see run_worker).
     parser.add_argument("--worker", choices=[*TOOL_CLASSES, "floor"], help=argparse.SUPPRESS)
@@ -1099,7 +1141,11 @@ def main(argv: list[str] | None = None) -> int:
         env = worker_env(relive_src)
         runs = [run for size in args.sizes for run in run_size(args, workdir, size, env)]
         runs += run_memory_workers(args, workdir, env)
-    print(render(Results(runs, args.sizes, args.trials), args))
+    results = Results(runs, args.sizes, args.trials)
+    print(render(results, args))
+    if args.json:
+        argv = sys.argv[1:] if argv is None else argv
+        recorded.write(args.json, "engine", results_json(results, args, argv))
     return 1 if any(run["status"] == "failed" for run in runs) else 0
 
 

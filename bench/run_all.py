@@ -1,7 +1,9 @@
 """Run every bench/*_bench.py in turn, each in its own process, streaming its output.
 
 Usage: `.venv/bin/python bench/run_all.py [--quick] [NAME ...]` (`make bench` runs it);
-NAME picks benchmarks by the part before `_bench.py`, e.g. `engine`.
+NAME picks benchmarks by the part before `_bench.py`, e.g. `engine`. A full run (not
+`--quick`) of a benchmark the docs plot also records its results in bench/results/NAME.json,
+from which `bench/plots.py` draws the documentation's plots and tables.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+RECORDED = ("engine", "run", "web")  # the benchmarks with `--json PATH` (see recorded.py)
 
 
 def bench_scripts(names: list[str]) -> list[Path]:
@@ -24,6 +27,9 @@ def bench_scripts(names: list[str]) -> list[Path]:
 def run(script: Path, quick: bool) -> int:
     print(f"\n<!-- {script.name} -->\n", flush=True)
     command = [sys.executable, str(script), *(["--quick"] if quick else [])]
+    name = script.name.removesuffix("_bench.py")
+    if name in RECORDED and not quick:
+        command += ["--json", str(BENCH_DIR / "results" / f"{name}.json")]
     return subprocess.run(command, check=False).returncode
 
 

@@ -30,10 +30,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
+
+import recorded
 
 EDITS = 20
 QUICK_EDITS = 8
@@ -579,6 +581,35 @@ def machine() -> str:
     )
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def results_json(
+    by_program: dict[str, list[Result]], count: int, argv: list[str]
+) -> dict[str, Any]:
+    """The results as `recorded.write` stores them (bench/results/run.json)."""
+    rows = [
+        {
+            "program": program,
+            "tool": result.tool,
+            "mode": result.mode,
+            "median_ms": _rounded(result.median),
+            "p90_ms": _rounded(result.p90),
+            "first_ms": _rounded(result.first),
+            "misses": result.misses,
+            "edits": result.edits,
+        }
+        for program, results in by_program.items()
+        for result in results
+    ]
+    commands = {tool.name: tool.command for tool in tools()}
+    return {
+        "provenance": recorded.provenance("run_bench.py", argv, list(PACKAGES)),
+        "data": {"edits": count, "commands": commands, "rows": rows},
+    }
+
+
 # --- main ------------------------------------------------------------------------------
 
 
@@ -593,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", help="only these tools (floor is always run)")
     parser.add_argument("--dir", help="where to write the programs (default: the temp dir)")
     parser.add_argument("--programs", nargs="+", choices=sorted(PROGRAMS), help="only these")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args(argv)
     # A SIGTERM (a CI timeout, `kill`) must still run the `finally` blocks that end the tools.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -612,10 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     print(LEGEND + "\n")
     floor, event_ms = measure_floor(count, args.dir)
     left_over: list[int] = []
+    by_program: dict[str, list[Result]] = {}
     for program in args.programs or list(PROGRAMS):
         results = [measure_tool(tool, program, count, args.dir) for tool in chosen]
         left_over.extend(pid for result in results for pid in result.left_over)
         results.append(floor)
+        by_program[program] = results
         print(table(program, results) + "\n", flush=True)
     print(
         f"Floor, the watchdog event alone: median {statistics.median(event_ms):.2f} ms"
@@ -623,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"Runtime {time.monotonic() - started:.0f} s; load average at end {load}.")
+    if args.json:
+        record = results_json(by_program, count, sys.argv[1:] if argv is None else argv)
+        recorded.write(args.json, "run", record)
     if left_over:
         print(f"processes left behind: {left_over}", file=sys.stderr)
     return 1 if left_over else 0

@@ -30,6 +30,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import recorded
 
 FRAMEWORKS = ("fastapi", "flask", "django")
 SIZES = ("small", "heavy")
@@ -362,6 +365,30 @@ def table(results: dict[tuple[str, str, str], Result], edits: int) -> str:
     return "\n".join(lines)
 
 
+def results_json(
+    results: dict[tuple[str, str, str], Result], edits: int, argv: list[str]
+) -> dict[str, Any]:
+    """The results as `recorded.write` stores them (bench/results/web.json)."""
+    rows = [
+        {
+            "framework": framework,
+            "app": size,
+            "tool": "relive" if tool == "relive" else ANCHORS[framework],
+            "median_ms": round(result.median * 1000, 2) if result.latencies else None,
+            "missed": result.missed,
+            "requests": result.sent,
+            "failed_requests": result.failed,
+            "longest_request_ms": round(result.longest * 1000, 2),
+        }
+        for (framework, size, tool), result in results.items()
+    ]
+    packages = ["relive", "fastapi", "uvicorn", "flask", "werkzeug", "django", "watchfiles"]
+    return {
+        "provenance": recorded.provenance("web_bench.py", argv, packages),
+        "data": {"edits": edits, "rows": rows},
+    }
+
+
 def versions() -> str:
     names = ("relive", "fastapi", "uvicorn", "flask", "werkzeug", "django", "watchfiles")
     found = []
@@ -375,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 edits per run instead of 20")
     parser.add_argument("--edits", type=int, default=None, help="edits per run (default 20)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("frameworks", nargs="*", metavar="FRAMEWORK", help=", ".join(FRAMEWORKS))
     args = parser.parse_args(argv)
     unknown = set(args.frameworks) - set(FRAMEWORKS)
@@ -406,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
     print(table(results, edits))
     print(f"\n({time.monotonic() - started:.0f} s)")
+    if args.json:
+        argv = sys.argv[1:] if argv is None else argv
+        recorded.write(args.json, "web", results_json(results, edits, argv))
     return 0
 
 
