@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv test lint format demo bench clean browser
+.PHONY: venv test lint format demo bench clean browser plots docs
 
 $(BIN)/relive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,8 @@ $(BIN)/relive: pyproject.toml
 venv: $(BIN)/relive
 
 lint: venv
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples docs
+	$(BIN)/ruff format --check src tests bench examples docs
 	$(BIN)/mypy
 
 test: lint browser
@@ -30,8 +30,8 @@ browser:
 		     || echo "could not install chromium: the browser test will skip"; }
 
 format: venv
-	$(BIN)/ruff format src tests bench examples
-	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples docs
+	$(BIN)/ruff check --fix src tests bench examples docs
 
 demo: venv
 	$(BIN)/python examples/demo/run_demo.py
@@ -40,5 +40,18 @@ bench: venv
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
+# The documentation site: mkdocs.yml, docs/, the API reference from the docstrings and the
+# benchmark plots drawn from bench/results/*.json. --strict: a broken link or reference fails.
+$(VENV)/.docs-extra: $(BIN)/relive pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	@touch $@
+
+plots: $(VENV)/.docs-extra
+	$(BIN)/python bench/plots.py --out docs/generated/bench
+	$(BIN)/python docs/pipeline_diagram.py docs/generated/pipeline.svg
+
+docs: plots
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist site docs/generated .mypy_cache .ruff_cache

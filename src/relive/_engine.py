@@ -86,8 +86,8 @@ class Report:
 class Engine:
     """Tracks the user's modules and applies edits to them as transactions.
 
-    One engine per process is the norm (:func:`get_engine`); reloads are serialized by a
-    lock, so the watcher thread and explicit calls never interleave.
+    One engine per process is the norm ([`get_engine`][relive.get_engine]); reloads are
+    serialized by a lock, so the watcher thread and explicit calls never interleave.
 
     Args:
         include: Extra directories whose modules are tracked even inside site-packages.
@@ -122,7 +122,7 @@ class Engine:
         """Apply every tracked module whose source changed on disk.
 
         A batch that failed is not tried again until some file changes anew, so a broken
-        edit is reported once (:meth:`reload` always tries).
+        edit is reported once ([`reload`][relive.Engine.reload] always tries).
         """
         with self._lock:
             self._tracker.scan()

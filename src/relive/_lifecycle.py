@@ -57,8 +57,8 @@ def after_reload(function: F) -> F:
 
     Use it to re-register handlers, rebuild derived tables or clear caches. It is called
     with no arguments, inside the reload's transaction: if it raises, the reload is rolled
-    back and reported as a :class:`ReloadError` naming the hook's file and line. A hook
-    is keyed by its module and name, so an edited hook replaces itself.
+    back and reported as a [`ReloadError`][relive.ReloadError] naming the hook's file and
+    line. A hook is keyed by its module and name, so an edited hook replaces itself.
     """
     return _register("after_reload", function)
 
@@ -68,8 +68,8 @@ def before_reload(function: F) -> F:
 
     Use it to close a connection, flush a file or stop a thread the module started; the
     code that runs is the module's old code. If the reload then fails, the module's
-    :func:`after_reload` hooks run again (with the old code) so what was torn down is
-    rebuilt. A hook that raises rolls the reload back.
+    [`after_reload`][relive.after_reload] hooks run again (with the old code) so what was
+    torn down is rebuilt. A hook that raises rolls the reload back.
     """
     return _register("before_reload", function)
 
@@ -154,7 +154,7 @@ def keep(name: str, factory: Callable[[], T], /, *, rebuild: bool = False) -> T:
     name and ``name``, so re-running the statement (edited, or the module re-run whole)
     returns the object built the first time. ``rebuild=True`` builds a new one; the old
     one is then closed (its ``close()``, if it has one) once the reload that rebuilt it
-    commits. :func:`drop_kept` lets go of it.
+    commits. [`drop_kept`][relive.drop_kept] lets go of it.
 
     Raises:
         TypeError: ``name`` is not a string or ``factory`` is not callable.
@@ -202,8 +202,10 @@ def _close(obj: object) -> None:
 
 
 def drop_kept(module: str | types.ModuleType, name: str | None = None) -> None:
-    """Let go of what :func:`keep` holds for ``module`` (the object kept under ``name``,
-    or all of them), without closing it: the next ``relive.keep`` builds a new object.
+    """Let go of what [`keep`][relive.keep] holds for ``module``, without closing it.
+
+    Drops the object kept under ``name``, or all of them; the next ``relive.keep`` builds a
+    new object.
     """
     module_name = module if isinstance(module, str) else module.__name__
     with _registry.lock:

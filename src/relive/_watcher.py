@@ -84,9 +84,9 @@ class Wiring:
 
 @final
 class Watcher:
-    """Applies edits to the running program as files are saved. Use :func:`watch`.
+    """Applies edits to the running program as files are saved. Use [`watch`][relive.watch].
 
-    Args are those of :func:`watch`.
+    Args are those of [`watch`][relive.watch].
 
     Attributes:
         last_report: The last non-empty report, if any.

@@ -102,6 +102,9 @@ class TemporaryPackage:
 
 @contextmanager
 def temporary_package() -> Iterator[TemporaryPackage]:
-    """``with temporary_package() as pkg:`` — a :class:`TemporaryPackage` in a new directory."""
+    """``with temporary_package() as pkg:``: a new directory as a `TemporaryPackage`.
+
+    See [`TemporaryPackage`][relive.testing.TemporaryPackage].
+    """
     with TemporaryPackage() as package:
         yield package
