@@ -12,14 +12,16 @@ import re
 import sys
 import traceback
 import types
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from relive._classes import MemberRules, incompatibility, patch_class_members, source_members
 from relive._diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
+from relive._made import MISSING, DefinitionTable, statement_lines
 from relive._patch import (
     Journal,
     closures_reshaped,
@@ -108,6 +110,12 @@ class ModuleApplier:
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
+        self.table = DefinitionTable(
+            tracked.definitions,
+            journal.namespace_before(self.namespace),
+            tracked.filename,
+            tracked.name,
+        )
 
     # -- driving ------------------------------------------------------------------------
 
@@ -128,6 +136,7 @@ class ModuleApplier:
                 self.lines = source_lines(self.tracked.source or "")
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()
+            old = statements
         else:
             self.codes, self.lines = item.codes, item.lines
             steps, removed = item.plan.steps, item.plan.removed
@@ -135,8 +144,12 @@ class ModuleApplier:
             self.changes.edited = item.plan.changed or item.plan.moved
             if self.namespace.get("__doc__") != item.docstring:
                 self.namespace["__doc__"] = item.docstring
+            old = self.tracked.statements() if self.tracked.source is not None else []
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
+        for dropped in self.table.start(steps, old):
+            # Another definition of the name stays: the statements binding it bind again.
+            self.local_rebound.update(dropped.binds & self.bound_here)
         # Removed names stay until the end (old code may read them until it is patched),
         # unless the new code reads them: then no statement may see them.
         self.early_removal = set(item.early_removal) if item is not None else set()
@@ -144,6 +157,7 @@ class ModuleApplier:
         for index, step in enumerate(steps):
             self._guarded(step, held=index >= held)
         self._remove(removed)
+        self.table.stage(self.journal)
         self.changes.rebound = self.local_rebound
         return self.changes
 
@@ -160,8 +174,11 @@ class ModuleApplier:
         if action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
             if self._triggered(step.new):
                 action = self._triggered_action(step.new)
+            elif step.new.kind == "stmt" and not step.new.binds.isdisjoint(self.local_rebound):
+                action = Action.EXECUTE  # an earlier statement rebound a name it binds again
             elif action is Action.KEEP:
                 self._shift(step)
+                self._keep(step)
                 return
         if held and self.running is not None:  # it is running, or has not run yet
             raise restart_for(self.running, self.tracked, step)
@@ -177,6 +194,40 @@ class ModuleApplier:
             Action.PATCH_CLASS: self._patch_class,
         }
         handlers[action](step)
+
+    def _keep(self, step: Step) -> None:
+        """An unchanged definition: what it made stays, bound again if an earlier statement
+        rebound its name (a fresh import ends with the last binding)."""
+        name = step.new.name
+        if name is None or step.old is None:
+            return
+        if name not in self.local_rebound:
+            self.table.carry(step)
+            return
+        value = self.table.made_by(step.old)
+        if value is not MISSING:
+            self._bind(step, value)
+        elif step.new.kind == "def":
+            self._redefine(step)
+        else:
+            self._execute(step)
+
+    def _bind(self, step: Step, value: object) -> None:
+        """Record what a definition statement made, and bind it as a fresh import would: a
+        later statement binding the name (``try: from ._speedups import f``) keeps its
+        binding unless this one made another object."""
+        name = step.new.name or ""
+        self.table.record(step.new, value)
+        previous = self.table.made_by(step.old) if step.old is not None else MISSING
+        if (
+            value is previous
+            and name not in self.local_rebound
+            and self.table.bound_later(step.new, name)
+        ):
+            return
+        if self.namespace.get(name, _MISSING) is not value:
+            self.namespace[name] = value
+            self.local_rebound.add(name)
 
     def _triggered_action(self, statement: Statement) -> Action:
         """How to run again a statement that reads a rebound name."""
@@ -218,11 +269,15 @@ class ModuleApplier:
             self.journal.user_code(self.tracked.name)
         exec(self.codes.statement(statement.node), self.namespace)
         self.changes.executed.append(statement.lineno)
+        if statement.name is not None:
+            self.table.record(statement, self.namespace.get(statement.name, MISSING))
         if stars:
             before.update({name: _MISSING for name in self.namespace if name not in before})
         for name, value in before.items():
             after = self.namespace.get(name, _MISSING)
-            if after is value or self._keep_identity(name, value, after, step):
+            if after is value or (
+                statement.kind == "stmt" and self._keep_identity(name, value, after, step)
+            ):
                 continue
             self.local_rebound.add(name)
             if value is _MISSING:
@@ -230,9 +285,10 @@ class ModuleApplier:
         for module in stars:
             self._drop_star_names(module)
 
-    def _keep_identity(self, name: str, before: object, after: object, step: Step) -> bool:
+    def _keep_identity(self, name: str, current: object, after: object, step: Step) -> bool:
         """Patch what a statement defined anew (``def`` in an ``if`` or ``try``) into the
         function or class it replaces, and bind that again; False if they do not match."""
+        before = self._previous_binding(name, current, step)
         if isinstance(before, types.FunctionType) and isinstance(after, types.FunctionType):
             kept = (
                 self._own_functions(before, name) == [before]
@@ -250,8 +306,25 @@ class ModuleApplier:
             return False
         if kept:
             self.namespace[name] = before
+            self.table.unbury(before)
             self.changes.patched.append(name)
+            if before is not current:
+                self.local_rebound.add(name)
         return kept
+
+    def _previous_binding(self, name: str, current: object, step: Step) -> object:
+        """What the statement's old version bound to ``name``: the value before the reload
+        if the old statement made it (another statement may have rebound it since)."""
+        if step.old is None:
+            return current
+        lines = statement_lines(step.old)
+        for candidate in (self.table.before(name), current):
+            if isinstance(candidate, types.FunctionType):
+                if candidate.__code__.co_firstlineno in lines:
+                    return candidate
+            elif self._own_class(candidate, name):
+                return candidate
+        return current
 
     def _drop_star_names(self, source: str) -> None:
         """Remove names a star import brought from ``source`` that ``source`` no longer has."""
@@ -264,14 +337,22 @@ class ModuleApplier:
         self._remove(frozenset(gone))
 
     def _define(self, step: Step) -> None:
+        """A new definition: one restored (from the graveyard) or moved out of another
+        statement is the object it was, patched; otherwise it is made anew."""
         name = step.new.name or ""
-        existing = self.namespace.get(name, _MISSING)
-        if step.new.kind == "def" and self._own_functions(existing, name):
-            self._redefine(step)
-        elif step.new.kind == "class" and self._own_class(existing, name):
-            self._rebuild_class(existing, step, ClassPlan(BodyPlan((), frozenset()), True))
-        else:
-            self._execute(step)
+        live = self.namespace.get(name, _MISSING)
+        if step.new.kind == "def":
+            found = self.table.adoptable(
+                step.new, live, lambda o: bool(self._own_functions(o, name))
+            )
+            if found is not MISSING:
+                self._redefine(step, self._own_functions(found, name))
+                return
+        elif step.new.kind == "class":
+            found = self.table.adoptable(step.new, live, lambda o: self._own_class(o, name))
+            if self._own_class(found, name) and self._adopt_class(found, step):
+                return
+        self._execute(step)
 
     def _remove(self, names: frozenset[str]) -> None:
         wait_for_readers(self.tracked.filename, names & self.namespace.keys())
@@ -292,17 +373,27 @@ class ModuleApplier:
         if not self._swap_body(step):
             self._redefine(step)
 
+    def _made_functions(self, step: Step) -> list[types.FunctionType]:
+        """The functions the old version of a ``def`` statement made (not what its name
+        holds now: another definition of the name may have rebound it)."""
+        if step.old is None:
+            return []
+        made = self.table.made_by(step.old)
+        if made is MISSING:
+            return []
+        return self._matching(self._own_functions(made, step.new.name or ""), step)
+
     def _swap_body(self, step: Step) -> bool:
         name = step.new.name or ""
         code = self.codes.function(step.new.node)
-        functions = self._matching(
-            self._own_functions(self.namespace.get(name, _MISSING), name), step
-        )
+        functions = self._made_functions(step)
         previous = [function.__code__ for function in functions]
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
         self._note_reshaped(name, previous, code)
+        assert step.old is not None
+        self._bind(step, self.table.made_by(step.old))
         return True
 
     def _note_reshaped(
@@ -352,20 +443,22 @@ class ModuleApplier:
     def _patch_function(self, step: Step) -> None:
         name = step.new.name or ""
         new = self._bare_function(step)
-        functions = self._own_functions(self.namespace.get(name, _MISSING), name)
+        functions = self._made_functions(step)
         previous = [function.__code__ for function in functions]
         if not functions or not all(patch_function(f, new, self.journal) for f in functions):
             self._redefine(step)
             return
         self.changes.patched.append(name)
         self._note_reshaped(name, previous, new.__code__)
+        assert step.old is not None
+        self._bind(step, self.table.made_by(step.old))
 
-    def _redefine(self, step: Step) -> None:
+    def _redefine(self, step: Step, functions: list[types.FunctionType] | None = None) -> None:
         """Build the function, patch the live one from it, then apply the decorators anew."""
         name = step.new.name or ""
         new = self._bare_function(step)
-        old = self.namespace.get(name, _MISSING)
-        functions = self._own_functions(old, name)
+        if functions is None:
+            functions = self._made_functions(step)
         target = new
         if functions and patch_function(functions[0], new, self.journal):
             target = functions[0]
@@ -373,15 +466,13 @@ class ModuleApplier:
         result: object = target
         for decorator in reversed(decorators):
             result = decorator(result)
-        self.namespace[name] = result
-        if result is not old:
-            self.local_rebound.add(name)
+        self._bind(step, result)
         (self.changes.patched if functions else self.changes.added).append(name)
         self.changes.executed.append(step.new.lineno)
 
     # -- classes --------------------------------------------------------------------------
 
-    def _own_class(self, obj: object, qualname: str) -> bool:
+    def _own_class(self, obj: object, qualname: str) -> TypeGuard[type]:
         return (
             isinstance(obj, type)
             and obj.__qualname__ == qualname
@@ -390,7 +481,7 @@ class ModuleApplier:
 
     def _patch_class(self, step: Step) -> None:
         name = step.new.name or ""
-        live = self.namespace.get(name, _MISSING)
+        live = self.table.made_by(step.old) if step.old is not None else _MISSING
         if not self._own_class(live, name):
             self._execute(step)
             return
@@ -404,6 +495,7 @@ class ModuleApplier:
         ):
             self._rebuild_class(live, step, plan)
         self.changes.patched.append(name)
+        self._bind(step, live)
 
     def _patch_in_place(self, cls: type, plan: ClassPlan, chain: tuple[ast.ClassDef, ...]) -> bool:
         """Patch methods whose bodies alone changed; False when the class must be rebuilt."""
@@ -435,18 +527,53 @@ class ModuleApplier:
             self.journal.delattr(cls, name)
         return True
 
-    def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
+    def _fresh_class(self, step: Step) -> type:
         scratch: dict[str, Any] = {}
         self.journal.user_code(self.tracked.name)
         exec(self.codes.statement(step.new.node), self.namespace, scratch)
         fresh = scratch[step.new.name or ""]
+        assert isinstance(fresh, type)
+        return fresh
+
+    def _adopt_class(self, live: type, step: Step) -> bool:
+        """Make a class restored or moved out of another statement the live one, patched
+        with every member of its new body; False when it cannot be (then it is new)."""
+        fresh = self._fresh_class(step)
+        if incompatibility(live, fresh) is not None:
+            if live is not self.namespace.get(step.new.name or ""):  # from the graveyard
+                self.namespace[step.new.name or ""] = fresh
+                self.table.record(step.new, fresh)
+                self.local_rebound.add(step.new.name or "")
+                self.changes.added.append(step.new.name or "")
+                return True
+            _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
+        removed = source_members(live, self.tracked.filename) - fresh.__dict__.keys()
+        rules = MemberRules(self.tracked.filename, frozenset(), frozenset(removed))
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        plan = ClassPlan(BodyPlan((), frozenset()), True)
+        self._merge_class(live, fresh, step, rules, self._nested(plan, node))
+        self.changes.patched.append(step.new.name or "")
+        self._bind(step, live)
+        return True
+
+    def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
+        fresh = self._fresh_class(step)
         _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
         node = step.new.node
         assert isinstance(node, ast.ClassDef)
+        self._merge_class(live, fresh, step, self._rules(plan, node), self._nested(plan, node))
+
+    def _merge_class(
+        self,
+        live: type,
+        fresh: type,
+        step: Step,
+        rules: MemberRules,
+        nested: Callable[[str, type, type], bool],
+    ) -> None:
         before = dict(live.__dict__)
-        patch_class_members(
-            live, fresh, self._rules(plan, node), self.journal, nested=self._nested(plan, node)
-        )
+        patch_class_members(live, fresh, rules, self.journal, nested=nested)
         self.changes.executed.append(step.new.lineno)
         # A member replaced by another object (a decorator added or removed) is rebound as
         # ``Cls.member``: statements that read it (``foo = Foo.foo``) run again.
@@ -458,14 +585,25 @@ class ModuleApplier:
         steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
         keep: set[str] = set()
         changed: set[str] = set()
+        bound: Counter[str] = Counter()
         for inner in steps:
+            bound.update(inner.new.binds)
             if inner.action is Action.KEEP and not self._triggered(inner.new):
                 keep |= inner.new.binds
             else:
                 changed |= inner.new.binds
+                # What its decorators read runs them again: ``@fmt.register`` registers
+                # into the new ``fmt``, so the new one is taken.
+                changed |= {name for module, name in inner.new.decorator_uses if not module}
         # A name bound by several statements (a property and its setter) is kept only
         # when none of them changed.
-        return MemberRules(self.tracked.filename, frozenset(keep - changed), plan.body.removed)
+        return MemberRules(
+            self.tracked.filename,
+            frozenset(keep - changed),
+            plan.body.removed,
+            several=frozenset(name for name, count in bound.items() if count > 1),
+            lines={s.new.lineno: s.old.lineno for s in steps if s.old is not None},
+        )
 
     def _nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
         steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
@@ -492,8 +630,9 @@ class ModuleApplier:
     # -- line numbers ---------------------------------------------------------------------
 
     def _shift(self, step: Step) -> None:
-        name = step.new.name or ""
-        self._shift_members(self.namespace.get(name, _MISSING), step, name)
+        if not step.line_delta or step.old is None or step.new.name is None:
+            return
+        self._shift_members(self.table.made_by(step.old), step, step.new.name)
 
     def _shift_members(self, obj: object, step: Step, qualname: str) -> None:
         """Move the functions an unchanged statement made to its new lines."""

@@ -10,8 +10,8 @@ import abc
 import enum
 import functools
 import types
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from relive._heap import wait_for_readers
@@ -85,11 +85,20 @@ def _cell_value(cell: types.CellType) -> object:
         return _MISSING
 
 
-def patch_member(old: object, new: object, filename: str, journal: Journal) -> bool:
+def patch_member(
+    old: object,
+    new: object,
+    filename: str,
+    journal: Journal,
+    lines: Mapping[int, int] | None = None,
+) -> bool:
     """Patch a class member in place (functions and the descriptors around them).
 
     Returns False when the member must be replaced instead (a different kind of member,
     generated code such as a dataclass ``__init__``, or closures that do not line up).
+    ``lines`` (new first line -> old first line of the statements an edit kept): a function
+    is patched only from the new version of its own statement (a name defined several
+    times, such as ``_`` registered with ``@fmt.register``).
     """
     if type(old) is not type(new):
         return False
@@ -97,19 +106,23 @@ def patch_member(old: object, new: object, filename: str, journal: Journal) -> b
         assert isinstance(new, types.FunctionType)
         if old.__code__.co_filename != filename or new.__code__.co_filename != filename:
             return False
+        if lines is not None and lines.get(new.__code__.co_firstlineno) != (
+            old.__code__.co_firstlineno
+        ):
+            return False
         return patch_function(old, new, journal)
     if isinstance(old, (staticmethod, classmethod)):
         assert isinstance(new, (staticmethod, classmethod))
-        return patch_member(old.__func__, new.__func__, filename, journal)
+        return patch_member(old.__func__, new.__func__, filename, journal, lines)
     if isinstance(old, functools.cached_property):
         assert isinstance(new, functools.cached_property)
-        return patch_member(old.func, new.func, filename, journal)
+        return patch_member(old.func, new.func, filename, journal, lines)
     if isinstance(old, property):
         assert isinstance(new, property)
         pairs = [(old.fget, new.fget), (old.fset, new.fset), (old.fdel, new.fdel)]
         if any((a is None) != (b is None) for a, b in pairs):
             return False
-        return all(a is None or patch_member(a, b, filename, journal) for a, b in pairs)
+        return all(a is None or patch_member(a, b, filename, journal, lines) for a, b in pairs)
     return False
 
 
@@ -120,6 +133,8 @@ class MemberRules:
     filename: str
     keep_old: frozenset[str]  # bound by unchanged source statements: state kept
     removed: frozenset[str]  # bound before, bound by nothing now
+    several: frozenset[str] = frozenset()  # names bound by more than one statement
+    lines: Mapping[int, int] = field(default_factory=dict)  # new line -> old line, kept ones
 
 
 def patch_class_members(
@@ -193,7 +208,8 @@ def _patch_one_member(
     if current is not _MISSING:
         if isinstance(current, type) and isinstance(value, type) and nested(name, current, value):
             return True
-        if patch_member(current, value, rules.filename, journal):
+        lines = rules.lines if name in rules.several else None
+        if patch_member(current, value, rules.filename, journal, lines):
             return True
         if name in rules.keep_old:
             return False

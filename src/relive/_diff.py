@@ -253,8 +253,11 @@ def _match(old: Sequence[Statement], new: Sequence[Statement]) -> dict[int, Stat
             by_name[stmt.kind, stmt.name].append(stmt)
         else:
             by_text[stmt.text].append(stmt)
+    _match_same_text(new, by_name, matches)
     unmatched: list[Statement] = []
     for stmt in new:
+        if id(stmt) in matches:
+            continue
         pool = by_name[stmt.kind, stmt.name] if stmt.name is not None else by_text[stmt.text]
         if pool:
             matches[id(stmt)] = pool.pop(0)
@@ -266,6 +269,44 @@ def _match(old: Sequence[Statement], new: Sequence[Statement]) -> dict[int, Stat
         for key in (_dump_key, _binds_key):
             unmatched = _match_leftovers(unmatched, leftovers, key, matches)
     return matches
+
+
+def _match_same_text(
+    new: Sequence[Statement],
+    by_name: dict[tuple[str, str], list[Statement]],
+    matches: dict[int, Statement],
+) -> None:
+    """Pair unchanged definitions of a name defined more than once (``def _`` registered
+    with ``@fmt.register``) first: the others are then paired in order of position."""
+    counts = Counter((stmt.kind, stmt.name) for stmt in new if stmt.name is not None)
+    for stmt in new:
+        if stmt.name is None:
+            continue
+        pool = by_name[stmt.kind, stmt.name]
+        if len(pool) < 2 and counts[stmt.kind, stmt.name] < 2:
+            continue
+        same = next((i for i, old in enumerate(pool) if old.text == stmt.text), None)
+        if same is not None:
+            matches[id(stmt)] = pool.pop(same)
+    # Then those whose decorators and signature stayed (``def _(x: float)``, body edited).
+    for stmt in new:
+        if stmt.name is None or id(stmt) in matches or counts[stmt.kind, stmt.name] < 2:
+            continue
+        pool = by_name[stmt.kind, stmt.name]
+        key = _outline(stmt)
+        same = next((i for i, old in enumerate(pool) if _outline(old) == key), None)
+        if same is not None:
+            matches[id(stmt)] = pool.pop(same)
+
+
+def _outline(stmt: Statement) -> str:
+    """A definition without its body: decorators, arguments, return annotation, bases."""
+    node = stmt.node
+    if isinstance(node, ast.ClassDef):
+        return _dump_all([*node.decorator_list, *node.bases, *node.keywords])
+    if isinstance(node, _FUNCTION_NODES):
+        return type(node).__name__ + _dump_all([*node.decorator_list, node.args, node.returns])
+    return ""
 
 
 def _dump_key(stmt: Statement) -> object:

@@ -73,6 +73,11 @@ class Journal:
         if id(namespace) not in self._namespaces:
             self._namespaces[id(namespace)] = (namespace, dict(namespace))
 
+    def namespace_before(self, namespace: dict[str, Any]) -> dict[str, Any]:
+        """The namespace as it was before this reload changed it (remembered first)."""
+        self.remember_namespace(namespace)
+        return self._namespaces[id(namespace)][1]
+
     def setattr(self, obj: object, name: str, value: object) -> None:
         """Set an attribute, remembering its old value (or its absence)."""
         setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__

@@ -39,7 +39,54 @@ _DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its bod
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 StatKey = tuple[int, int, int]
+Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definitions' objects
+_GRAVEYARD_SIZE = 64  # removed definitions kept per module (the oldest leave first)
 _RACY_NS = 2_000_000_000
+
+
+@dataclass
+class Definitions:
+    """The object bound by each definition statement of a module, by the statement's first
+    line in the current source, and the objects of definitions an edit removed (its
+    graveyard: one restored under the same name is the object it was).
+
+    A reload stages its changes (:meth:`stage`); they become the record on :meth:`commit`.
+    """
+
+    made: dict[int, object] = field(default_factory=dict)
+    graveyard: Buried = field(default_factory=dict)
+    _staged: tuple[dict[int, object], Buried] | None = field(default=None, repr=False)
+
+    def current(self) -> tuple[dict[int, object], Buried]:
+        """The record as the running reload sees it (staged by an earlier visit, or not)."""
+        return self._staged or (self.made, self.graveyard)
+
+    def stage(self, made: dict[int, object], graveyard: Buried) -> bool:
+        """Stage a new record; True the first time in a reload."""
+        first = self._staged is None
+        self._staged = (made, graveyard)
+        return first
+
+    def unstage(self) -> None:
+        """Drop what a reload staged (it was rolled back)."""
+        self._staged = None
+
+    def commit(self) -> None:
+        """Make the staged record the record."""
+        if self._staged is not None:
+            self.made, self.graveyard = self._staged
+            self._staged = None
+            _trim(self.graveyard)
+
+
+def _trim(graveyard: Buried) -> None:
+    count = sum(len(objects) for objects in graveyard.values())
+    while count > _GRAVEYARD_SIZE:
+        key = next(iter(graveyard))
+        graveyard[key].pop(0)
+        if not graveyard[key]:
+            del graveyard[key]
+        count -= 1
 
 
 @dataclass(eq=False)
@@ -63,6 +110,7 @@ class TrackedModule:
     # running (the script's main loop, an import in progress) runs that text, not ``source``.
     started: str | None = None
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
+    definitions: Definitions = field(default_factory=Definitions, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
     _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
 
