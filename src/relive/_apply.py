@@ -12,13 +12,13 @@ import re
 import sys
 import traceback
 import types
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
-from relive._classes import MemberRules, incompatibility, patch_class_members, source_members
-from relive._diff import Action, BodyPlan, ClassPlan, Statement, Step, class_body, future_flags
+from relive._apply_classes import ClassSteps, check_compatible, replace_nested
+from relive._classes import MemberRules, patch_class_members, source_members
+from relive._diff import Action, Statement, Step, future_flags
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
 from relive._made import MISSING, DefinitionTable, statement_lines
@@ -30,7 +30,7 @@ from relive._patch import (
     shift_lines,
     swap_code,
 )
-from relive._prepare import CodeCache, Prepared, restart_required, source_line
+from relive._prepare import CodeCache, Prepared, source_line
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._tracker import TrackedModule
@@ -110,6 +110,7 @@ class ModuleApplier:
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
+        self.classes = ClassSteps(self)
         self.table = DefinitionTable(
             tracked.definitions,
             journal.namespace_before(self.namespace),
@@ -191,7 +192,7 @@ class ModuleApplier:
             Action.PATCH_BODY: self._patch_body,
             Action.PATCH_FUNCTION: self._patch_function,
             Action.REDEFINE: self._redefine,
-            Action.PATCH_CLASS: self._patch_class,
+            Action.PATCH_CLASS: self.classes.patch,
         }
         handlers[action](step)
 
@@ -295,12 +296,12 @@ class ModuleApplier:
                 and self._own_functions(after, name) == [after]
                 and patch_function(before, after, self.journal)
             )
-        elif self._own_class(before, name) and self._own_class(after, name):
+        elif self.classes.own_class(before, name) and self.classes.own_class(after, name):
             assert isinstance(before, type) and isinstance(after, type)
-            _check_compatible(before, after, self.tracked, step.new.lineno, self.lines)
+            check_compatible(before, after, self.tracked, step.new.lineno, self.lines)
             removed = source_members(before, self.tracked.filename) - after.__dict__.keys()
             rules = MemberRules(self.tracked.filename, frozenset(), frozenset(removed))
-            patch_class_members(before, after, rules, self.journal, nested=_replace_nested)
+            patch_class_members(before, after, rules, self.journal, nested=replace_nested)
             kept = True
         else:
             return False
@@ -322,7 +323,7 @@ class ModuleApplier:
             if isinstance(candidate, types.FunctionType):
                 if candidate.__code__.co_firstlineno in lines:
                     return candidate
-            elif self._own_class(candidate, name):
+            elif self.classes.own_class(candidate, name):
                 return candidate
         return current
 
@@ -349,8 +350,8 @@ class ModuleApplier:
                 self._redefine(step, self._own_functions(found, name))
                 return
         elif step.new.kind == "class":
-            found = self.table.adoptable(step.new, live, lambda o: self._own_class(o, name))
-            if self._own_class(found, name) and self._adopt_class(found, step):
+            found = self.table.adoptable(step.new, live, lambda o: self.classes.own_class(o, name))
+            if self.classes.own_class(found, name) and self.classes.adopt(found, step):
                 return
         self._execute(step)
 
@@ -470,163 +471,6 @@ class ModuleApplier:
         (self.changes.patched if functions else self.changes.added).append(name)
         self.changes.executed.append(step.new.lineno)
 
-    # -- classes --------------------------------------------------------------------------
-
-    def _own_class(self, obj: object, qualname: str) -> TypeGuard[type]:
-        return (
-            isinstance(obj, type)
-            and obj.__qualname__ == qualname
-            and obj.__module__ == self.module.__name__
-        )
-
-    def _patch_class(self, step: Step) -> None:
-        name = step.new.name or ""
-        live = self.table.made_by(step.old) if step.old is not None else _MISSING
-        if not self._own_class(live, name):
-            self._execute(step)
-            return
-        plan = step.cls or ClassPlan(BodyPlan((), frozenset()), True)
-        node = step.new.node
-        assert isinstance(node, ast.ClassDef)
-        if (
-            plan.rebuild
-            or self._triggered(step.new)
-            or not self._patch_in_place(live, plan, (node,))
-        ):
-            self._rebuild_class(live, step, plan)
-        self.changes.patched.append(name)
-        self._bind(step, live)
-
-    def _patch_in_place(self, cls: type, plan: ClassPlan, chain: tuple[ast.ClassDef, ...]) -> bool:
-        """Patch methods whose bodies alone changed; False when the class must be rebuilt."""
-        qualname = ".".join(node.name for node in chain)
-        for step in plan.body.steps:
-            name = step.new.name or ""
-            member = cls.__dict__.get(name, _MISSING)
-            if step.action is Action.PATCH_BODY:
-                code = self.codes.function(step.new.node, chain)
-                functions = self._matching(
-                    find_functions(
-                        member, f"{qualname}.{name}", self.tracked.filename, caches=self._caches
-                    ),
-                    step,
-                )
-                if not functions or not all(self._swap(f, code, step) for f in functions):
-                    return False
-            elif step.action is Action.PATCH_CLASS and step.cls is not None:
-                node = step.new.node
-                assert isinstance(node, ast.ClassDef)
-                if not isinstance(member, type) or not self._patch_in_place(
-                    member, step.cls, (*chain, node)
-                ):
-                    return False
-            elif step.line_delta:
-                self._shift_members(member, step, f"{qualname}.{name}")
-        wait_for_readers(self.tracked.filename, plan.body.removed)
-        for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
-            self.journal.delattr(cls, name)
-        return True
-
-    def _fresh_class(self, step: Step) -> type:
-        scratch: dict[str, Any] = {}
-        self.journal.user_code(self.tracked.name)
-        exec(self.codes.statement(step.new.node), self.namespace, scratch)
-        fresh = scratch[step.new.name or ""]
-        assert isinstance(fresh, type)
-        return fresh
-
-    def _adopt_class(self, live: type, step: Step) -> bool:
-        """Make a class restored or moved out of another statement the live one, patched
-        with every member of its new body; False when it cannot be (then it is new)."""
-        fresh = self._fresh_class(step)
-        if incompatibility(live, fresh) is not None:
-            if live is not self.namespace.get(step.new.name or ""):  # from the graveyard
-                self.namespace[step.new.name or ""] = fresh
-                self.table.record(step.new, fresh)
-                self.local_rebound.add(step.new.name or "")
-                self.changes.added.append(step.new.name or "")
-                return True
-            _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
-        removed = source_members(live, self.tracked.filename) - fresh.__dict__.keys()
-        rules = MemberRules(self.tracked.filename, frozenset(), frozenset(removed))
-        node = step.new.node
-        assert isinstance(node, ast.ClassDef)
-        plan = ClassPlan(BodyPlan((), frozenset()), True)
-        self._merge_class(live, fresh, step, rules, self._nested(plan, node))
-        self.changes.patched.append(step.new.name or "")
-        self._bind(step, live)
-        return True
-
-    def _rebuild_class(self, live: type, step: Step, plan: ClassPlan) -> None:
-        fresh = self._fresh_class(step)
-        _check_compatible(live, fresh, self.tracked, step.new.lineno, self.lines)
-        node = step.new.node
-        assert isinstance(node, ast.ClassDef)
-        self._merge_class(live, fresh, step, self._rules(plan, node), self._nested(plan, node))
-
-    def _merge_class(
-        self,
-        live: type,
-        fresh: type,
-        step: Step,
-        rules: MemberRules,
-        nested: Callable[[str, type, type], bool],
-    ) -> None:
-        before = dict(live.__dict__)
-        patch_class_members(live, fresh, rules, self.journal, nested=nested)
-        self.changes.executed.append(step.new.lineno)
-        # A member replaced by another object (a decorator added or removed) is rebound as
-        # ``Cls.member``: statements that read it (``foo = Foo.foo``) run again.
-        for member in before.keys() | live.__dict__.keys():
-            if before.get(member, _MISSING) is not live.__dict__.get(member, _MISSING):
-                self.local_rebound.add(f"{step.new.name}.{member}")
-
-    def _rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
-        steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
-        keep: set[str] = set()
-        changed: set[str] = set()
-        bound: Counter[str] = Counter()
-        for inner in steps:
-            bound.update(inner.new.binds)
-            if inner.action is Action.KEEP and not self._triggered(inner.new):
-                keep |= inner.new.binds
-            else:
-                changed |= inner.new.binds
-                # What its decorators read runs them again: ``@fmt.register`` registers
-                # into the new ``fmt``, so the new one is taken.
-                changed |= {name for module, name in inner.new.decorator_uses if not module}
-        # A name bound by several statements (a property and its setter) is kept only
-        # when none of them changed.
-        return MemberRules(
-            self.tracked.filename,
-            frozenset(keep - changed),
-            plan.body.removed,
-            several=frozenset(name for name, count in bound.items() if count > 1),
-            lines={s.new.lineno: s.old.lineno for s in steps if s.old is not None},
-        )
-
-    def _nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
-        steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
-
-        def patch_nested(name: str, old: type, new: type) -> bool:
-            if old.__qualname__ != new.__qualname__:
-                return False
-            inner = steps.get(name)
-            inner_node = next(
-                (n for n in node.body if isinstance(n, ast.ClassDef) and n.name == name), None
-            )
-            if inner_node is None:
-                return False
-            inner_plan = (inner.cls if inner is not None else None) or ClassPlan(
-                BodyPlan((), frozenset()), True
-            )
-            rules = self._rules(inner_plan, inner_node)
-            nested = self._nested(inner_plan, inner_node)
-            patch_class_members(old, new, rules, self.journal, nested=nested)
-            return True
-
-        return patch_nested
-
     # -- line numbers ---------------------------------------------------------------------
 
     def _shift(self, step: Step) -> None:
@@ -677,18 +521,6 @@ def _imports_loaded(node: ast.stmt, package: str) -> bool:
         alias.name == "*" or alias.name in vars(module) or f"{name}.{alias.name}" in sys.modules
         for alias in node.names
     )
-
-
-def _replace_nested(name: str, old: type, new: type) -> bool:
-    return False
-
-
-def _check_compatible(
-    live: type, fresh: type, tracked: TrackedModule, lineno: int, lines: list[str]
-) -> None:
-    reason = incompatibility(live, fresh)
-    if reason is not None:
-        raise restart_required(reason, tracked, lineno, lines)
 
 
 def failure(

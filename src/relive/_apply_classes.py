@@ -1,0 +1,205 @@
+"""Class statements of one module's plan: patched member by member, the class object kept.
+
+Part of the applier (apply.py): a changed class body is patched in place when only method
+bodies changed, rebuilt (built anew, then merged into the live class) otherwise; a class
+restored from the graveyard or moved out of another statement is adopted the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from relive._classes import MemberRules, incompatibility, patch_class_members, source_members
+from relive._diff import Action, BodyPlan, ClassPlan, Step, class_body
+from relive._heap import wait_for_readers
+from relive._patch import find_functions
+from relive._prepare import restart_required
+from relive._tracker import TrackedModule
+
+if TYPE_CHECKING:
+    from relive._apply import ModuleApplier
+
+__all__ = ["ClassSteps", "check_compatible", "replace_nested"]
+
+_MISSING: Any = object()
+
+
+class ClassSteps:
+    """The class statements of one :class:`~relive._apply.ModuleApplier`'s visit."""
+
+    def __init__(self, applier: ModuleApplier) -> None:
+        self.applier = applier
+
+    def own_class(self, obj: object, qualname: str) -> TypeGuard[type]:
+        """Whether ``obj`` is a class this module's source defines as ``qualname``."""
+        return (
+            isinstance(obj, type)
+            and obj.__qualname__ == qualname
+            and obj.__module__ == self.applier.module.__name__
+        )
+
+    def patch(self, step: Step) -> None:
+        name = step.new.name or ""
+        live = self.applier.table.made_by(step.old) if step.old is not None else _MISSING
+        if not self.own_class(live, name):
+            self.applier._execute(step)
+            return
+        plan = step.cls or ClassPlan(BodyPlan((), frozenset()), True)
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        if (
+            plan.rebuild
+            or self.applier._triggered(step.new)
+            or not self._patch_in_place(live, plan, (node,))
+        ):
+            self.rebuild(live, step, plan)
+        self.applier.changes.patched.append(name)
+        self.applier._bind(step, live)
+
+    def _patch_in_place(self, cls: type, plan: ClassPlan, chain: tuple[ast.ClassDef, ...]) -> bool:
+        """Patch methods whose bodies alone changed; False when the class must be rebuilt."""
+        qualname = ".".join(node.name for node in chain)
+        for step in plan.body.steps:
+            name = step.new.name or ""
+            member = cls.__dict__.get(name, _MISSING)
+            if step.action is Action.PATCH_BODY:
+                code = self.applier.codes.function(step.new.node, chain)
+                functions = self.applier._matching(
+                    find_functions(
+                        member,
+                        f"{qualname}.{name}",
+                        self.applier.tracked.filename,
+                        caches=self.applier._caches,
+                    ),
+                    step,
+                )
+                if not functions or not all(self.applier._swap(f, code, step) for f in functions):
+                    return False
+            elif step.action is Action.PATCH_CLASS and step.cls is not None:
+                node = step.new.node
+                assert isinstance(node, ast.ClassDef)
+                if not isinstance(member, type) or not self._patch_in_place(
+                    member, step.cls, (*chain, node)
+                ):
+                    return False
+            elif step.line_delta:
+                self.applier._shift_members(member, step, f"{qualname}.{name}")
+        wait_for_readers(self.applier.tracked.filename, plan.body.removed)
+        for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
+            self.applier.journal.delattr(cls, name)
+        return True
+
+    def _fresh(self, step: Step) -> type:
+        scratch: dict[str, Any] = {}
+        self.applier.journal.user_code(self.applier.tracked.name)
+        exec(self.applier.codes.statement(step.new.node), self.applier.namespace, scratch)
+        fresh = scratch[step.new.name or ""]
+        assert isinstance(fresh, type)
+        return fresh
+
+    def adopt(self, live: type, step: Step) -> bool:
+        """Make a class restored or moved out of another statement the live one, patched
+        with every member of its new body; False when it cannot be (then it is new)."""
+        fresh = self._fresh(step)
+        if incompatibility(live, fresh) is not None:
+            if live is not self.applier.namespace.get(step.new.name or ""):  # from the graveyard
+                self.applier.namespace[step.new.name or ""] = fresh
+                self.applier.table.record(step.new, fresh)
+                self.applier.local_rebound.add(step.new.name or "")
+                self.applier.changes.added.append(step.new.name or "")
+                return True
+            check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
+        removed = source_members(live, self.applier.tracked.filename) - fresh.__dict__.keys()
+        rules = MemberRules(self.applier.tracked.filename, frozenset(), frozenset(removed))
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        plan = ClassPlan(BodyPlan((), frozenset()), True)
+        self._merge(live, fresh, step, rules, self.nested(plan, node))
+        self.applier.changes.patched.append(step.new.name or "")
+        self.applier._bind(step, live)
+        return True
+
+    def rebuild(self, live: type, step: Step, plan: ClassPlan) -> None:
+        fresh = self._fresh(step)
+        check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
+        node = step.new.node
+        assert isinstance(node, ast.ClassDef)
+        self._merge(live, fresh, step, self.rules(plan, node), self.nested(plan, node))
+
+    def _merge(
+        self,
+        live: type,
+        fresh: type,
+        step: Step,
+        rules: MemberRules,
+        nested: Callable[[str, type, type], bool],
+    ) -> None:
+        before = dict(live.__dict__)
+        patch_class_members(live, fresh, rules, self.applier.journal, nested=nested)
+        self.applier.changes.executed.append(step.new.lineno)
+        # A member replaced by another object (a decorator added or removed) is rebound as
+        # ``Cls.member``: statements that read it (``foo = Foo.foo``) run again.
+        for member in before.keys() | live.__dict__.keys():
+            if before.get(member, _MISSING) is not live.__dict__.get(member, _MISSING):
+                self.applier.local_rebound.add(f"{step.new.name}.{member}")
+
+    def rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
+        steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
+        keep: set[str] = set()
+        changed: set[str] = set()
+        bound: Counter[str] = Counter()
+        for inner in steps:
+            bound.update(inner.new.binds)
+            if inner.action is Action.KEEP and not self.applier._triggered(inner.new):
+                keep |= inner.new.binds
+            else:
+                changed |= inner.new.binds
+                # What its decorators read runs them again: ``@fmt.register`` registers
+                # into the new ``fmt``, so the new one is taken.
+                changed |= {name for module, name in inner.new.decorator_uses if not module}
+        # A name bound by several statements (a property and its setter) is kept only
+        # when none of them changed.
+        return MemberRules(
+            self.applier.tracked.filename,
+            frozenset(keep - changed),
+            plan.body.removed,
+            several=frozenset(name for name, count in bound.items() if count > 1),
+            lines={s.new.lineno: s.old.lineno for s in steps if s.old is not None},
+        )
+
+    def nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
+        steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
+
+        def patch_nested(name: str, old: type, new: type) -> bool:
+            if old.__qualname__ != new.__qualname__:
+                return False
+            inner = steps.get(name)
+            inner_node = next(
+                (n for n in node.body if isinstance(n, ast.ClassDef) and n.name == name), None
+            )
+            if inner_node is None:
+                return False
+            inner_plan = (inner.cls if inner is not None else None) or ClassPlan(
+                BodyPlan((), frozenset()), True
+            )
+            rules = self.rules(inner_plan, inner_node)
+            nested = self.nested(inner_plan, inner_node)
+            patch_class_members(old, new, rules, self.applier.journal, nested=nested)
+            return True
+
+        return patch_nested
+
+
+def replace_nested(name: str, old: type, new: type) -> bool:
+    return False
+
+
+def check_compatible(
+    live: type, fresh: type, tracked: TrackedModule, lineno: int, lines: list[str]
+) -> None:
+    reason = incompatibility(live, fresh)
+    if reason is not None:
+        raise restart_required(reason, tracked, lineno, lines)
