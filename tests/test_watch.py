@@ -480,11 +480,17 @@ def test_burst_with_default_settle_is_very_few_batches(
     alone, plus one where the writer itself paused for 50 ms or more.
 
     This machine writes 200 files in 30 to 500 ms (a busy VM), so the test bounds the count.
+    The rule is exact only on the watcher's own clock: when the machine is loaded, the thread
+    that reads the events can itself pause for 50 ms where the writer did not, and a batch
+    may end there. So the exact rule is checked on a fake clock (the Batcher's own tests); here,
+    through real inotify, the burst must still be coalesced: at most a tenth of one batch
+    per file.
     """
     watched = watch()
     burst = write_burst(root)
     batches = burst_batches(watched, burst.paths)
-    assert len(batches) <= 2 + burst.stalls(0.05) + burst.written_in / 0.25
+    rule = 2 + burst.stalls(0.05) + burst.written_in / 0.25
+    assert len(batches) <= max(rule, len(burst.paths) / 10)
 
 
 def test_continuous_stream_still_flushes(root: Path, watch: Callable[..., Watched]) -> None:
