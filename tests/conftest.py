@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import relive._engine
-from relive._engine import Engine
-from relive.testing import TemporaryPackage
+from harness import Start, starting
+from relive import Engine
+from relive.testing import TemporaryPackage, fresh_engine, reset_engine
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +20,9 @@ def _isolated_process_state() -> Iterator[None]:
     modules = dict(sys.modules)
     path = list(sys.path)
     environ = dict(os.environ)
-    engine = relive._engine._engine
-    relive._engine._engine = None
     try:
-        yield
+        with reset_engine():
+            yield
     finally:
         for name in [name for name in sys.modules if name not in modules]:
             del sys.modules[name]
@@ -31,10 +30,6 @@ def _isolated_process_state() -> Iterator[None]:
         sys.path[:] = path
         os.environ.clear()
         os.environ.update(environ)
-        current = relive._engine._engine
-        if current is not None and current is not engine:
-            current.close()
-        relive._engine._engine = engine
 
 
 @pytest.fixture
@@ -47,7 +42,18 @@ def package(tmp_path: Path) -> Iterator[TemporaryPackage]:
 @pytest.fixture
 def engine() -> Iterator[Engine]:
     """A fresh engine (also installed as the process engine for relive.reload/refresh)."""
-    fresh = Engine()
-    relive._engine._engine = fresh
-    yield fresh
-    fresh.close()
+    with fresh_engine() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """Where the ``start`` fixture runs ``relive run`` (a test module may override it)."""
+    return tmp_path
+
+
+@pytest.fixture
+def start(run_dir: Path) -> Iterator[Start]:
+    """``start(*args, env=None)`` starts ``relive run`` in ``run_dir``; every process it
+    started is ended after the test, and checked gone by pid."""
+    yield from starting(run_dir)

@@ -276,7 +276,7 @@ while True:
 
 
 def test_before_hooks_run_when_relive_run_restarts_the_program(tmp_path: Path) -> None:
-    from test_run import Relive  # the end-to-end harness of `relive run`
+    from harness import Relive  # the end-to-end harness of `relive run`
 
     write_source(tmp_path / "app.py", RESTARTED)
     relive_run = Relive(tmp_path, ["app.py"])

@@ -107,7 +107,7 @@ def test_watch_takes_only_what_users_set() -> None:
     assert all(watch[name].kind is inspect.Parameter.KEYWORD_ONLY for name in options)
     assert list(inspect.signature(relive.Watcher).parameters) == ["paths", *options]
     public = {name for name in vars(relive.Watcher) if not name.startswith("_")}
-    assert public == {"describe", "engine", "running", "start", "stop"}
+    assert public == {"describe", "engine", "roots", "running", "start", "stop"}
 
 
 def test_the_state_api_reads_one_way() -> None:

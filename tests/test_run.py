@@ -7,25 +7,17 @@ checks by pid that nothing is left, zombies included.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import EVENT_TIMEOUT, START_TIMEOUT, Relive, Start, exists, free_port
 from relive._supervisor import Backoff
 from relive.testing import wait_until, write_source
-
-START_TIMEOUT = 15.0  # a cold start on a loaded 2-core machine
-EVENT_TIMEOUT = 10.0
 
 APP = """\
 import os, time
@@ -60,130 +52,7 @@ while True:
 """
 
 
-def exists(pid: int) -> bool:
-    """Whether ``pid`` is still in the process table (running or an unreaped zombie)."""
-    return Path(f"/proc/{pid}").exists()
-
-
-class Relive:
-    """A ``relive run`` started in ``cwd`` in a new session, its output collected by line."""
-
-    def __init__(self, cwd: Path, args: list[str], env: dict[str, str] | None = None) -> None:
-        environ = {key: value for key, value in os.environ.items() if key != "RELIVE"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relive", "run", *args],
-            cwd=cwd,
-            env={**environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.pids = {self.proc.pid}  # every pid seen: checked gone at the end
-        self.orphans: set[int] = set()  # pids left to init on purpose: not checked
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout)),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr)),
-        ]
-        for index, reader in enumerate(self._readers):
-            reader.name, reader.daemon = f"test-relive-reader-{index}", True
-            reader.start()
-
-    @staticmethod
-    def _read(stream: object, lines: list[str]) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            lines.append(line.rstrip("\n"))
-
-    def error_text(self) -> str:
-        return "\n".join(self.stderr)
-
-    def program_pids(self) -> list[int]:
-        """The pids the program printed, one per start, in order."""
-        return [int(line.split()[1]) for line in self.stdout if line.startswith("pid ")]
-
-    def wait_for_start(self, count: int, timeout: float = START_TIMEOUT) -> int:
-        """Wait for the ``count``-th start of the program; its pid."""
-        wait_until(lambda: len(self.program_pids()) >= count or self.proc.poll(), timeout=timeout)
-        pids = self.program_pids()
-        assert len(pids) >= count, f"start {count} never came; stderr:\n{self.error_text()}"
-        self.pids.update(pids)
-        return pids[count - 1]
-
-    def wait_for_line(
-        self, text: str, *, stream: str = "stdout", timeout: float = EVENT_TIMEOUT
-    ) -> str:
-        """Wait for a line containing ``text``; that line."""
-        lines = self.stdout if stream == "stdout" else self.stderr
-        try:
-            wait_until(lambda: any(text in line for line in lines), timeout=timeout)
-        except TimeoutError:
-            pytest.fail(
-                f"no {stream} line with {text!r}; stdout={self.stdout} stderr={self.stderr}"
-            )
-        return next(line for line in lines if text in line)
-
-    def wait_for_exit(self, timeout: float = EVENT_TIMEOUT) -> int:
-        return self.proc.wait(timeout=timeout)
-
-    def close(self) -> None:
-        """End the whole tree (SIGTERM to the supervisor; SIGKILL if it fails), then check
-        that every pid seen is gone: exited and reaped."""
-        try:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                self.proc.wait(timeout=EVENT_TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                for pid in self.pids:  # only after a failure: the groups we know of
-                    _kill_group(pid)
-            self.proc.wait()
-            for reader in self._readers:
-                reader.join(timeout=5)
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
-            self.pids.update(self.program_pids())
-        left = self.pids - self.orphans
-        wait_until(lambda: not any(exists(pid) for pid in left), timeout=5)
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-Start = Callable[..., Relive]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    """``start(*args, env=None)`` starts ``relive run`` in tmp_path; ended after the test."""
-    started: list[Relive] = []
-
-    def starter(*args: str, env: dict[str, str] | None = None) -> Relive:
-        relive = Relive(tmp_path, list(args), env)
-        started.append(relive)
-        return relive
-
-    try:
-        yield starter
-    finally:
-        for relive in started:
-            relive.close()
-
-
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "run_demo"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def get(port: int) -> str:

@@ -14,10 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from harness import EVENT_TIMEOUT, START_TIMEOUT, Start, exists
 from relive.testing import wait_until, write_source
-from test_run import EVENT_TIMEOUT, START_TIMEOUT, Start, exists, start
-
-__all__ = ["start"]  # the fixture, shared with test_run
 
 SCRIPT = """\
 import os, sys, time

@@ -7,33 +7,27 @@ every edit served and no request seeing half an edit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from relive.testing import wait_until, write_source
-from test_run import EVENT_TIMEOUT, exists
-from test_web_harness import (
+from harness import (
+    EVENT_TIMEOUT,
     EditsUnderLoad,
     Response,
     Start,
     copy_example,
+    exists,
     free_port,
     request,
     served_pid,
-    starting,
     wait_for_answer,
     wait_for_server,
 )
+from relive.testing import wait_until, write_source
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    yield from starting(tmp_path)
 
 
 # The example, as its README shows it ----------------------------------------------------

@@ -21,7 +21,7 @@ from relive._integrations.wsgi import GatedWSGI
 from relive.testing import wait_until
 
 
-def start(target: Callable[[], object], name: str) -> threading.Thread:
+def start_thread(target: Callable[[], object], name: str) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
@@ -67,11 +67,11 @@ def test_reload_waits_for_the_request_in_flight_and_holds_new_ones() -> None:
         with gate.shared():
             events.append("late request")
 
-    threads = [start(request, "request")]
+    threads = [start_thread(request, "request")]
     wait_until(lambda: gate.in_flight == 1)
-    threads.append(start(reload, "reload"))
+    threads.append(start_thread(reload, "reload"))
     wait_until(lambda: gate.closed)
-    threads.append(start(late_request, "late-request"))
+    threads.append(start_thread(late_request, "late-request"))
     assert events == ["request started"]  # the reload and the late request both wait
 
     release_request.set()
@@ -92,7 +92,7 @@ def test_threads_never_see_half_an_edit() -> None:
             with gate.shared():
                 seen.append(state.read())
 
-    readers = [start(requests, f"request-{index}") for index in range(4)]
+    readers = [start_thread(requests, f"request-{index}") for index in range(4)]
     for version in range(1, 31):
         with gate.exclusive():
             state.apply(version)
@@ -113,7 +113,7 @@ def test_steady_requests_do_not_starve_a_reload() -> None:
             with gate.shared():
                 time.sleep(0.002)
 
-    readers = [start(requests, f"request-{index}") for index in range(6)]
+    readers = [start_thread(requests, f"request-{index}") for index in range(6)]
     try:
         wait_until(lambda: gate.in_flight > 0)
         started = time.monotonic()
@@ -150,9 +150,9 @@ def test_a_nested_request_passes_while_a_reload_waits() -> None:
             with gate.shared():  # the same context enters again: it must not wait
                 inner_done.set()
 
-    requester = start(request, "request")
+    requester = start_thread(request, "request")
     wait_until(lambda: gate.in_flight == 1)
-    reloader = start(lambda: gate.exclusive().__enter__(), "reload")
+    reloader = start_thread(lambda: gate.exclusive().__enter__(), "reload")
     wait_until(lambda: gate.closed)
     reload_waiting.set()
     assert inner_done.wait(2), "a nested request deadlocked behind the reload"
@@ -180,6 +180,14 @@ def test_release_is_idempotent() -> None:
 # asyncio ---------------------------------------------------------------------------------
 
 
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the event loop run until ``condition`` holds (fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
 def test_tasks_wait_for_a_reload_without_blocking_the_event_loop() -> None:
     gate = Gate()
 
@@ -196,9 +204,8 @@ def test_tasks_wait_for_a_reload_without_blocking_the_event_loop() -> None:
             async with gate.shared_async():
                 events.append("request")
 
-        reloader = start(reload, "reload")
-        while not gate.closed:
-            await asyncio.sleep(0.001)
+        reloader = start_thread(reload, "reload")
+        await _until(lambda: gate.closed)
         waiting = asyncio.create_task(request())
         ticks = 0
         while ticks < 20:  # the loop keeps running other tasks meanwhile
@@ -238,7 +245,7 @@ def test_tasks_never_see_half_an_edit() -> None:
         stop = asyncio.Event()
         loader = asyncio.create_task(load(stop))
         await asyncio.to_thread(reloads)
-        await asyncio.sleep(0.01)
+        await _until(lambda: (30, 30) in seen)  # a request after the last reload
         stop.set()
         await asyncio.wait_for(loader, 5)
 
@@ -253,7 +260,7 @@ def test_a_cancelled_waiting_task_holds_nothing() -> None:
     async def main() -> None:
         with gate.exclusive():
             waiting = asyncio.create_task(gate.enter_async())
-            await asyncio.sleep(0.01)
+            await _until(lambda: gate.waiting_tasks == 1)
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting

@@ -20,19 +20,18 @@ from typing import Any
 
 import pytest
 
-from relive._errors import ReloadError
-from relive._integrations.livereload import LiveReload, LiveReloadASGI, LiveReloadWSGI
-from relive.testing import wait_until, write_source
-from test_run import EVENT_TIMEOUT
-from test_web_harness import (
+from harness import (
+    EVENT_TIMEOUT,
     Start,
     copy_example,
     free_port,
     request,
-    starting,
     wait_for_answer,
     wait_for_server,
 )
+from relive._errors import ReloadError
+from relive._integrations.livereload import LiveReload, LiveReloadASGI, LiveReloadWSGI
+from relive.testing import wait_until, write_source
 
 PAGE = b"<html><body><h1>hi</h1></body></html>"
 
@@ -121,8 +120,9 @@ CHROMIUM_FLAGS = (
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    yield from starting(tmp_path / "app")
+def run_dir(tmp_path: Path) -> Path:
+    """The app runs from tmp_path/app (the ``start`` fixture runs ``relive run`` there)."""
+    return tmp_path / "app"
 
 
 def group_members(pgid: int) -> set[int]:

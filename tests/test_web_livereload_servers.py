@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import http.client
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import (
+    EVENT_TIMEOUT,
+    Start,
+    copy_example,
+    free_port,
+    request,
+    wait_for_server,
+)
 from relive.testing import wait_until
-from test_run import EVENT_TIMEOUT
-from test_web_harness import Start, copy_example, free_port, request, starting, wait_for_server
 
 SCRIPT = b"<script data-relive>"
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    yield from starting(tmp_path / "app")
+def run_dir(tmp_path: Path) -> Path:
+    """The app runs from tmp_path/app (the ``start`` fixture runs ``relive run`` there)."""
+    return tmp_path / "app"
 
 
 def first_event_line(port: int) -> bytes:

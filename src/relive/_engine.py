@@ -26,7 +26,7 @@ from relive._running import ModuleFrames, check_plan
 from relive._tracker import TrackedModule, Tracker
 from relive._undo import SideEffects
 
-__all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload"]
+__all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload", "replace_engine"]
 
 _MAX_VISITS = 4  # how often one module may be revisited by an import cycle
 
@@ -500,3 +500,12 @@ def reload(*targets: ModuleType | str) -> Report:
 def refresh() -> Report:
     """Apply every tracked module whose source changed on disk (quick when none did)."""
     return get_engine().refresh()
+
+
+def replace_engine(engine: Engine | None) -> Engine | None:
+    """Make ``engine`` the process's engine (None: the next use creates one); returns the
+    one it replaces. For ``relive.testing.reset_engine``."""
+    global _engine
+    with _engine_lock:
+        previous, _engine = _engine, engine
+        return previous

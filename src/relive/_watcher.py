@@ -192,6 +192,12 @@ class Watcher:
     ) -> None:
         self.stop()
 
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """The directories being watched (with their subdirectories); none when stopped."""
+        files = self._files
+        return files.roots if files is not None else ()
+
     def describe(self) -> str:
         """One line saying what is watched."""
         return self._files.describe() if self._files is not None else "not watching"

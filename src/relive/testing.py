@@ -16,9 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from relive._engine import Report, get_engine
+from relive._engine import Engine, Report, get_engine, replace_engine
 
-__all__ = ["TemporaryPackage", "apply_edit", "temporary_package", "wait_until", "write_source"]
+__all__ = [
+    "TemporaryPackage",
+    "apply_edit",
+    "fresh_engine",
+    "reset_engine",
+    "temporary_package",
+    "wait_until",
+    "write_source",
+]
 
 
 def wait_until(
@@ -108,3 +116,27 @@ def temporary_package() -> Iterator[TemporaryPackage]:
     """
     with TemporaryPackage() as package:
         yield package
+
+
+@contextmanager
+def reset_engine() -> Iterator[None]:
+    """``with reset_engine():`` the process starts the block without an engine, as at
+    start-up: ``relive.get_engine()`` (and ``reload``, ``refresh``, ``watch``) creates a
+    new one on first use. On exit that engine is closed and the previous one is back, so
+    each test sees a fresh engine, tracking the modules imported from its first use.
+    """
+    previous = replace_engine(None)
+    try:
+        yield
+    finally:
+        created = replace_engine(previous)
+        if created is not None and created is not previous:
+            created.close()
+
+
+@contextmanager
+def fresh_engine() -> Iterator[Engine]:
+    """``with fresh_engine() as engine:`` a new engine, made the process's engine for the
+    block (see :func:`reset_engine`)."""
+    with reset_engine():
+        yield get_engine()

@@ -95,6 +95,12 @@ class Gate:
             return self._readers
 
     @property
+    def waiting_tasks(self) -> int:
+        """Asyncio tasks waiting for a reload to end before they enter."""
+        with self._cond:
+            return len(self._sleepers)
+
+    @property
     def closed(self) -> bool:
         """Whether a reload is waiting or running (new requests wait)."""
         with self._cond:

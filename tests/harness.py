@@ -1,9 +1,11 @@
-"""What the web servers' end-to-end tests share: start a server, request it, load it.
+"""The end-to-end harness the tests share: ``relive run`` in a child process, and the web
+servers it runs, requested and loaded.
 
-No tests here. A server runs under ``relive run`` in its own session (``test_run.Relive``:
+No tests here. A program runs under ``relive run`` in its own session (:class:`Relive`:
 its whole tree is ended in ``finally`` and every pid checked gone); requests go to
 127.0.0.1 on a free port, each on a fresh connection so a server closing an idle
-keep-alive connection is never mistaken for a failed request.
+keep-alive connection is never mistaken for a failed request. ``conftest.py`` turns
+:func:`starting` into the ``start`` fixture.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +26,111 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relive.testing import wait_until, write_source
-from test_run import START_TIMEOUT, Relive, exists
+import pytest
 
+from relive.testing import wait_until, write_source
+
+START_TIMEOUT = 15.0  # a cold start on a loaded 2-core machine
+EVENT_TIMEOUT = 10.0
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EDIT_TIMEOUT = 15.0  # from a save to the new response, on a loaded 2-core machine
+
+
+def exists(pid: int) -> bool:
+    """Whether ``pid`` is still in the process table (running or an unreaped zombie)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+class Relive:
+    """A ``relive run`` started in ``cwd`` in a new session, its output collected by line."""
+
+    def __init__(self, cwd: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        environ = {key: value for key, value in os.environ.items() if key != "RELIVE"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "relive", "run", *args],
+            cwd=cwd,
+            env={**environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.pids = {self.proc.pid}  # every pid seen: checked gone at the end
+        self.orphans: set[int] = set()  # pids left to init on purpose: not checked
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout)),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr)),
+        ]
+        for index, reader in enumerate(self._readers):
+            reader.name, reader.daemon = f"test-relive-reader-{index}", True
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, lines: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            lines.append(line.rstrip("\n"))
+
+    def error_text(self) -> str:
+        return "\n".join(self.stderr)
+
+    def program_pids(self) -> list[int]:
+        """The pids the program printed, one per start, in order."""
+        return [int(line.split()[1]) for line in self.stdout if line.startswith("pid ")]
+
+    def wait_for_start(self, count: int, timeout: float = START_TIMEOUT) -> int:
+        """Wait for the ``count``-th start of the program; its pid."""
+        wait_until(lambda: len(self.program_pids()) >= count or self.proc.poll(), timeout=timeout)
+        pids = self.program_pids()
+        assert len(pids) >= count, f"start {count} never came; stderr:\n{self.error_text()}"
+        self.pids.update(pids)
+        return pids[count - 1]
+
+    def wait_for_line(
+        self, text: str, *, stream: str = "stdout", timeout: float = EVENT_TIMEOUT
+    ) -> str:
+        """Wait for a line containing ``text``; that line."""
+        lines = self.stdout if stream == "stdout" else self.stderr
+        try:
+            wait_until(lambda: any(text in line for line in lines), timeout=timeout)
+        except TimeoutError:
+            pytest.fail(
+                f"no {stream} line with {text!r}; stdout={self.stdout} stderr={self.stderr}"
+            )
+        return next(line for line in lines if text in line)
+
+    def wait_for_exit(self, timeout: float = EVENT_TIMEOUT) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def close(self) -> None:
+        """End the whole tree (SIGTERM to the supervisor; SIGKILL if it fails), then check
+        that every pid seen is gone: exited and reaped."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(timeout=EVENT_TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                for pid in self.pids:  # only after a failure: the groups we know of
+                    _kill_group(pid)
+            self.proc.wait()
+            for reader in self._readers:
+                reader.join(timeout=5)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
+            self.pids.update(self.program_pids())
+        left = self.pids - self.orphans
+        wait_until(lambda: not any(exists(pid) for pid in left), timeout=5)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
 
 Start = Callable[..., Relive]
 
