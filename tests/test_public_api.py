@@ -16,7 +16,7 @@ from pathlib import Path
 
 import relive
 
-PUBLIC_MODULES = {"relive", "relive.testing", "relive.__main__"}
+PUBLIC_MODULES = {"relive", "relive.dask", "relive.testing", "relive.__main__"}
 
 EXPORTED = [
     "Engine",

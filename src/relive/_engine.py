@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -179,6 +179,40 @@ class Engine:
                 failed.add(exc.path)
         return Report(), errors
 
+    def apply_sources(
+        self, sources: Mapping[str, str], *, confirm: Callable[[], bool] | None = None
+    ) -> Report:
+        """Apply new source text to modules named by their dotted names, as one transaction
+        (the text is given, not read from disk: it may come from another machine).
+
+        Args:
+            sources: The new text of each module, which must be imported.
+            confirm: Called once everything is applied, before the commit point: if it
+                returns False or raises, the transaction is rolled back (two-phase commit
+                across processes; the engine's lock is held until it returns).
+
+        Raises:
+            ReloadError: Nothing was changed (also when ``confirm`` declined).
+        """
+        with self._lock:
+            self._tracker.scan()
+            changes: list[tuple[TrackedModule, str | None]] = []
+            for name, source in sources.items():
+                tracked = self._resolve(name)
+                if source != tracked.source:
+                    changes.append((tracked, source))
+            if not changes and confirm is not None and not confirm():
+                raise ReloadError("the edit was called off")
+            return self._run(changes, confirm=confirm)
+
+    def changed_sources(
+        self, paths: Iterable[str | os.PathLike[str]] | None = None
+    ) -> dict[str, str | None]:
+        """The new text of each tracked module (loaded from ``paths``, if given) whose
+        file differs from the code it runs, by module name (None: the file is gone)."""
+        wanted = None if paths is None else [os.fspath(path) for path in paths]
+        return {tracked.name: source for tracked, source in self._changes(wanted)}
+
     # -- queries: what front ends ask about the tracked modules ---------------------------
 
     def track_new_modules(self) -> list[TrackedModule]:
@@ -238,7 +272,11 @@ class Engine:
             raise ReloadError(str(exc), module=module.__name__) from None
 
     def _run(
-        self, changes: list[tuple[TrackedModule, str | None]], *, retry: bool = True
+        self,
+        changes: list[tuple[TrackedModule, str | None]],
+        *,
+        retry: bool = True,
+        confirm: Callable[[], bool] | None = None,
     ) -> Report:
         if not changes or not (retry or any(_new_attempt(t, source) for t, source in changes)):
             return Report()
@@ -247,7 +285,7 @@ class Engine:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._transaction(changes)
+            return self._transaction(changes, confirm)
         except ReloadError:
             for tracked, source in changes:
                 self._tracker.mark_failed(tracked, source)
@@ -256,7 +294,11 @@ class Engine:
             if collecting:
                 gc.enable()
 
-    def _transaction(self, changes: list[tuple[TrackedModule, str | None]]) -> Report:
+    def _transaction(
+        self,
+        changes: list[tuple[TrackedModule, str | None]],
+        confirm: Callable[[], bool] | None = None,
+    ) -> Report:
         started = time.perf_counter()
         prepared = [self._prepare(tracked, source) for tracked, source in changes]
         prepared = _dependency_order(prepared)
@@ -270,6 +312,8 @@ class Engine:
         try:
             with hooks.active():
                 reports = self._apply(prepared, journal, hooks)
+            if confirm is not None and not confirm():
+                raise ReloadError("the edit was called off")
         except BaseException as exc:
             journal.rollback()
             hooks.rolled_back()
