@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Self, final
 
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
-from relive._watcher import Watcher, Wiring, disabled, watch_wired
+from relive._switch import disabled
+from relive._watcher import Watcher, Wiring, watch_wired
 
 if TYPE_CHECKING:
     from distributed import Client
