@@ -212,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``relive`` command; the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     parser, run_parser = build_parser()
-    if not args or args[0] != "run":
+    if not args:
+        parser.print_help(sys.stderr)
+        return 2
+    if args[0] != "run":
         parser.parse_args(args)  # --help, --version, unknown commands
         parser.print_usage(sys.stderr)
         return 2

@@ -16,8 +16,14 @@ The channel between the two processes, kept tiny on purpose:
         {"event": "restart", "reason": "app.py: …"}  an edit needs a restart (RestartRequired)
         {"event": "no-reload", "reason": "…"}        in-place reload could not start; the
                                                      supervisor restarts on .py changes instead
+        {"event": "not-started"}                     the program could not start (no such
+                                                     module, a syntax or import error): sent
+                                                     just before the worker exits with 1
     supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
         supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+    SIGINT          blocked by the supervisor when it starts the worker; the worker unblocks
+                    it just before the program runs, so a Ctrl-C that arrives while relive
+                    itself starts ends the worker quietly (exit 130, no traceback of relive's).
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EVENT_NO_RELOAD", "EVENT_READY", "EVENT_RESTART", "WORKER_ENV", "WorkerOptions"]
+__all__ = [
+    "EVENT_NOT_STARTED",
+    "EVENT_NO_RELOAD",
+    "EVENT_READY", "EVENT_RESTART", "WORKER_ENV", "WorkerOptions"]
 
 WORKER_ENV = "RELIVE_WORKER"
 EVENT_READY = "ready"
 EVENT_RESTART = "restart"
 EVENT_NO_RELOAD = "no-reload"
+EVENT_NOT_STARTED = "not-started"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,14 @@ from types import FrameType
 from typing import Any, TextIO
 
 from relive._filewatch import Batch, FileWatcher, matches
-from relive._protocol import EVENT_NO_RELOAD, EVENT_READY, EVENT_RESTART, WORKER_ENV, WorkerOptions
+from relive._protocol import (
+    EVENT_NO_RELOAD,
+    EVENT_NOT_STARTED,
+    EVENT_READY,
+    EVENT_RESTART,
+    WORKER_ENV,
+    WorkerOptions,
+)
 
 __all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "Output", "RunConfig", "Supervisor", "run"]
 
@@ -128,18 +135,21 @@ Event = FilesChanged | ChildExited | WorkerMessage | Signalled | StartDue
 
 
 @contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Threads started inside inherit a mask that leaves our signals to the main thread."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+def _signals_blocked(signals: tuple[int, ...] = FORWARDED_SIGNALS) -> Iterator[None]:
+    """Threads and processes started inside inherit a mask that blocks ``signals`` (by
+    default: leaves ours to the main thread)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _start_thread(target: Callable[[], None], name: str) -> None:
+def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
     with _signals_blocked():
-        threading.Thread(target=target, name=name, daemon=True).start()
+        thread.start()
+    return thread
 
 
 def _signal_group(pgid: int, signum: int) -> bool:
@@ -192,8 +202,10 @@ class Child:
         self.started_at = time.monotonic()
         self.in_place = config.python and not config.always_restart
         self.changed = False  # a code change arrived while it ran
+        self.not_started = False  # the worker said the program could not start
         self._events = events
         self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
         if config.python:
             self.proc = self._spawn_worker(config)
         else:
@@ -216,20 +228,25 @@ class Child:
         command = [sys.executable, "-m", "relive._worker", *config.argv]
         env = {**os.environ, WORKER_ENV: options.to_env()}
         try:
-            proc = subprocess.Popen(
-                command, start_new_session=True, pass_fds=(theirs.fileno(),), env=env
-            )
+            # The worker starts with SIGINT blocked and unblocks it when the program starts:
+            # a Ctrl-C while relive itself is starting ends it quietly, not in an import.
+            with _signals_blocked((signal.SIGINT,)):
+                proc = subprocess.Popen(
+                    command, start_new_session=True, pass_fds=(theirs.fileno(),), env=env
+                )
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
         self._sock = ours
-        _start_thread(self._read_messages, f"relive-link-{proc.pid}")
+        self._reader = _start_thread(self._read_messages, f"relive-link-{proc.pid}")
         return proc
 
     def _wait(self) -> None:
         self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)  # its last messages come before its exit
         self._events.put(ChildExited(self))
 
     def _read_messages(self) -> None:
@@ -348,6 +365,7 @@ class Supervisor:
         self._stopping: Child | None = None
         self._start_timer: threading.Timer | None = None
         self._said_no_reload = False
+        self._starts = 0  # how many times the program was started
         self._exiting = False  # a stop signal arrived: start nothing more
 
     def run(self) -> int:
@@ -411,6 +429,8 @@ class Supervisor:
         assert code is not None, "the waiter thread reaped it"
         if code == 0 and not self.config.keep_alive:
             return 0
+        if self._not_started(child):
+            return code
         self._backoff.record(time.monotonic() - child.started_at, crashed=code != 0)
         what = describe_exit(self.config.label, code)
         if child.changed:
@@ -419,6 +439,18 @@ class Supervisor:
         else:
             self.output.warn(f"{what}; waiting for a change to restart")
         return None
+
+    def _not_started(self, child: Child) -> bool:
+        """Whether to end as ``python`` would: the first run could not start at all and no
+        file changed since (unless ``--keep-alive``)."""
+        if not child.not_started or child.changed or self._starts > 1:
+            return False
+        if self.config.keep_alive:
+            return False
+        self.output.warn(
+            f"{self.config.label} could not start; exiting (--keep-alive waits for a change)"
+        )
+        return True
 
     def _on_message(self, child: Child, message: dict[str, Any]) -> None:
         event, reason = message.get("event"), str(message.get("reason", ""))
@@ -429,6 +461,8 @@ class Supervisor:
             if not self._said_no_reload:
                 self._said_no_reload = True
                 self.output.warn(f"in-place reload unavailable ({reason}); restarting on changes")
+        elif event == EVENT_NOT_STARTED:
+            child.not_started = True
         elif event == EVENT_READY:
             self.output.detail(f"{self.config.label} (pid {child.pid}) ready")
 
@@ -461,6 +495,7 @@ class Supervisor:
             return
         try:
             self._child = Child(self.config, self._events)
+            self._starts += 1
         except OSError as exc:
             self.output.warn(f"cannot start {self.config.label}: {exc}; waiting for a change")
             return

@@ -27,6 +27,7 @@ from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
 from relive._protocol import (
     EVENT_NO_RELOAD,
+    EVENT_NOT_STARTED,
     EVENT_READY,
     EVENT_RESTART,
     WORKER_ENV,
@@ -184,7 +185,7 @@ def _user_traceback(tb: TracebackType | None) -> TracebackType | None:
 
 def _print_uncaught(exc: BaseException) -> None:
     tb = _user_traceback(exc.__traceback__)
-    if tb is None and not isinstance(exc, KeyboardInterrupt):
+    if tb is None and not isinstance(exc, KeyboardInterrupt | SyntaxError):
         # Raised by runpy itself: no such module or file, nothing to run.
         print(f"relive: {exc}", file=sys.stderr)
     else:
@@ -192,11 +193,18 @@ def _print_uncaught(exc: BaseException) -> None:
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
 
 
-def run_program(target: Target) -> bool:
+def _never_started(exc: BaseException) -> bool:
+    """Whether the program could not start at all: runpy found nothing to run, or its
+    code does not compile or import."""
+    runpy_itself = _user_traceback(exc.__traceback__) is None
+    return runpy_itself or isinstance(exc, ImportError | SyntaxError)
+
+
+def run_program(target: Target, link: SupervisorLink | None = None) -> bool:
     """Run the program; True when Ctrl-C ended it.
 
     An uncaught exception is printed as ``python`` prints it (without relive's frames) and
-    ends the worker with code 1.
+    ends the worker with code 1; when the program could not start at all, ``link`` is told.
     """
     try:
         target.run()
@@ -206,6 +214,8 @@ def run_program(target: Target) -> bool:
         _print_uncaught(exc)
         if isinstance(exc, KeyboardInterrupt):
             return True
+        if link is not None and _never_started(exc):
+            link.send(EVENT_NOT_STARTED)
         raise SystemExit(1) from None
     return False
 
@@ -216,6 +226,23 @@ def _end_after_hooks(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_DFL)
     before_exit()
     os.kill(os.getpid(), signum)
+
+
+def _end_by_sigint() -> None:
+    """End as python does after an uncaught KeyboardInterrupt: killed by SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _allow_ctrl_c() -> bool:
+    """Unblock SIGINT (blocked by the supervisor while relive starts); False when one
+    arrived meanwhile: the program must not start."""
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    except KeyboardInterrupt:
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -231,10 +258,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _end_after_hooks)
     if link is not None:
         link.send(EVENT_READY, pid=os.getpid())
-    if run_program(target):
-        # End as python does after an uncaught KeyboardInterrupt: killed by SIGINT.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
+    if not _allow_ctrl_c() or run_program(target, link):
+        _end_by_sigint()
 
 
 if __name__ == "__main__":
