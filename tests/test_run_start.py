@@ -100,11 +100,11 @@ def test_ctrl_c_while_a_restarted_worker_starts_ends_quietly_with_130(
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     write_source(tmp_path / "app.py", SLEEPER.format(setup=""))
-    relive = start("app.py", env={"PYTHONPATH": str(site)})
+    relive = start("--restart-on", "*.toml", "app.py", env={"PYTHONPATH": str(site)})
     first = relive.wait_for_start(1)
 
     (tmp_path / "slow").touch()
-    write_source(tmp_path / "app.py", SLEEPER.format(setup="x = 2"))  # the script: a restart
+    write_source(tmp_path / "settings.toml", "x = 2\n")  # a restart
     wait_until(lambda: (tmp_path / "starting").exists(), timeout=START_TIMEOUT)
     os.killpg(relive.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
 

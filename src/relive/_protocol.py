@@ -36,7 +36,11 @@ from typing import Any
 __all__ = [
     "EVENT_NOT_STARTED",
     "EVENT_NO_RELOAD",
-    "EVENT_READY", "EVENT_RESTART", "WORKER_ENV", "WorkerOptions"]
+    "EVENT_READY",
+    "EVENT_RESTART",
+    "WORKER_ENV",
+    "WorkerOptions",
+]
 
 WORKER_ENV = "RELIVE_WORKER"
 EVENT_READY = "ready"
