@@ -12,30 +12,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from harness import EVENT_TIMEOUT, START_TIMEOUT, Start, exists
 from relive.testing import wait_until, write_source
-from test_run import EVENT_TIMEOUT, SLEEPER, START_TIMEOUT, Relive, Start, exists
 
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    started: list[Relive] = []
-
-    def starter(*args: str, env: dict[str, str] | None = None) -> Relive:
-        relive = Relive(tmp_path, list(args), env)
-        started.append(relive)
-        return relive
-
-    try:
-        yield starter
-    finally:
-        for relive in started:
-            relive.close()
-
+SLEEPER = """\
+import os, time
+{setup}
+print("pid", os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"""
 
 NOT_STARTED = "could not start; exiting (--keep-alive waits for a change)"
 
