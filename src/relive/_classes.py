@@ -44,6 +44,36 @@ def incompatibility(live: type, fresh: type) -> str | None:
         return f"the bases of class {live.__qualname__} changed"
     if live.__dict__.get("__slots__") != fresh.__dict__.get("__slots__"):
         return f"__slots__ of {live.__qualname__} changed"
+    if isinstance(live, enum.EnumMeta) and isinstance(fresh, enum.EnumMeta):
+        return _enum_payload_changed(live, fresh)
+    return None
+
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+
+
+def _enum_payload_changed(live: enum.EnumMeta, fresh: enum.EnumMeta) -> str | None:
+    """Why a member of a mixin enum (``IntEnum``, ``StrEnum``, ``class E(date, Enum)``)
+    cannot take its new value: the member *is* the int or str, and that cannot change."""
+    member_type: type = getattr(live, "_member_type_", object)
+    payload = [
+        base
+        for base in member_type.__mro__
+        if base is not object and (not base.__flags__ & _HEAP_TYPE or "__slots__" in vars(base))
+    ]
+    if not payload:
+        return None
+    fresh_members: dict[str, Any] = fresh._member_map_
+    for name, member in live._member_map_.items():
+        new = fresh_members.get(name)
+        if new is None:
+            continue
+        old_value, new_value = member._value_, new._value_
+        if type(old_value) is not type(new_value) or old_value != new_value:
+            return (
+                f"the value of {live.__qualname__}.{name} changed ({old_value!r} -> "
+                f"{new_value!r}); a {payload[0].__name__} member cannot change its value"
+            )
     return None
 
 
