@@ -7,6 +7,7 @@ references) is `make docs`, run by CI.
 
 from __future__ import annotations
 
+import pkgutil
 import re
 import subprocess
 import sys
@@ -34,6 +35,20 @@ def test_api_reference_lists_every_public_name() -> None:
     assert listed is not None, "docs/api.md must list relive's members explicitly"
     public = {name for name in relive.__all__ if name != "__version__"}
     assert sorted(listed) == sorted(public), "docs/api.md and relive.__all__ differ"
+
+
+def test_every_public_module_has_a_reference_page() -> None:
+    public = {
+        f"relive.{info.name}"
+        for info in pkgutil.iter_modules(relive.__path__)
+        if not info.name.startswith("_")
+    }
+    documented = {
+        match
+        for page in DOCS.rglob("*.md")
+        for match in re.findall(r"^::: (relive\.\w+)$", page.read_text(), re.M)
+    }
+    assert public <= documented, f"no '::: NAME' page for {sorted(public - documented)}"
 
 
 def test_testing_reference_follows_its_all() -> None:

@@ -30,7 +30,7 @@ __all__ = ["DaskWatch", "watch"]
 
 @final
 class DaskWatch:
-    """Keeps a Dask cluster's code equal to the client's source. Use :func:`watch`.
+    """Keeps a Dask cluster's code equal to the client's source. Use [`watch`][relive.dask.watch].
 
     Attributes:
         last_report: What the last applied edit did on the client, if any.

@@ -137,6 +137,6 @@ def reset_engine() -> Iterator[None]:
 @contextmanager
 def fresh_engine() -> Iterator[Engine]:
     """``with fresh_engine() as engine:`` a new engine, made the process's engine for the
-    block (see :func:`reset_engine`)."""
+    block (see [`reset_engine`][relive.testing.reset_engine])."""
     with reset_engine():
         yield get_engine()
