@@ -128,6 +128,7 @@ def test_the_supervisor_starts_without_loading_the_engine() -> None:
         "relive._cli",
         "relive._filewatch",
         "relive._filters",
+        "relive._observers",
         "relive._protocol",
         "relive._supervisor",
         "relive._switch",

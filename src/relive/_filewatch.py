@@ -1,18 +1,17 @@
 """File events → batches of changed paths: the first stage of relive's pipeline.
 
-Wraps watchdog's native observer (polling where it cannot start), waits for writes to finish,
-drops what is not source and coalesces bursts of events into one `Batch` for the engine.
+On top of the backend layer (``relive._observers``: native observer, or polling where it
+cannot start), watches directory trees (leaving out and following subdirectories), turns
+watchdog's events into file actions, waits for writes to finish, drops what is not source,
+and delivers each burst as one `Batch` from its own thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,29 +29,32 @@ from watchdog.events import (
     FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
-    FileSystemEventHandler,
     FileSystemMovedEvent,
 )
 from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingEmitter, PollingObserver, PollingObserverVFS
-from watchdog.utils import UnsupportedLibcError
 
 from relive._batching import Action, Batch, Batcher
 from relive._filters import is_ignored, is_ignored_dir, matches, under_ignored_dir
+from relive._observers import (
+    BACKEND_ERRORS,
+    POLLING_SETTLE,
+    PRUNING_BACKENDS,
+    EventHandler,
+    backend_name,
+    can_poll_instead,
+    check_watch_limit,
+    fallback_message,
+    native_observer,
+    polling_forced,
+    polling_observer,
+    shut_down,
+    start_observer,
+)
 
 # Batch, is_ignored and matches are re-exported from batching.py and filters.py.
 __all__ = ["Batch", "FileWatcher", "is_ignored", "matches"]
 
 logger = logging.getLogger("relive")
-
-POLL_INTERVAL: Final = 0.25
-"""Seconds between two scans of the tree by the polling backend, at least."""
-POLL_BUSY: Final = 0.1
-"""The share of a core polling may take: on a big tree the wait grows with the scan's cost."""
-POLLING_SETTLE: Final = 0.05
-"""Least quiet time before a polled change is delivered (polling sees no close events)."""
-
-FORCE_POLLING_ENV: Final = "RELIVE_FORCE_POLLING"
 
 _WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
     FileClosedEvent,
@@ -66,18 +68,6 @@ _WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
 ]
 _DirChange = tuple[Path | None, Path | None]
 """A subdirectory of a split root: (gone, appeared); both for a rename within the root."""
-_PRUNING_BACKENDS: Final = frozenset({"inotify", "kqueue"})
-"""Backends that pay per directory watched: directories never source are left out."""
-
-
-class _EventHandler(FileSystemEventHandler):
-    """Hands every watchdog event to one function, on watchdog's dispatcher thread."""
-
-    def __init__(self, receive: Callable[[FileSystemEvent], None]) -> None:
-        self._receive = receive
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self._receive(event)
 
 
 @final
@@ -135,7 +125,7 @@ class FileWatcher:
         self._force_polling = force_polling
         self._settle = settle
         self._name = name
-        self._observer_factory = observer_factory or _native_observer
+        self._observer_factory = observer_factory or native_observer
         self._roots: tuple[Path, ...] = ()
         for root in roots:
             self._roots, _ = _merge_root(self._roots, _checked_root(root))
@@ -154,7 +144,7 @@ class FileWatcher:
         self._split_roots: frozenset[Path] = frozenset()
         self._dir_changes: list[_DirChange] = []  # under _cond
         self._thread: threading.Thread | None = None
-        self._handler = _EventHandler(self._receive)
+        self._handler = EventHandler(self._receive)
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -167,7 +157,7 @@ class FileWatcher:
         """The running backend ("inotify", "polling", …); before start, the one planned."""
         if self._backend is not None:
             return self._backend
-        return "polling" if self._polling_forced() else "native"
+        return "polling" if polling_forced(self._force_polling) else "native"
 
     @property
     def pending(self) -> frozenset[Path]:
@@ -219,7 +209,7 @@ class FileWatcher:
             self._observer, self._thread, self._backend = None, None, None
             self._forget_watches()
         if observer is not None:
-            _shut_down(observer)
+            shut_down(observer)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -283,25 +273,14 @@ class FileWatcher:
 
     # Backends.
 
-    def _polling_forced(self) -> bool:
-        if self._force_polling is not None:
-            return self._force_polling
-        return os.environ.get(FORCE_POLLING_ENV, "").lower() in {"1", "true", "yes", "on"}
-
     def _start_observer(self) -> BaseObserver:
-        if self._polling_forced():
-            return self._launch(_polling_observer())
-        try:
-            return self._launch(self._observer_factory())
-        except (OSError, UnsupportedLibcError) as exc:
-            if not _can_poll_instead(exc):
-                raise
-            logger.warning(_fallback_message(exc))
-            return self._launch(_polling_observer())
+        return start_observer(
+            self._launch, self._observer_factory, force_polling=self._force_polling
+        )
 
     def _launch(self, observer: BaseObserver) -> BaseObserver:
         observer.name = f"{self._name}-observer"
-        self._backend = _backend_name(observer)  # before the first event can arrive
+        self._backend = backend_name(observer)  # before the first event can arrive
         if self._backend == "polling":
             # No close events: a write seen by a scan may still be going on.
             self._batcher.settle = max(self._settle, POLLING_SETTLE)
@@ -309,11 +288,11 @@ class FileWatcher:
             for root in self._roots:
                 self._watches[root] = self._schedule(observer, root)
             observer.start()
-            _check_watch_limit(observer, self._roots)
+            check_watch_limit(observer, self._roots)
         except BaseException:
             self._forget_watches()
             self._backend = None
-            _shut_down(observer)
+            shut_down(observer)
             raise
         return observer
 
@@ -340,7 +319,7 @@ class FileWatcher:
 
     def _plan(self, root: Path) -> tuple[list[Path], tuple[str, ...]]:
         """The subdirectories of `root` to watch and those never source (none: no split)."""
-        if self._backend not in _PRUNING_BACKENDS:
+        if self._backend not in PRUNING_BACKENDS:
             return [], ()
         children, skipped = [], []
         with os.scandir(root) as entries:
@@ -377,9 +356,9 @@ class FileWatcher:
     def _watch_new_root(self, observer: BaseObserver, root: Path, covered: list[Path]) -> None:
         try:
             self._watches[root] = self._schedule(observer, root)
-            _check_watch_limit(observer, (root,))
-        except (OSError, UnsupportedLibcError) as exc:
-            if self._backend == "polling" or not _can_poll_instead(exc):
+            check_watch_limit(observer, (root,))
+        except BACKEND_ERRORS as exc:
+            if self._backend == "polling" or not can_poll_instead(exc):
                 raise
             self._fall_back_to_polling(observer, exc)
             return
@@ -389,10 +368,10 @@ class FileWatcher:
             self._split_roots -= {old_root}
 
     def _fall_back_to_polling(self, observer: BaseObserver, exc: BaseException) -> None:
-        logger.warning(_fallback_message(exc))
+        logger.warning(fallback_message(exc))
         self._forget_watches()
-        _shut_down(observer)
-        self._observer = self._launch(_polling_observer())
+        shut_down(observer)
+        self._observer = self._launch(polling_observer())
 
     def _follow_directories(self, changes: list[_DirChange]) -> None:
         """Watch a subdirectory created in (or moved into) a split root; drop a gone one.
@@ -425,9 +404,9 @@ class FileWatcher:
                     continue
                 try:
                     watches[new] = self._watch(observer, new, recursive=True)
-                    _check_watch_limit(observer, (new,))
-                except (OSError, UnsupportedLibcError) as exc:
-                    if not _can_poll_instead(exc):
+                    check_watch_limit(observer, (new,))
+                except BACKEND_ERRORS as exc:
+                    if not can_poll_instead(exc):
                         continue  # gone again already
                     self._fall_back_to_polling(observer, exc)
                     return
@@ -552,97 +531,8 @@ class FileWatcher:
             return None
 
 
-def _native_observer() -> BaseObserver:
-    if sys.platform == "linux":
-        from watchdog.observers.inotify import InotifyObserver
-
-        # Full events tell a file moved in from outside (complete, no close will come) from
-        # a file just created (its close will come).
-        return InotifyObserver(generate_full_events=True)
-    else:
-        from watchdog.observers import Observer
-
-        return Observer()
-
-
-def _polling_observer() -> BaseObserver:
-    return _CalmPollingObserver()
-
-
-class _CalmPollingEmitter(PollingEmitter):
-    """watchdog's poller, waiting between scans long enough to stay near `POLL_BUSY`.
-
-    A scan stats every file: 0.1 s for 10,000 files here, so a fixed 0.25 s interval would
-    keep 30 to 45% of a core busy while nothing changes.
-    """
-
-    _scan_cost = 0.0
-
-    def queue_events(self, timeout: float) -> None:
-        wait = max(timeout, self._scan_cost * (1 - POLL_BUSY) / POLL_BUSY)
-        started = time.monotonic()
-        super().queue_events(wait)
-        self._scan_cost = max(0.0, time.monotonic() - started - wait)
-
-
-class _CalmPollingObserver(BaseObserver):
-    """Polls the watched trees, leaving out directories never source (`_source_entries`)."""
-
-    def __init__(self) -> None:
-        emitter = functools.partial(_CalmPollingEmitter, stat=os.stat, listdir=_source_entries)
-        super().__init__(emitter, timeout=POLL_INTERVAL)  # type: ignore[arg-type]
-
-
-def _source_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
-    """List a directory for the polling backend, leaving out the directories never watched."""
-    with os.scandir(path) as entries:
-        return iter([entry for entry in entries if not _never_watched(entry)])
-
-
-def _never_watched(entry: os.DirEntry[str]) -> bool:
-    return entry.is_dir(follow_symlinks=False) and is_ignored_dir(Path(entry.path))
-
-
 def _describe_root(root: Path, skipped: Sequence[str]) -> str:
     return f"{root} (skipping {' '.join(skipped)})" if skipped else str(root)
-
-
-def _backend_name(observer: BaseObserver) -> str:
-    if isinstance(observer, PollingObserver | PollingObserverVFS | _CalmPollingObserver):
-        return "polling"
-    return type(observer).__name__.removesuffix("Observer").lower() or "native"
-
-
-def _check_watch_limit(observer: BaseObserver, roots: Sequence[Path]) -> None:
-    """Raise ENOSPC if inotify's watch limit ran out while `roots` were being watched.
-
-    watchdog skips a subdirectory it fails to watch, so a tree bigger than the limit would
-    be watched in part, silently; one more watch failing tells that it happened.
-    """
-    if _backend_name(observer) != "inotify" or not roots:
-        return
-    from watchdog.observers.inotify_c import InotifyConstants, inotify_add_watch, inotify_init
-
-    probe = inotify_init()
-    if probe < 0:
-        return  # out of instances, not watches: the observer got its own
-    try:
-        watch = inotify_add_watch(probe, os.fsencode(roots[0]), InotifyConstants.IN_DELETE_SELF)
-        out_of_watches = watch < 0 and ctypes.get_errno() == errno.ENOSPC
-    finally:
-        os.close(probe)
-    if out_of_watches:
-        raise OSError(errno.ENOSPC, "inotify watch limit reached")
-
-
-def _can_poll_instead(exc: BaseException) -> bool:
-    return not isinstance(exc, FileNotFoundError | NotADirectoryError)
-
-
-def _shut_down(observer: BaseObserver) -> None:
-    observer.stop()
-    if observer.is_alive():
-        observer.join()
 
 
 def _checked_root(path: str | os.PathLike[str]) -> Path:
@@ -668,28 +558,3 @@ def _merge_root(roots: tuple[Path, ...], new: Path) -> tuple[tuple[Path, ...], l
 
 def _covers(root: Path, path: Path) -> bool:
     return path.is_relative_to(root) and not under_ignored_dir(path, root)
-
-
-def _fallback_message(exc: BaseException) -> str:
-    code = exc.errno if isinstance(exc, OSError) else None
-    if sys.platform.startswith("linux") and code == errno.ENOSPC:
-        return _inotify_limit_message("watch", "max_user_watches", 524_288)
-    if sys.platform.startswith("linux") and code == errno.EMFILE:
-        return _inotify_limit_message("instance", "max_user_instances", 1_024)
-    return (
-        f"relive: native file watching unavailable ({exc}); polling instead"
-        f" — set {FORCE_POLLING_ENV}=1 to skip the attempt"
-    )
-
-
-def _inotify_limit_message(what: str, setting: str, suggested: int) -> str:
-    try:
-        current = Path(f"/proc/sys/fs/inotify/{setting}").read_text().strip()
-    except OSError:
-        current = "?"
-    if current.isdigit():
-        suggested = max(suggested, 2 * int(current))
-    return (
-        f"relive: inotify {what} limit reached (fs.inotify.{setting}={current}); polling"
-        f" instead — raise it with: sudo sysctl fs.inotify.{setting}={suggested}"
-    )
