@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+import threading
 
 import pytest
 
 import relive
 from relive._engine import Engine
-from relive.testing import TemporaryPackage
+from relive.testing import TemporaryPackage, wait_until
 
 
 def _refresh_outcome() -> str:
@@ -156,3 +158,49 @@ def test_a_failed_edit_leaves_lru_caches_as_they_were(
     assert [mod.square(2), mod.square(3), mod.square(4), mod.cube(2)] == [4, 9, 16, 8]
     assert [*calls, 4] == mod.CALLS  # only square(4) ran: with the old code
     assert mod.square.cache_info().currsize == 3 and mod.cube.cache_info().currsize == 1
+
+
+def test_other_threads_never_run_the_code_of_an_edit_rolled_back_later(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    sync = package.module("rb_sync", "import threading\n\nstarted = threading.Event()\n")
+    sync.proceed = threading.Event()
+    v1 = (
+        "import os\n\n\ndef f(x=1):\n    return ('v1', x)\n\n\n"
+        "class C:\n    def m(self):\n        return 'v1'\n"
+    )
+    mod = package.module("rb_gated", v1)
+    v2 = v1.replace("v1", "v2").replace("x=1", "x=2") + (
+        "\n\nos.environ['RB_GATED_SEEN'] = repr((f(), C().m()))\n"
+        "import rb_sync\n\nrb_sync.started.set()\nrb_sync.proceed.wait(10)\n"
+    )
+    seen: set[object] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        f, instance = mod.f, mod.C()
+        while not stop.is_set():
+            seen.add((f(), instance.m()))
+            if sync.started.is_set() and not sync.proceed.is_set():
+                for _ in range(2000):  # while the transaction waits, in the middle
+                    seen.add((f(), instance.m()))
+                sync.proceed.set()
+
+    thread = threading.Thread(target=hammer, name="hammer", daemon=True)
+    thread.start()
+    try:
+        _reject("rb_gated.py", package, v2 + "\nBOOM = 1 / 0\n")
+        assert sync.proceed.is_set()
+        assert os.environ.pop("RB_GATED_SEEN") == repr((("v2", 2), "v2"))
+        assert seen == {(("v1", 1), "v1")}
+        sync.started.clear()
+        sync.proceed.clear()
+        package.write("rb_gated.py", v2)
+        relive.refresh()
+        wait_until(lambda: (("v2", 2), "v2") in seen)
+        assert seen <= {(("v1", 1), "v1"), (("v2", 2), "v2")}
+        assert mod.f() == ("v2", 2)
+    finally:
+        stop.set()
+        sync.proceed.set()
+        thread.join(timeout=10)

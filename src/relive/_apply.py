@@ -164,7 +164,8 @@ class ModuleApplier:
 
     def _guarded(self, step: Step, *, held: bool = False) -> None:
         try:
-            self._apply(step, held=held)
+            with self.journal.hiding(self._removed_reads(step.new)):
+                self._apply(step, held=held)
         except ReloadError:
             raise
         except Exception as exc:
@@ -184,7 +185,7 @@ class ModuleApplier:
         if held and self.running is not None:  # it is running, or has not run yet
             raise restart_for(self.running, self.tracked, step)
         if self.early_removal and action is not Action.PATCH_BODY:  # code is about to run
-            self._remove(frozenset(self.early_removal))
+            self._remove(frozenset(self.early_removal), now=True)
             self.early_removal.clear()
         handlers: dict[Action, Callable[[Step], None]] = {
             Action.EXECUTE: self._execute,
@@ -327,13 +328,30 @@ class ModuleApplier:
                 return candidate
         return current
 
+    def _removed_reads(self, statement: Statement) -> list[tuple[dict[str, Any], str]]:
+        """The names ``statement`` reads that this transaction removes at its commit point."""
+        if not self.journal.has_removals:
+            return []
+        found: list[tuple[dict[str, Any], str]] = []
+        for module, name in statement.uses:
+            namespace = self.namespace if not module else _namespace(module)
+            removing = self.journal.removing(namespace) if namespace is not None else set()
+            if namespace is None or not removing:
+                continue
+            names = removing if name == "*" else {name} & removing
+            found += [(namespace, gone) for gone in sorted(names) if gone in namespace]
+        return list({(id(ns), name): (ns, name) for ns, name in found}.values())
+
     def _drop_star_names(self, source: str) -> None:
         """Remove names a star import brought from ``source`` that ``source`` no longer has."""
         exported = vars(sys.modules[source]) if source in sys.modules else {}
+        removing = self.journal.removing(exported)
         gone = {
             name
             for module, name in self.triggers
-            if module == source and name not in exported and name not in self.bound_here
+            if module == source
+            and (name not in exported or name in removing)
+            and name not in self.bound_here
         }
         self._remove(frozenset(gone))
 
@@ -355,13 +373,26 @@ class ModuleApplier:
                 return
         self._execute(step)
 
-    def _remove(self, names: frozenset[str]) -> None:
-        wait_for_readers(self.tracked.filename, names & self.namespace.keys())
-        for name in sorted(names):
-            if name in self.namespace:
+    def _remove(self, names: frozenset[str], *, now: bool = False) -> None:
+        """Remove names from the namespace: ``now``, or at the commit point (old code may
+        run in other threads until then; this thread's statements no longer see them)."""
+        present = {name for name in names if name in self.namespace}
+        present -= self.journal.removing(self.namespace)
+        if not present:
+            return
+        self.local_rebound.update(present)
+        self.changes.removed += sorted(present)
+        values = {name: self.namespace[name] for name in present}
+        if now:
+            self._delete(values)
+        else:
+            self.journal.remove_at_commit(self.namespace, present, lambda: self._delete(values))
+
+    def _delete(self, values: dict[str, object]) -> None:
+        wait_for_readers(self.tracked.filename, values.keys() & self.namespace.keys())
+        for name, value in values.items():
+            if self.namespace.get(name, _MISSING) is value:
                 del self.namespace[name]
-                self.local_rebound.add(name)
-                self.changes.removed.append(name)
 
     # -- functions ------------------------------------------------------------------------
 
@@ -388,7 +419,7 @@ class ModuleApplier:
         name = step.new.name or ""
         code = self.codes.function(step.new.node)
         functions = self._made_functions(step)
-        previous = [function.__code__ for function in functions]
+        previous = [self.journal.code_of(function) for function in functions]
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
@@ -419,11 +450,11 @@ class ModuleApplier:
             function
             for function in functions
             if id(function) not in self._shifted
-            and function.__code__.co_firstlineno == step.old.lineno
+            and self.journal.code_of(function).co_firstlineno == step.old.lineno
         ]
 
     def _swap(self, function: types.FunctionType, code: types.CodeType, step: Step) -> bool:
-        previous = function.__code__
+        previous = self.journal.code_of(function)
         if not swap_code(function, code, self.journal):
             return False
         self._shifted.add(id(function))  # its new code has the new lines already
@@ -445,7 +476,7 @@ class ModuleApplier:
         name = step.new.name or ""
         new = self._bare_function(step)
         functions = self._made_functions(step)
-        previous = [function.__code__ for function in functions]
+        previous = [self.journal.code_of(function) for function in functions]
         if not functions or not all(patch_function(f, new, self.journal) for f in functions):
             self._redefine(step)
             return
@@ -490,9 +521,9 @@ class ModuleApplier:
             if id(function) in self._shifted:
                 continue
             self._shifted.add(id(function))
-            previous = function.__code__
+            previous = self.journal.code_of(function)
             self.journal.setattr(function, "__code__", shift_lines(previous, delta))
-            self.journal.follow_nested(previous, function.__code__)
+            self.journal.follow_nested(previous, self.journal.code_of(function))
 
 
 def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:
@@ -504,6 +535,11 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
             yield from _functions_under(member, f"{qualname}.{name}", filename)
         return
     yield from find_functions(obj, qualname, filename)
+
+
+def _namespace(module: str) -> dict[str, Any] | None:
+    loaded = sys.modules.get(module)
+    return vars(loaded) if loaded is not None else None
 
 
 def _imports_loaded(node: ast.stmt, package: str) -> bool:

@@ -108,12 +108,18 @@ def before_exit() -> None:
                 logger.exception("relive: before_reload hook %s failed", hook.__qualname__)
 
 
-def _hooks(module: str, kind: Kind) -> list[Callable[[], object]]:
-    """The module's live hooks of ``kind``; hooks whose definition was removed are dropped."""
+def _hooks(module: str, kind: Kind, journal: Journal | None = None) -> list[Callable[[], object]]:
+    """The module's live hooks of ``kind``; hooks whose definition was removed (or is
+    removed by the ``journal``'s transaction) are dropped."""
     namespace = vars(sys.modules[module]) if module in sys.modules else {}
+    gone = journal.removing(namespace) if journal is not None else set()
     with _registry.lock:
         registered = _registry.hooks.get((module, kind), {})
-        for name in [name for name, hook in registered.items() if namespace.get(name) is not hook]:
+        for name in [
+            name
+            for name, hook in registered.items()
+            if namespace.get(name) is not hook or name in gone
+        ]:
             del registered[name]
         return list(registered.values())
 
@@ -249,7 +255,7 @@ class HookRun:
         for module, patched in changed:
             self._migrate(module, patched)
         for module, _ in changed:
-            for hook in _hooks(module, "after_reload"):
+            for hook in _hooks(module, "after_reload", self.journal):
                 _call("after_reload", hook)
 
     def committed(self) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from relive._gate import CommitPoint, Gate, gate_code, wait_for_calls
 from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
 from relive._undo import CacheRecord
 
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+_GATE_TIMEOUT = 0.2  # seconds a call through a gate may keep old code running at commit
+_STAGED = frozenset({"__code__", "__defaults__", "__kwdefaults__"})  # set at the commit point
 _CodeMap = dict[types.CodeType, types.CodeType]
 # Code of comprehensions: never held by a live function between calls.
 _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
@@ -54,6 +57,11 @@ class Journal:
     # before the first code swap after it was found, cleared on commit.
     caches: list[object] = field(default_factory=list)
     _cache_records: dict[int, CacheRecord] = field(default_factory=dict)
+    # Functions whose code and defaults change at the commit point, by id (see _gate).
+    _staged: dict[int, Gate] = field(default_factory=dict)
+    _removals: dict[int, tuple[dict[str, Any], set[str]]] = field(default_factory=dict)
+    _at_commit: list[Callable[[], None]] = field(default_factory=list)
+    _point: CommitPoint = field(default_factory=CommitPoint)
     # Called before the program's own code runs in a module (with the module's name).
     before_user_code: Callable[[str], None] | None = None
 
@@ -62,6 +70,71 @@ class Journal:
         decorator, a class body)."""
         if self.before_user_code is not None:
             self.before_user_code(module)
+
+    def code_of(self, function: types.FunctionType) -> types.CodeType:
+        """The code ``function`` has in this transaction (staged or not)."""
+        gate = self._staged.get(id(function))
+        if gate is None:
+            return function.__code__
+        code: types.CodeType = gate.new.get("__code__", gate.old)
+        return code
+
+    def _stage(self, function: types.FunctionType, name: str, value: object) -> None:
+        """Change what a function runs at the commit point, not before (see _gate)."""
+        gate = self._staged.get(id(function))
+        if gate is None:
+            gate = self._staged[id(function)] = Gate(function, function.__code__, self._point)
+        gate.new[name] = value
+        _open(gate)
+
+    def remove_at_commit(
+        self, namespace: dict[str, Any], names: set[str], remove: Callable[[], None]
+    ) -> None:
+        """Names the transaction removes from ``namespace``: other threads may run old code
+        that reads them until the commit point, when ``remove`` deletes them."""
+        self._removals.setdefault(id(namespace), (namespace, set()))[1].update(names)
+        self._at_commit.append(remove)
+
+    @property
+    def has_removals(self) -> bool:
+        """Whether names wait for the commit point to be removed."""
+        return bool(self._removals)
+
+    def removing(self, namespace: dict[str, Any]) -> set[str]:
+        """The names of ``namespace`` removed at the commit point."""
+        entry = self._removals.get(id(namespace))
+        return entry[1] if entry is not None else set()
+
+    @contextlib.contextmanager
+    def hiding(self, names: list[tuple[dict[str, Any], str]]) -> Iterator[None]:
+        """Names removed at the commit point, absent while this thread runs a statement
+        that reads them (as a fresh import would find them)."""
+        held = [(namespace, name, namespace.pop(name)) for namespace, name in names]
+        try:
+            yield
+        finally:
+            for namespace, name, value in held:
+                namespace.setdefault(name, value)
+
+    def _close_gates(self, *, committed: bool) -> None:
+        """The commit point (or its undoing): every staged function at once."""
+        gates = list(self._staged.values())
+        self._point.close(committed=committed)  # every gate at once
+        self._point = CommitPoint()
+        for gate in gates:
+            function = gate.function
+            if gate.signed:
+                function.__dict__.pop("__signature__", None)
+            if committed:  # the defaults before the code, so no call mixes the two
+                for name in ("__defaults__", "__kwdefaults__"):
+                    if name in gate.new:
+                        object.__setattr__(function, name, gate.new[name])
+            code = gate.new.get("__code__", gate.old) if committed else gate.old
+            if function.__code__ is not code:
+                function.__code__ = code
+        self._staged.clear()
+        if self._at_commit:
+            wait_for_calls(gates, _GATE_TIMEOUT)
 
     def _record_caches(self) -> None:
         for cache in self.caches:
@@ -80,9 +153,12 @@ class Journal:
 
     def setattr(self, obj: object, name: str, value: object) -> None:
         """Set an attribute, remembering its old value (or its absence)."""
-        setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__
         if name == "__code__" and len(self.caches) != len(self._cache_records):
             self._record_caches()
+        if name in _STAGED and isinstance(obj, types.FunctionType):
+            self._stage(obj, name, value)
+            return
+        setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__
         old = _own_attribute(obj, name)
         setter(obj, name, value)
         self._undo.append(functools.partial(_restore_attribute, obj, name, old))
@@ -143,14 +219,15 @@ class Journal:
         for undo in self._undo:
             if isinstance(undo, functools.partial):
                 held.update(id(arg) for arg in undo.args)
+        held.update(id(gate.old) for gate in self._staged.values())
         return held
 
     def _follow(self, targets: list[object], code: _CodeMap, objects: dict[int, object]) -> None:
         for referrer in gc.get_referrers(*targets):
             if referrer is targets:
                 continue
-            if isinstance(referrer, types.FunctionType) and referrer.__code__ in code:
-                swap_code(referrer, code[referrer.__code__], self)
+            if isinstance(referrer, types.FunctionType) and self.code_of(referrer) in code:
+                swap_code(referrer, code[self.code_of(referrer)], self)
             elif objects:
                 undo = redirect_in(referrer, objects)
                 if undo is not None:
@@ -162,6 +239,9 @@ class Journal:
 
     def rollback(self) -> None:
         """Undo every change, newest first, then restore the remembered namespaces."""
+        self._close_gates(committed=False)
+        self._removals.clear()
+        self._at_commit.clear()
         while self._undo:
             self._undo.pop()()
         for namespace, saved in self._namespaces.values():
@@ -174,6 +254,10 @@ class Journal:
 
     def commit(self) -> None:
         """Forget the undo information: the changes are final."""
+        self._close_gates(committed=True)
+        self._removals.clear()
+        while self._at_commit:
+            self._at_commit.pop(0)()
         self._undo.clear()
         self._namespaces.clear()
         self._nested.clear()
@@ -195,6 +279,16 @@ class Journal:
     def _run_finally(self) -> None:
         while self._finally:
             self._finally.pop(0)()
+
+
+def _open(gate: Gate) -> None:
+    """Give the function its gate as code: new code in the reloading thread only."""
+    code = gate.new.get("__code__", gate.old)
+    function = gate.function
+    if gate.signed or "__signature__" not in function.__dict__:
+        function.__dict__["__signature__"] = gate.signature()
+        gate.signed = True
+    function.__code__ = gate_code(gate, code)
 
 
 def _held_elsewhere(
@@ -313,9 +407,10 @@ def _cell_value(cell: types.CellType) -> object:
 
 def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journal) -> bool:
     """Give ``function`` new code; False when the closures do not line up."""
-    if function.__code__.co_freevars != code.co_freevars:
+    current = journal.code_of(function)
+    if current.co_freevars != code.co_freevars:
         return False
-    if function.__code__ is not code:
+    if current is not code:
         journal.setattr(function, "__code__", code)
     return True
 
@@ -327,7 +422,7 @@ def patch_function(old: types.FunctionType, new: types.FunctionType, journal: Jo
     Functions made at run time from code nested in ``old`` (closures created before the
     edit) get the new nested code as well, when the journal patches closures.
     """
-    previous = old.__code__
+    previous = journal.code_of(old)
     if not swap_code(old, new.__code__, journal):
         return False
     for name in ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__"):

@@ -1,0 +1,138 @@
+"""One commit point for function code: new code runs in the reloading thread only.
+
+A function patched during a transaction gets a gate as its code until the commit point:
+the thread applying the reload (whose statements must see the edit) runs the new code,
+every other thread the old one. At the commit point all gated functions switch at once
+to their new code; rolled back, to their old one. No other thread runs a rejected edit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+import types
+import warnings
+from typing import Any
+
+__all__ = ["CommitPoint", "Gate", "gate_code", "wait_for_calls"]
+
+_SENTINEL = "__relive_gate__"
+_TEMPLATES: dict[tuple[str, ...], types.CodeType] = {}
+
+
+class CommitPoint:
+    """Shared by every gate of one transaction: one store flips them all at once."""
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()  # the reloading thread
+        self.closed = False  # passed: every thread runs the final code
+        self.committed = False
+
+    def close(self, *, committed: bool) -> None:
+        """Calls still coming through a gate (a thread read the gate as its function's
+        code just before) run the final code: the new one if committed."""
+        self.committed = committed
+        self.closed = True
+
+
+class Gate:
+    """Calls ``function`` with its new code in the owner thread, its old code elsewhere."""
+
+    def __init__(
+        self, function: types.FunctionType, old: types.CodeType, point: CommitPoint
+    ) -> None:
+        self.function = function
+        self.old = old
+        self.point = point
+        self.new: dict[str, Any] = {}  # __code__, __defaults__, __kwdefaults__ as staged
+        self.defaults = function.__defaults__
+        self.kwdefaults = function.__kwdefaults__
+        self.calls: list[int] = []  # threads inside a call through the gate
+        self.signed = False  # whether the gate set the function's __signature__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        function = self.function
+        thread = threading.get_ident()
+        self.calls.append(thread)  # before reading ``closed``: the commit waits for it
+        try:
+            point = self.point
+            if thread == point.owner or (point.closed and point.committed):
+                code = self.new.get("__code__", self.old)
+                defaults = self.new.get("__defaults__", self.defaults)
+                kwdefaults = self.new.get("__kwdefaults__", self.kwdefaults)
+            else:
+                code, defaults, kwdefaults = self.old, self.defaults, self.kwdefaults
+            runner = types.FunctionType(
+                code, function.__globals__, function.__name__, defaults, function.__closure__
+            )
+            runner.__kwdefaults__ = kwdefaults
+            return runner(*args, **kwargs)
+        finally:
+            self.calls.remove(thread)
+
+    def signature(self) -> inspect.Signature | None:
+        """The function's signature as the owner thread sees it (``inspect`` reads it from
+        ``__signature__`` while the gate stands in for the code)."""
+        function = self.function
+        view = types.FunctionType(
+            self.new.get("__code__", self.old),
+            function.__globals__,
+            function.__name__,
+            self.new.get("__defaults__", self.defaults),
+            function.__closure__,
+        )
+        view.__kwdefaults__ = self.new.get("__kwdefaults__", self.kwdefaults)
+        view.__annotations__ = function.__annotations__
+        try:
+            return inspect.signature(view)
+        except (TypeError, ValueError):  # pragma: no cover - any function has one
+            return None
+
+
+def wait_for_calls(gates: list[Gate], timeout: float) -> None:
+    """Wait (briefly) until no other thread is inside a call through ``gates`` (old code
+    may read names the commit removes)."""
+    deadline = time.monotonic() + timeout
+    current = threading.get_ident()
+    while any(thread != current for gate in gates for thread in gate.calls):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.0005)
+
+
+def gate_code(gate: Gate, like: types.CodeType) -> types.CodeType:
+    """Code that calls ``gate`` with whatever it is called with, named as ``like``."""
+    template = _TEMPLATES.get(like.co_freevars)
+    if template is None:
+        template = _TEMPLATES[like.co_freevars] = _template(like.co_freevars)
+    consts = tuple(gate if const == _SENTINEL else const for const in template.co_consts)
+    return template.replace(
+        co_consts=consts,
+        co_name=like.co_name,
+        co_qualname=like.co_qualname,
+        co_filename=like.co_filename,
+        co_firstlineno=like.co_firstlineno,
+    )
+
+
+def _template(freevars: tuple[str, ...]) -> types.CodeType:
+    """A function taking anything and passing it on, closing over ``freevars`` (the same
+    names in the same order as the function it stands for: its closure fits)."""
+    cells = " = ".join([*freevars, "None"])
+    uses = ", ".join(freevars) or "None"
+    source = (
+        "def outer():\n"
+        f"    {cells}\n"
+        "    def gate(*__relive_args, **__relive_kwargs):\n"
+        "        if False:\n"
+        f"            {uses}\n"
+        f"        return {_SENTINEL!r}(*__relive_args, **__relive_kwargs)\n"
+        "    return gate\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # calling a string constant: replaced below
+        module = compile(source, "<relive gate>", "exec")
+    outer = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+    code = next(c for c in outer.co_consts if isinstance(c, types.CodeType))
+    return code.replace(co_freevars=freevars) if code.co_freevars != freevars else code
