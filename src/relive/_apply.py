@@ -267,7 +267,7 @@ class ModuleApplier:
         # A star import binds names no one can list in advance: compare the whole namespace.
         names = set(self.namespace) | statement.binds if stars else statement.binds
         before = {name: self.namespace.get(name, _MISSING) for name in names}
-        if not _imports_loaded(statement.node, self.tracked.package):
+        if _may_run_code(statement.node, self.tracked.package):
             self.journal.user_code(self.tracked.name)
         exec(self.codes.statement(statement.node), self.namespace)
         self.changes.executed.append(statement.lineno)
@@ -540,6 +540,26 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
 def _namespace(module: str) -> dict[str, Any] | None:
     loaded = sys.modules.get(module)
     return vars(loaded) if loaded is not None else None
+
+
+_CODE_RUNNING = (ast.Call, ast.comprehension, ast.Await, ast.Yield, ast.YieldFrom)
+
+
+def _may_run_code(node: ast.stmt, package: str) -> bool:
+    """Whether executing ``node`` may run the program's functions (which may register
+    into other modules) or change a container: anything but imports of loaded modules and
+    names bound to call-free expressions (``DERIVED = ROOT * SCALE``)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return not _imports_loaded(node, package)
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets = [node.target]
+    else:
+        return True
+    if not all(isinstance(target, ast.Name) for target in targets):
+        return True  # item or attribute assignment: a container or an object changes
+    return any(isinstance(inner, _CODE_RUNNING) for inner in ast.walk(node.value))  # type: ignore[arg-type]
 
 
 def _imports_loaded(node: ast.stmt, package: str) -> bool:
