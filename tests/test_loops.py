@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import queue
 import shutil
 import subprocess
@@ -268,3 +269,27 @@ def test_with_an_interval_the_file_is_looked_at_no_more_often(
     thread, outcome = run_in_thread(lambda: mod.train(gate, log))
     gate.edit_at(5, lambda: write_source(mod.__file__, source.format(body=version(2))))
     assert finish(thread, outcome) == sum(range(10))
+
+
+def test_a_save_renamed_over_with_the_same_time_and_size_is_seen(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # An editor saving to a temporary file and renaming it over the original, within
+    # the same mtime tick and at the same size: only the inode tells the file changed.
+    mod = package.module("loop_renamed", TRAIN.format(body=version(1)))
+    path = Path(str(mod.__file__))
+    long_ago = time.time_ns() - 60 * 1_000_000_000  # not a "recent" write either
+    os.utime(path, ns=(long_ago, long_ago))
+    gate, log = Gate(4, [2]), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+
+    def rename_over() -> None:
+        saved = path.with_suffix(".tmp")
+        saved.write_text(TRAIN.format(body=version(2)))
+        os.utime(saved, ns=(long_ago, long_ago))
+        assert saved.stat().st_size == path.stat().st_size
+        os.replace(saved, path)
+
+    gate.edit_at(2, rename_over)
+    finish(thread, outcome)
+    assert log == [(0, 1), (1, 1), (2, 2), (3, 2)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import ctypes
 import logging
-import os
 import sys
 import time
 import types
@@ -18,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from relive._tracker import written_recently
+from relive._sources import fingerprint, read_bytes, written_recently
 
 __all__ = ["loop"]
 
@@ -35,7 +34,6 @@ _BROKE, _ITEM, _NS, _ONCE = (
 )
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_StatKey = tuple[int, int]
 
 
 def loop(iterable: Iterable[T], *, interval: float = 0.0) -> Iterator[T]:
@@ -81,7 +79,7 @@ class LiveLoop(Generic[T]):
         self._filename = frame.f_code.co_filename
         self._module_level = frame.f_code.co_name == "<module>"
         self._body: types.FunctionType | types.CodeType | None = None  # None: caller's own
-        self._stat = _stat(self._filename)
+        self._stat = fingerprint(self._filename)
         self._data: bytes | None = None  # the file's bytes when last looked at
         self._interval, self._next_look = interval, time.monotonic() + interval
         self._declared_globals: set[str] = set()
@@ -133,12 +131,12 @@ class LiveLoop(Generic[T]):
             if now < self._next_look:
                 return False
             self._next_look = now + self._interval
-        stat = _stat(self._filename)
+        stat = fingerprint(self._filename)
         unchanged = stat == self._stat and (stat is None or not written_recently(stat[0]))
         if self._address is None or unchanged:
             return False
         self._stat = stat
-        data = _read(self._filename)
+        data = read_bytes(self._filename)
         if data is None or data == self._data:
             return False
         self._data = data
@@ -239,22 +237,6 @@ class LiveLoop(Generic[T]):
 # -- source helpers ------------------------------------------------------------------------
 
 
-def _stat(filename: str) -> _StatKey | None:
-    try:
-        stat = os.stat(filename)
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
-
-
-def _read(filename: str) -> bytes | None:
-    try:
-        with open(filename, "rb") as file:
-            return file.read()
-    except OSError:
-        return None
-
-
 def _parse_bytes(data: bytes, filename: str) -> ast.Module:
     """The tree of ``data``; raises SyntaxError (or ValueError for NUL bytes)."""
     try:
@@ -265,11 +247,11 @@ def _parse_bytes(data: bytes, filename: str) -> ast.Module:
 
 def _parse(filename: str, *, strict: bool = False) -> ast.Module | None:
     """The file's tree; None if it cannot be read (or parsed, unless ``strict``)."""
-    try:
-        with open(filename, "rb") as file:
-            return ast.parse(file.read(), filename)
-    except OSError:
+    data = read_bytes(filename)
+    if data is None:
         return None
+    try:
+        return ast.parse(data, filename)
     except (SyntaxError, ValueError):
         if strict:
             raise

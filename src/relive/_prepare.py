@@ -24,7 +24,8 @@ from relive._diff import (
 )
 from relive._errors import ReloadError, RestartRequired
 from relive._reparse import parse_body, source_lines
-from relive._tracker import StatKey, TrackedModule, imported_names, stat_key
+from relive._sources import StatKey, stat_key
+from relive._tracker import TrackedModule, imported_names
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
 

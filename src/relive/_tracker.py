@@ -17,7 +17,6 @@ import os
 import re
 import sys
 import sysconfig
-import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,16 @@ from types import ModuleType
 
 from relive._diff import Statement, analyze_body
 from relive._reparse import source_lines
+from relive._sources import (
+    StatKey,
+    bytecode_matches,
+    process_start_time,
+    read_source,
+    stat_key,
+    written_recently,
+)
 
-__all__ = ["TrackedModule", "Tracker", "imported_names", "read_source", "written_recently"]
+__all__ = ["TrackedModule", "Tracker", "imported_names"]
 
 _IMPORT_STATEMENT = re.compile(
     r"^([ \t]*)(?:from[ \t]+(\.*[\w.]*)[ \t]+import\b"
@@ -38,10 +45,8 @@ _DEF_LINE = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]", re.MULTILINE)
 _DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its body's end
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
-StatKey = tuple[int, int, int]
 Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definitions' objects
 _GRAVEYARD_SIZE = 64  # removed definitions kept per module (the oldest leave first)
-_RACY_NS = 2_000_000_000
 
 
 @dataclass
@@ -168,19 +173,6 @@ class TrackedModule:
         self.failed = None
 
 
-def read_source(path: str) -> str:
-    """Read a Python file as the import system would (encoding cookie, BOM, newlines)."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    return importlib.util.decode_source(data)
-
-
-def stat_key(path: str) -> StatKey:
-    """The file status fields that change when a file is written."""
-    status = os.stat(path)
-    return (status.st_mtime_ns, status.st_size, status.st_ino)
-
-
 class _SourceRecorder(importlib.abc.MetaPathFinder):
     """Records the source of the user's modules as they are imported.
 
@@ -212,7 +204,7 @@ class Tracker:
         self._modules: dict[str, TrackedModule] = {}
         self._by_path: dict[str, list[TrackedModule]] = {}
         self._seen: set[str] = set()
-        self._started = _process_start_time()
+        self._started = process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
         self._importers: dict[str, set[str]] = {}  # module → tracked modules importing it
         self._failed: dict[str, TrackedModule] = {}  # modules whose last edit failed
@@ -375,7 +367,7 @@ class Tracker:
         """Whether the file on disk is what the module was imported from."""
         if stat[0] / 1e9 < self._started:
             return True
-        return _bytecode_matches(getattr(module, "__cached__", None), stat)
+        return bytecode_matches(getattr(module, "__cached__", None), stat)
 
     # -- queries --------------------------------------------------------------------
 
@@ -456,15 +448,6 @@ class Tracker:
                 continue
             changed.append((tracked, source))
         return changed
-
-
-def written_recently(mtime_ns: int) -> bool:
-    """Whether a file was written so recently that another write could share its status.
-
-    File times advance in coarse ticks, so two writes of the same size within one tick
-    leave the status unchanged; such recent files are compared by content (as git does).
-    """
-    return time.time_ns() - mtime_ns < _RACY_NS
 
 
 def _nothing() -> None:
@@ -580,32 +563,3 @@ def _absolute(target: str, package: str) -> str:
     if rest:
         parts.append(rest)
     return ".".join(parts)
-
-
-def _bytecode_matches(cached: object, stat: StatKey) -> bool:
-    """Whether the module's .pyc was compiled from a file with this mtime and size."""
-    if not isinstance(cached, str):
-        return False
-    try:
-        with open(cached, "rb") as handle:
-            header = handle.read(16)
-    except OSError:
-        return False
-    if len(header) < 16 or int.from_bytes(header[4:8], "little") & 1:
-        return False
-    mtime = int.from_bytes(header[8:12], "little")
-    size = int.from_bytes(header[12:16], "little")
-    return mtime == (stat[0] // 1_000_000_000) & 0xFFFFFFFF and size == stat[1] & 0xFFFFFFFF
-
-
-def _process_start_time() -> float:
-    """When this process started (wall clock), so older files are known to be as imported."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as handle:
-            fields = handle.read().rpartition(")")[2].split()
-        ticks = int(fields[19])
-        with open("/proc/uptime", encoding="ascii") as handle:
-            uptime = float(handle.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.time()
