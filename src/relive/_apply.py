@@ -174,6 +174,12 @@ class ModuleApplier:
     def _apply(self, step: Step, *, held: bool = False) -> None:
         action = step.action
         if action in (Action.KEEP, Action.PATCH_BODY, Action.PATCH_FUNCTION):
+            if held and action is Action.KEEP and self.running is not None:
+                # Unedited, at or after the statement running now: that one reads what
+                # changed as it goes on, the later ones have not run yet and will read it.
+                self._shift(step)
+                self._keep(step)
+                return
             if self._triggered(step.new):
                 action = self._triggered_action(step.new)
             elif step.new.kind == "stmt" and not step.new.binds.isdisjoint(self.local_rebound):

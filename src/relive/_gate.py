@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["CommitPoint", "Gate", "gate_code", "wait_for_calls"]
 
 _SENTINEL = "__relive_gate__"
-_TEMPLATES: dict[tuple[str, ...], types.CodeType] = {}
+_TEMPLATES: dict[tuple[int, tuple[str, ...]], types.CodeType] = {}
 
 
 class CommitPoint:
@@ -101,11 +101,30 @@ def wait_for_calls(gates: list[Gate], timeout: float) -> None:
         time.sleep(0.0005)
 
 
+_KINDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+# What the gate does with the call it passes on, by the kind of function it stands for: a
+# gate must be of the same kind (assigning code of another kind to ``__code__`` is
+# deprecated since 3.13), and a generator's or coroutine's caller drives what it returns.
+_BODIES = {
+    0: ("def", "        return {call}\n"),
+    inspect.CO_GENERATOR: ("def", "        return (yield from {call})\n"),
+    inspect.CO_COROUTINE: ("async def", "        return await {call}\n"),
+    inspect.CO_ASYNC_GENERATOR: (
+        "async def",
+        "        async for __relive_item in {call}:\n            yield __relive_item\n",
+    ),
+}
+
+
 def gate_code(gate: Gate, like: types.CodeType) -> types.CodeType:
-    """Code that calls ``gate`` with whatever it is called with, named as ``like``."""
-    template = _TEMPLATES.get(like.co_freevars)
+    """Code that calls ``gate`` with whatever it is called with, named as ``like`` and of
+    the same kind as the function's code now (plain, generator, coroutine, async
+    generator), so that putting it in place never changes the function's kind."""
+    kind = gate.old.co_flags & _KINDS
+    key = (kind, like.co_freevars)
+    template = _TEMPLATES.get(key)
     if template is None:
-        template = _TEMPLATES[like.co_freevars] = _template(like.co_freevars)
+        template = _TEMPLATES[key] = _template(kind, like.co_freevars)
     consts = tuple(gate if const == _SENTINEL else const for const in template.co_consts)
     return template.replace(
         co_consts=consts,
@@ -113,22 +132,24 @@ def gate_code(gate: Gate, like: types.CodeType) -> types.CodeType:
         co_qualname=like.co_qualname,
         co_filename=like.co_filename,
         co_firstlineno=like.co_firstlineno,
+        co_flags=template.co_flags | (gate.old.co_flags & inspect.CO_ITERABLE_COROUTINE),
     )
 
 
-def _template(freevars: tuple[str, ...]) -> types.CodeType:
-    """A function taking anything and passing it on, closing over ``freevars`` (the same
-    names in the same order as the function it stands for: its closure fits)."""
+def _template(kind: int, freevars: tuple[str, ...]) -> types.CodeType:
+    """A function of ``kind`` taking anything and passing it on, closing over ``freevars``
+    (the same names in the same order as the function it stands for: its closure fits)."""
     cells = " = ".join([*freevars, "None"])
     uses = ", ".join(freevars) or "None"
+    keyword, body = _BODIES[kind]
     source = (
         "def outer():\n"
         f"    {cells}\n"
-        "    def gate(*__relive_args, **__relive_kwargs):\n"
+        f"    {keyword} gate(*__relive_args, **__relive_kwargs):\n"
         "        if False:\n"
         f"            {uses}\n"
-        f"        return {_SENTINEL!r}(*__relive_args, **__relive_kwargs)\n"
-        "    return gate\n"
+        + body.format(call=f"{_SENTINEL!r}(*__relive_args, **__relive_kwargs)")
+        + "    return gate\n"
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # calling a string constant: replaced below

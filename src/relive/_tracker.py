@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import FrameType, ModuleType
 
 from relive._diff import Statement, analyze_body
 from relive._reparse import source_lines
@@ -367,7 +367,9 @@ class Tracker:
         """Whether the file on disk is what the module was imported from."""
         if stat[0] / 1e9 < self._started:
             return True
-        return bytecode_matches(getattr(module, "__cached__", None), stat)
+        if bytecode_matches(getattr(module, "__cached__", None), stat):
+            return True
+        return _code_matches(module, path)
 
     # -- queries --------------------------------------------------------------------
 
@@ -563,3 +565,34 @@ def _absolute(target: str, package: str) -> str:
     if rest:
         parts.append(rest)
     return ".".join(parts)
+
+
+def _code_matches(module: object, path: str) -> bool:
+    """Whether the top-level code the module is running was compiled from the file as it
+    is now.
+
+    For a file written about when the process started (its time stamp cannot tell) and no
+    .pyc to compare with, such as the script being run: the code of a ``<module>`` frame
+    of the module still running (the script's main loop) is compared with the file
+    compiled now. Code objects compare their bytecode, constants (nested code included),
+    names and line table, so equal code means the same statements on the same lines. A
+    module whose top-level code has finished cannot be checked this way: not trusted.
+    """
+    namespace = getattr(module, "__dict__", None)
+    if not isinstance(namespace, dict):
+        return False
+    running = None
+    for frame in sys._current_frames().values():
+        current: FrameType | None = frame
+        while current is not None and running is None:
+            if current.f_code.co_name == "<module>" and current.f_globals is namespace:
+                running = current.f_code
+            current = current.f_back
+    if running is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            compiled = compile(handle.read(), running.co_filename, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return compiled == running
