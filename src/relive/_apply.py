@@ -143,8 +143,11 @@ class ModuleApplier:
             steps, removed = item.plan.steps, item.plan.removed
             self.changes.dependent = False
             self.changes.edited = item.plan.changed or item.plan.moved
-            if self.namespace.get("__doc__") != item.docstring:
+            # A module always has a __doc__: the docstring's, unless its code sets another.
+            changed = item.docstring_changed or "__doc__" in removed
+            if changed and self.namespace.get("__doc__") != item.docstring:
                 self.namespace["__doc__"] = item.docstring
+            removed = removed - {"__doc__"}
             old = self.tracked.statements() if self.tracked.source is not None else []
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again

@@ -182,6 +182,8 @@ class ClassSteps:
             )
             if inner_node is None:
                 return False
+            applier = self.applier
+            check_compatible(old, new, applier.tracked, inner_node.lineno, applier.lines)
             inner_plan = (inner.cls if inner is not None else None) or ClassPlan(
                 BodyPlan((), frozenset()), True
             )

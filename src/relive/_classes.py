@@ -192,8 +192,9 @@ def patch_class_members(
             continue
         if _patch_one_member(old, new, name, value, rules, journal, nested):
             changed.append(name)
-    wait_for_readers(rules.filename, rules.removed & old.__dict__.keys())
-    for name in rules.removed:
+    removed = rules.removed | _built_before(old, new, skipped)
+    wait_for_readers(rules.filename, removed & old.__dict__.keys())
+    for name in removed:
         if name in old.__dict__ and name not in new.__dict__:
             journal.delattr(old, name)
             changed.append(name)
@@ -202,6 +203,27 @@ def patch_class_members(
         _update_abstract_methods(old, journal)
     journal.redirect(new, old)
     return changed
+
+
+def _built_before(old: type, new: type, skipped: frozenset[str]) -> frozenset[str]:
+    """Special members the last build of ``old`` made and this one does not: what a class
+    decorator generated (a frozen dataclass's ``__setattr__``, ``__dataclass_fields__``
+    once ``@dataclass`` is gone). Functions written in some file are left alone (another
+    module may have set them on purpose)."""
+    return frozenset(
+        name
+        for name, value in old.__dict__.items()
+        if name.startswith("__")
+        and name.endswith("__")
+        and name not in new.__dict__
+        and name not in skipped
+        and (not callable(value) or _generated(value))
+    )
+
+
+def _generated(value: object) -> bool:
+    code = getattr(value, "__code__", None)
+    return isinstance(code, types.CodeType) and code.co_filename.startswith("<")
 
 
 def _update_abstract_methods(cls: type, journal: Journal) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import enum
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -366,10 +367,19 @@ def _plan_class(old: ast.ClassDef, new: ast.ClassDef) -> ClassPlan:
     slots = _slots_changed(old_body, new_body, new.lineno)
     if slots is not None:
         body = dataclasses.replace(body, restart_reasons=(*body.restart_reasons, slots))
-    rebuild = _dump_all(old.decorator_list) != _dump_all(new.decorator_list) or any(
-        _needs_rebuild(step) for step in body.steps
+    rebuild = (
+        _dump_all([*old.decorator_list, *old.bases]) != _dump_all([*new.decorator_list, *new.bases])
+        or any(_needs_rebuild(step) for step in body.steps)
+        or _reordered(body.steps)
     )
     return ClassPlan(body, rebuild or bool(body.removed and _removes_data(old, body.removed)))
+
+
+def _reordered(steps: Sequence[Step]) -> bool:
+    """Whether statements kept from the old body come in another order (the fields of a
+    dataclass, the members of an enum: what the class is built from follows the order)."""
+    lines = [step.old.lineno for step in steps if step.old is not None]
+    return any(a > b for a, b in itertools.pairwise(lines))
 
 
 def _slots_changed(
@@ -404,10 +414,10 @@ def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
 def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, str]]:
     if old is None or old.text == new.text:
         return []
+    # Bases are compared as objects when the class is built again (``m0.A`` and ``A``
+    # imported from m0 are one class); keywords such as ``metaclass=`` as text.
     if new.kind == "class" and isinstance(old.node, ast.ClassDef):
         assert isinstance(new.node, ast.ClassDef)
-        if _dump_all(old.node.bases) != _dump_all(new.node.bases):
-            return [(new.node.lineno, f"the bases of class {new.name} changed")]
         if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
             return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
     return []

@@ -52,6 +52,7 @@ class Journal:
     _namespaces: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     _nested: _CodeMap = field(default_factory=dict)
     _redirects: dict[int, tuple[object, object]] = field(default_factory=dict)
+    _replaced: _CodeMap = field(default_factory=dict)  # functions' code swapped: old -> new
     _finally: list[Callable[[], None]] = field(default_factory=list)
     # Caches met while finding functions (find_functions appends); each is recorded
     # before the first code swap after it was found, cleared on commit.
@@ -183,6 +184,10 @@ class Journal:
             if old_code.co_name not in _COMPREHENSIONS and not _same_code(old_code, new_code):
                 self._nested[old_code] = new_code
 
+    def code_replaced(self, old: types.CodeType, new: types.CodeType) -> None:
+        """Record that a function's code ``old`` was swapped for ``new``."""
+        self._replaced[old] = new
+
     def redirect(self, throwaway: object, live: object) -> None:
         """Record that references to ``throwaway`` (a rebuilt class) must go to ``live``.
 
@@ -197,19 +202,29 @@ class Journal:
         At most one pass over the heap for the whole reload, and none unless a reference
         count shows that something outside may hold old nested code or a throwaway.
         """
-        if not (self._nested or self._redirects):
+        if not (self._nested or self._redirects or self._replaced):
             return
         # Probes sit in the same containers as the real objects: their reference counts
         # are what "held by nothing else" looks like.
         self.follow_nested(*PROBE_CODE)
         self._redirects[0] = (probe_class(), None)
+        swap_code(_probe_function(), _PROBE_SWAPPED, self)
         code = {old: _latest(new, self._nested) for old, new in self._nested.items()}
         throwaways = [throwaway for throwaway, _ in self._redirects.values()]
         objects = {key: live for key, (_, live) in self._redirects.items() if key}
+        replaced = {old: _latest(new, self._replaced) for old, new in self._replaced.items()}
         self._nested.clear()
         self._redirects.clear()
-        targets = _held_elsewhere(list(code), throwaways, self._held_by_undo())
-        del throwaways
+        self._replaced.clear()
+        undo = self._held_by_undo()
+        targets = _held_elsewhere(list(code), throwaways, undo)
+        # Code objects the program keeps (a decorator recording ``f.__code__`` in a set)
+        # follow the swap as references to the functions do.
+        held = _held_more(list(replaced), undo)
+        targets += held
+        objects.update({id(old): replaced[old] for old in held})
+        code.update({old: replaced[old] for old in held})
+        del throwaways, replaced
         if targets:
             self._follow(targets, code, objects)
 
@@ -229,9 +244,18 @@ class Journal:
             if isinstance(referrer, types.FunctionType) and self.code_of(referrer) in code:
                 swap_code(referrer, code[self.code_of(referrer)], self)
             elif objects:
-                undo = redirect_in(referrer, objects)
-                if undo is not None:
-                    self._undo.append(undo)
+                self._redirect_in(referrer, objects)
+        # A dict holding only code objects and strings is not tracked by the collector, so
+        # get_referrers misses it: the modules' own dicts are looked at directly.
+        for namespace, _ in self._namespaces.values():
+            for value in list(namespace.values()):
+                if isinstance(value, dict) and not gc.is_tracked(value):
+                    self._redirect_in(value, objects)
+
+    def _redirect_in(self, container: object, objects: dict[int, object]) -> None:
+        undo = redirect_in(container, objects)
+        if undo is not None:
+            self._undo.append(undo)
 
     def on_rollback(self, action: Callable[[], None]) -> None:
         """Register an extra undo action (run in reverse order of registration)."""
@@ -249,6 +273,7 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._replaced.clear()
         self._end_caches(CacheRecord.rollback)
         self._run_finally()
 
@@ -262,6 +287,7 @@ class Journal:
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
+        self._replaced.clear()
         self._end_caches(CacheRecord.commit)
         self._run_finally()
 
@@ -289,6 +315,23 @@ def _open(gate: Gate) -> None:
         function.__dict__["__signature__"] = gate.signature()
         gate.signed = True
     function.__code__ = gate_code(gate, code)
+
+
+def _probe_function() -> types.FunctionType:
+    """A new function nothing else refers to, nor to its code (the baseline for swaps)."""
+    namespace: dict[str, Any] = {}
+    exec(compile("def probe():\n    return 1\n", "<relive>", "exec"), namespace)
+    probe: types.FunctionType = namespace.pop("probe")
+    return probe
+
+
+_PROBE_SWAPPED = _probe_function().__code__.replace(co_name="swapped")
+
+
+def _held_more(codes: list[types.CodeType], undo: Counter[int]) -> list[types.CodeType]:
+    """The replaced code objects held more often than the last one (a probe's)."""
+    counts = [sys.getrefcount(code) - undo[id(code)] for code in codes]
+    return [code for code, count in zip(codes, counts, strict=True) if count > counts[-1]]
 
 
 def _held_elsewhere(
@@ -411,6 +454,7 @@ def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journ
     if current.co_freevars != code.co_freevars:
         return False
     if current is not code:
+        journal.code_replaced(current, code)
         journal.setattr(function, "__code__", code)
     return True
 

@@ -122,6 +122,7 @@ class Prepared:
     early_removal: frozenset[str] = field(init=False)  # removed names the new code reads
     imports: frozenset[str] = field(init=False)  # the modules the new source imports
     docstring: str | None = None  # the module's, for __doc__
+    docstring_changed: bool = True  # whether the docstring literal differs from the old one
 
     def __post_init__(self) -> None:
         self.codes = CodeCache(self.tracked.filename, self.flags)
@@ -191,11 +192,21 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
         raise restart_required(why, tracked, lineno, lines)
     item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
     item.docstring = ast.get_docstring(tree, clean=False)
+    # A module may set __doc__ itself (``__doc__ = ...``): it is left alone unless the
+    # docstring literal changed.
+    item.docstring_changed = tracked.source is None or item.docstring != _docstring(old)
     try:
         item.compile_all()
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
     return item
+
+
+def _docstring(statements: Sequence[Statement]) -> str | None:
+    """The docstring of a module whose top-level statements are ``statements``."""
+    if not statements or statements[0].text.lstrip("rRbBuU")[:1] not in ("'", '"'):
+        return None
+    return ast.get_docstring(ast.Module(body=[statements[0].node], type_ignores=[]), clean=False)
 
 
 def _syntax_error(exc: SyntaxError, tracked: TrackedModule) -> ReloadError:
