@@ -302,8 +302,10 @@ def test_quiet_by_default_and_verbose_on_request(
     nb.edit("ar_out", "def func1(): return 2\n")
     nb.run("pass")
     err = capsys.readouterr().err
-    assert "relive: ar_out.py: 1 patched" in err
+    assert "relive: verbose: each reload says which names it patched, added and removed" in err
+    assert "ar_out.py: 1 patched (func1) in " in err  # verbose: the names too
     nb.run("%relive quiet")
+    assert capsys.readouterr().err == "relive: quiet: only errors are reported\n"
     nb.edit("ar_out", "def func1(): return 3\n")
     nb.run("pass")
     assert capsys.readouterr().err == ""
@@ -954,7 +956,7 @@ def test_status_shows_tracked_last_applied_and_pending_error(
     capsys.readouterr()
     nb.run("%relive")
     out = capsys.readouterr().out
-    assert "relive: on; tracked files are checked before each cell" in out
+    assert "relive: on: tracked files are checked before each cell" in out
     assert "tracked: " in out and str(nb.package.root.resolve()) in out
     assert "last applied at" in out and "ex_status.py: 1 statement run" in out
     assert "names updated: LIMIT" in out
@@ -981,7 +983,7 @@ def test_now_says_pending_errors_again(nb: Notebook, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == ""
     nb.run("%relive now")
     err = capsys.readouterr().err
-    assert "ex_again.py:1" in err and "relive: nothing changed" in err
+    assert "ex_again.py:1" in err and "nothing changed" not in err  # the refusal, alone
 
 
 def test_autoreload_on_too_is_pointed_out(
@@ -994,7 +996,10 @@ def test_autoreload_on_too_is_pointed_out(
     monkeypatch.setitem(ipython.magics_manager.registry, "AutoreloadMagics", autoreload)
     ipython.run_line_magic("load_ext", "relive")
     try:
-        assert "%autoreload is on too" in capsys.readouterr().err
+        assert "relive: switched %autoreload off: relive applies the edits now" in (
+            capsys.readouterr().err
+        )
+        assert autoreload._reloader.enabled is False
     finally:
         ipython.run_line_magic("unload_ext", "relive")
 
@@ -1102,7 +1107,7 @@ def test_live_mode_applies_during_a_cell(nb: Notebook) -> None:
     nb.run("%relive live")
     nb.edit("ex_live", "def f():\n    return 2\n")
     wait_until(lambda: nb.ns["f"]() == 2)
-    assert "as soon as they are saved" in nb.reloader.status()
+    assert "live: each save is applied at once, even while a cell runs" in nb.reloader.status()
     watcher = nb.reloader.watcher
     assert watcher is not None and watcher.live
     nb.run("%relive off")  # saves are kept for later, not applied

@@ -181,3 +181,81 @@ def test_the_example_notebook_runs(kernel: Kernel, tmp_path: Path) -> None:
     source = module.read_text(encoding="utf-8")
     write_source(module, source.replace("SCALE = 1", "SCALE = 2").replace("a circle", "a disc"))
     assert kernel.run(cells[2]).results == ["('a disc of area 50.3', 2)"]
+
+
+def test_every_command_says_what_it_did_and_a_fix_says_so(kernel: Kernel, tmp_path: Path) -> None:
+    helper = write_source(tmp_path / "helper.py", "def greet(n):\n    return f'hello {n}'\n")
+    good = helper.read_text()
+    assert kernel.run("%load_ext relive").stderr == (
+        "relive: on: edited modules are applied before each cell"
+        " (%relive for the status and commands)\n"
+    )
+    kernel.run("import helper")
+
+    # A refused edit, then the last good text again: one line says it is fixed.
+    write_source(helper, good.replace("greet(n):", "greet(n)"))
+    refused = kernel.run("pass").stderr
+    assert refused.startswith("relive: not applied, the last good code runs: helper.py:1: ")
+    write_source(helper, good)
+    assert kernel.run("pass").stderr == (
+        "relive: helper.py: fixed (the last good code is running)\n"
+    )
+
+    # Refused, then another good text: what was applied is said, even when quiet.
+    write_source(helper, good.replace("greet(n):", "greet(n)"))
+    kernel.run("pass")
+    write_source(helper, good.replace("hello", "hi"))
+    output = kernel.run("helper.greet(1)")
+    assert output.results == ["'hi 1'"]
+    assert output.stderr.startswith("relive: helper.py: 1 patched in ")
+
+    # %relive now after a refusal says the refusal, and nothing else.
+    write_source(helper, good.replace("greet(n):", "greet(n)"))
+    kernel.run("pass")
+    now = kernel.run("%relive now").stderr
+    assert now.startswith("relive: not applied") and "nothing changed" not in now
+    write_source(helper, good.replace("hello", "hey"))
+    kernel.run("pass")
+    assert kernel.run("%relive now").stderr == "relive: nothing changed\n"
+
+    # Each command: one line saying what it did; live and watch differ.
+    said = {
+        command: kernel.run(f"%relive {command}").stderr
+        for command in ("off", "on", "verbose", "quiet", "watch", "live", "nowatch")
+    }
+    assert said["off"] == "relive: off: edits are not applied (%relive on to resume)\n"
+    assert said["on"] == "relive: on: tracked files are checked before each cell\n"
+    assert said["verbose"].startswith("relive: verbose: each reload says which names")
+    assert said["quiet"] == "relive: quiet: only errors are reported\n"
+    assert said["watch"].startswith("relive: watching: saved files are applied before the next")
+    assert said["live"].startswith("relive: live: each save is applied at once")
+    assert said["nowatch"] == said["on"]
+    assert all(text.count("\n") == 1 for text in said.values()), said
+
+    # Verbose: the names patched, added and removed.
+    kernel.run("%relive verbose")
+    write_source(helper, good.replace("hello", "yo") + "def wave():\n    return 1\n")
+    assert "helper.py: 1 patched (greet), 1 added (wave), " in kernel.run("pass").stderr
+
+
+def test_autoreload_is_switched_off_and_relive_applies_the_edits(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    module = write_source(tmp_path / "armod.py", "def value():\n    return 1\n")
+    kernel.run("%load_ext autoreload\n%autoreload 2")
+    kernel.run("import armod")
+    loaded = kernel.run("%load_ext relive").stderr
+    assert loaded.splitlines()[0] == (
+        "relive: switched %autoreload off: relive applies the edits now"
+        " (both would reload the same modules)"
+    )
+    write_source(module, "def value():\n    return 2\n")
+    assert kernel.run("armod.value()").results == ["2"]
+    assert "last applied at" in kernel.run("%relive").stdout  # relive applied it
+    assert kernel.run(
+        "get_ipython().magics_manager.registry['AutoreloadMagics']._reloader.enabled"
+    ).results == ["False"]
+
+    # Switched on again later: switched off again, saying so, before the next cell.
+    kernel.run("%autoreload 2")
+    assert "switched %autoreload off" in kernel.run("pass").stderr

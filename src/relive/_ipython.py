@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -20,6 +19,15 @@ from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
 from relive._names import ImportedNames
+from relive._output import (
+    Applied,
+    Console,
+    Formatter,
+    PendingErrors,
+    Rejected,
+    RestartNeeded,
+    relative,
+)
 from relive._switch import disabled
 from relive._tracker import TrackedModule
 
@@ -161,15 +169,30 @@ class NotebookReloader:
         self.shell = shell
         self.engine = engine or get_engine()
         self.enabled = True
-        self.verbose = False
+        restart = "the kernel" if hasattr(shell, "kernel") else "IPython"
+        self.console = Console(formatter=Formatter(front="notebook", restart=restart))
         self.imported = ImportedNames()
         self.watcher: CellWatcher | None = None
         self.last_report: Report | None = None
         self.last_applied: float | None = None
         self.last_followed: list[str] = []
-        self.errors: dict[str, ReloadError] = {}
+        self._pending = PendingErrors(lambda path: bool(self.engine.changed_modules([path])))
         self._shown: set[tuple[str, str | None]] = set()
         self._lock = threading.RLock()  # the live watcher's thread and the shell's
+
+    @property
+    def verbose(self) -> bool:
+        """Whether each reload is reported with the names it changed, not only errors."""
+        return self.console.verbose
+
+    @verbose.setter
+    def verbose(self, value: bool) -> None:
+        self.console.verbose = value
+
+    @property
+    def errors(self) -> dict[str, ReloadError]:
+        """The edits that could not be applied, by file, until the file is good again."""
+        return {error.path: error for error in self._pending.errors() if error.path}
 
     # -- installation ------------------------------------------------------------------
 
@@ -181,8 +204,16 @@ class NotebookReloader:
         history = self.shell.history_manager
         for source in history.input_hist_parsed if history is not None else ():
             self.imported.record(source, self.shell.user_ns)  # imports made before loading
+        self._switch_autoreload_off()
+
+    def _switch_autoreload_off(self) -> None:
+        """Both would reload the same modules, half-applying each other's edits."""
         if _autoreload_on(self.shell):
-            _say("%autoreload is on too and would reload the same modules: %autoreload off")
+            _autoreload_off(self.shell)
+            self.console.warn(
+                "switched %autoreload off: relive applies the edits now"
+                " (both would reload the same modules)"
+            )
 
     def uninstall(self) -> None:
         """Remove the hooks and the magic; stop the watcher."""
@@ -201,6 +232,7 @@ class NotebookReloader:
         """Before a cell: apply what changed (or what the watcher queued)."""
         if not self.enabled:
             return
+        self._switch_autoreload_off()
         watcher = self.watcher
         if watcher is None:
             self._guarded(None)
@@ -227,52 +259,42 @@ class NotebookReloader:
 
     # -- applying -------------------------------------------------------------------------
 
-    def apply(self, paths: Collection[str] | None = None) -> Report:
-        """Apply what changed (``paths`` only, if given); report errors, never raise them."""
+    def apply(self, paths: Collection[str] | None = None, *, say: bool = False) -> Report:
+        """Apply what changed (``paths`` only, if given); report errors, never raise them.
+        What was applied is said when verbose, when it fixed a refused edit, or ``say``."""
         with self._lock:
             report, errors = self.engine.apply_changes(paths)
-            applied = {module.path for module in report.modules}
-            for path in list(self.errors):
-                if path in applied or not self.engine.changed_modules([path]):
-                    del self.errors[path]
+            fixed, recovered = self._pending.settle(report, errors)
             for error in errors:
                 if error.path is None:
-                    _say(self._describe(error))  # nothing to wait for: said once
-                else:
-                    self.errors[error.path] = error
+                    self._say_error(error)  # nothing to wait for: said once
             self._show_errors()
+            for event in fixed:
+                self.console.emit(event)
             if report:
-                self._applied(report)
+                self._applied(report, say or recovered)
             return report
 
-    def _applied(self, report: Report) -> None:
+    def _applied(self, report: Report, say: bool = False) -> None:
         self.last_report = report
         self.last_applied = time.time()
         self.last_followed = self.imported.follow(report.reloaded, self.shell.user_ns)
-        if self.verbose:
-            followed = self.last_followed
-            names = f"; names updated: {', '.join(followed)}" if followed else ""
-            _say(f"{report.summary()}{names}")
+        if self.verbose or say:
+            self.console.emit(Applied(report, tuple(self.last_followed)))
 
     def _show_errors(self) -> None:
         """Say each pending error once (a cell after a broken save must not repeat it)."""
-        keys = {(str(error), error.line): error for error in self.errors.values()}
+        keys = {(str(error), error.line): error for error in self._pending.errors()}
         for key, error in keys.items():
             if key not in self._shown:
-                _say(self._describe(error))
+                self._say_error(error)
         self._shown = set(keys)
 
+    def _say_error(self, error: ReloadError) -> None:
+        self.console.emit(_event(error))
+
     def _describe(self, error: ReloadError) -> str:
-        where = _short(error.path) if error.path else ""
-        if where and error.lineno:
-            where += f":{error.lineno}"
-        text = f"{where}: {error.message}" if where else error.message
-        if isinstance(error, RestartRequired):
-            restart = "the kernel" if hasattr(self.shell, "kernel") else "IPython"
-            text = f"restart {restart} to use this edit (nothing was applied): {text}"
-        else:
-            text = f"not applied, the last good code runs: {text}"
-        return f"{text}\n    {error.line}" if error.line else text
+        return self.console.formatter.render(_event(error))
 
     # -- watching ---------------------------------------------------------------------
 
@@ -299,45 +321,57 @@ class NotebookReloader:
     # -- %relive ----------------------------------------------------------------------
 
     def magic(self, line: str) -> None:
-        """``%relive [on|off|now|watch|live|nowatch|verbose|quiet]``; alone: the status."""
+        """``%relive [on|off|now|watch|live|nowatch|verbose|quiet]``; alone: the status.
+        Each command says in one line what it did."""
         command = line.strip().lower()
         if command in ("", "status"):
             print(self.status())
         elif command in ("on", "off"):
             self.enabled = command == "on"
+            self.console.warn(self._mode())
         elif command == "now":
-            if self.watcher is not None:
-                self.watcher.take()
-            self._shown.clear()  # asked for: say the pending errors again
-            report = self.apply()
-            if not self.verbose:
-                _say(report.summary())
+            self._now()
         elif command in ("watch", "live"):
             self._start_watching_or_say(live=command == "live")
         elif command == "nowatch":
             self.stop_watching()
+            self.console.warn(self._mode())
         elif command in ("verbose", "quiet"):
             self.verbose = command == "verbose"
+            self.console.warn(
+                "verbose: each reload says which names it patched, added and removed"
+                if self.verbose
+                else "quiet: only errors are reported"
+            )
         else:
             from IPython.core.error import UsageError
 
             raise UsageError(f"unknown %relive command {line.strip()!r}\n{USAGE}")
 
+    def _now(self) -> None:
+        """``%relive now``: apply at once; say what was applied, or the pending errors, or
+        that nothing changed."""
+        if self.watcher is not None:
+            self.watcher.take()
+        self._shown.clear()  # asked for: say the pending errors again
+        report = self.apply(say=True)
+        if not report and not self._pending.errors():
+            self.console.warn("nothing changed")
+
     def _start_watching_or_say(self, *, live: bool) -> None:
         try:
             self.start_watching(live=live)
         except OSError as exc:
-            _say(f"cannot watch the files ({exc}); checking them before each cell")
+            self.console.warn(f"cannot watch the files ({exc}); checking them before each cell")
             return
-        if self.verbose and self.watcher is not None:
-            _say(self.watcher.describe())
+        self.console.warn(self._mode())
 
     def status(self) -> str:
         """What ``%relive`` prints: mode, what is tracked, the last reload, pending errors."""
         lines = [f"relive: {self._mode()}"]
         modules = self.engine.tracked_modules()
         directories = sorted({os.path.dirname(tracked.path) for tracked in modules})
-        shown = ", ".join(_short(directory) or "." for directory in directories[:5])
+        shown = ", ".join(_short(directory) for directory in directories[:5])
         more = f" and {len(directories) - 5} more" if len(directories) > 5 else ""
         count = len(modules)
         lines.append(
@@ -346,35 +380,36 @@ class NotebookReloader:
         )
         if self.last_report is not None and self.last_applied is not None:
             at = time.strftime("%H:%M:%S", time.localtime(self.last_applied))
-            lines.append(f"last applied at {at}: {self.last_report.summary()}")
+            applied = self.console.formatter.applied(self.last_report)
+            lines.append(f"last applied at {at}: {applied}")
             if self.last_followed:
                 lines.append(f"    names updated: {', '.join(self.last_followed)}")
         else:
             lines.append("last applied: nothing yet")
-        for error in self.errors.values():
+        for error in self._pending.errors():
             lines.append(f"pending error: {self._describe(error)}")
         return "\n".join(lines)
 
     def _mode(self) -> str:
-        state = "on" if self.enabled else "off (%relive on to resume)"
-        if self.watcher is None:
-            return f"{state}; tracked files are checked before each cell"
-        when = "as soon as they are saved" if self.watcher.live else "before the next cell"
-        return f"{state}; saved files are applied {when}; {self.watcher.describe()}"
+        if not self.enabled:
+            return "off: edits are not applied (%relive on to resume)"
+        watcher = self.watcher
+        if watcher is None:
+            return "on: tracked files are checked before each cell"
+        if watcher.live:
+            return (
+                f"live: each save is applied at once, even while a cell runs; {watcher.describe()}"
+            )
+        return f"watching: saved files are applied before the next cell; {watcher.describe()}"
 
 
-def _say(text: str) -> None:
-    print(f"relive: {text}", file=sys.stderr, flush=True)
+def _event(error: ReloadError) -> RestartNeeded | Rejected:
+    return RestartNeeded(error) if isinstance(error, RestartRequired) else Rejected(error)
 
 
-def _short(path: str | None) -> str:
-    """A path relative to the current directory when it is under it."""
-    if not path:
-        return ""
-    cwd = os.getcwd()
-    if path == cwd:
-        return ""
-    return os.path.relpath(path, cwd) if path.startswith(cwd + os.sep) else path
+def _short(directory: str) -> str:
+    """A directory relative to the current one when under it (``.``: the current one)."""
+    return "." if directory == os.getcwd() else relative(directory)
 
 
 def installed(shell: InteractiveShell) -> NotebookReloader | None:
@@ -394,6 +429,14 @@ def _autoreload_on(shell: InteractiveShell) -> bool:
     return bool(getattr(getattr(magics, "_reloader", None), "enabled", False))
 
 
+def _autoreload_off(shell: InteractiveShell) -> None:
+    """What ``%autoreload off`` does."""
+    magics = shell.magics_manager.registry.get("AutoreloadMagics")
+    reloader = getattr(magics, "_reloader", None)
+    if reloader is not None:
+        reloader.enabled = False
+
+
 def _remove_magic(shell: InteractiveShell) -> None:
     shell.magics_manager.magics["line"].pop(MAGIC, None)
     user_magics = shell.magics_manager.user_magics
@@ -408,7 +451,7 @@ class _Disabled:
     MESSAGE = "disabled by RELIVE=0: edits are not applied in this session"
 
     def magic(self, line: str) -> None:
-        _say(self.MESSAGE)
+        Console().warn(self.MESSAGE)
 
     def uninstall(self, shell: InteractiveShell) -> None:
         _remove_magic(shell)
@@ -425,9 +468,13 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     if disabled():
         inert = _Disabled()
         ipython.magics_manager.register_function(inert.magic, "line", MAGIC)
-        _say(inert.MESSAGE)
+        Console().warn(inert.MESSAGE)
         return
-    NotebookReloader(ipython).install()
+    reloader = NotebookReloader(ipython)
+    reloader.install()
+    reloader.console.warn(
+        "on: edited modules are applied before each cell (%relive for the status and commands)"
+    )
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

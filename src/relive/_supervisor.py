@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 from relive._filewatch import Batch, FileWatcher, matches
+from relive._output import Console, Exited, Restarting, Watching, relative
 from relive._protocol import (
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
@@ -36,40 +37,12 @@ from relive._protocol import (
     WorkerOptions,
 )
 
-__all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "Output", "RunConfig", "Supervisor", "run"]
+__all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "RunConfig", "Supervisor", "run"]
 
 DEFAULT_GRACE = 3.0
 QUICK_EXIT = 1.0  # a crash sooner than this after the start counts towards a crash loop
 MAX_BACKOFF = 8.0
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Output:
-    """One line per event on stderr, prefixed ``relive: ``; colour only on a terminal."""
-
-    def __init__(self, *, quiet: bool = False, verbose: bool = False, stream: TextIO | None = None):
-        self.quiet = quiet
-        self.verbose = verbose
-        self._stream = stream if stream is not None else sys.stderr
-        self._colour = self._stream.isatty() and not os.environ.get("NO_COLOR")
-
-    def info(self, message: str) -> None:
-        """A routine event (a restart); hidden by ``--quiet``."""
-        if not self.quiet:
-            self._write(message, "36")
-
-    def warn(self, message: str) -> None:
-        """Something the user must know (an exit, an error); always shown."""
-        self._write(message, "33")
-
-    def detail(self, message: str) -> None:
-        """What only ``--verbose`` shows (what is watched, each start)."""
-        if self.verbose:
-            self._write(message, "2")
-
-    def _write(self, message: str, colour: str) -> None:
-        prefix = f"\033[{colour}mrelive:\033[0m" if self._colour else "relive:"
-        print(f"{prefix} {message}", file=self._stream, flush=True)
 
 
 @dataclass(frozen=True)
@@ -320,10 +293,6 @@ class ChangeFilter:
                 code = code or path
         return restart, code
 
-    def relative(self, path: Path) -> str:
-        """``path`` relative to the current directory when it is inside it."""
-        return str(path.relative_to(self._cwd)) if path.is_relative_to(self._cwd) else str(path)
-
 
 def watch_files(config: RunConfig, on_batch: Callable[[Batch], None]) -> FileWatcher:
     """Start watching what can trigger a restart: code (or, for a command, every file not
@@ -341,23 +310,12 @@ def watch_files(config: RunConfig, on_batch: Callable[[Batch], None]) -> FileWat
     return watcher
 
 
-def describe_exit(label: str, code: int) -> str:
-    """``app.py exited with code 1`` / ``app.py was killed by SIGKILL``."""
-    if code >= 0:
-        return f"{label} exited with code {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    return f"{label} was killed by {name}"
-
-
 class Supervisor:
     """Runs the program, restarts it when it must, and ends its whole tree on a signal."""
 
-    def __init__(self, config: RunConfig, output: Output | None = None) -> None:
+    def __init__(self, config: RunConfig, output: Console | None = None) -> None:
         self.config = config
-        self.output = output or Output(quiet=config.quiet, verbose=config.verbose)
+        self.output = output or Console(quiet=config.quiet, verbose=config.verbose)
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._filter = ChangeFilter(config)
         self._backoff = Backoff()
@@ -373,7 +331,7 @@ class Supervisor:
         _become_subreaper()
         previous = {signum: signal.signal(signum, self._on_signal) for signum in FORWARDED_SIGNALS}
         watching = watch_files(self.config, self._on_files)
-        self.output.detail(f"supervisor {watching.describe()}")
+        self.output.emit(Watching(f"supervisor {watching.describe()}"))
         try:
             self._start_child()
             return self._loop()
@@ -432,12 +390,12 @@ class Supervisor:
         if self._not_started(child):
             return code
         self._backoff.record(time.monotonic() - child.started_at, crashed=code != 0)
-        what = describe_exit(self.config.label, code)
+        label = self.config.label
         if child.changed:
-            self.output.warn(f"{what}; files changed since it started: restarting")
+            self.output.emit(Exited(label, code, "files changed since it started: restarting"))
             self._schedule_start()
         else:
-            self.output.warn(f"{what}; waiting for a change to restart")
+            self.output.emit(Exited(label, code, "waiting for a change to restart"))
         return None
 
     def _not_started(self, child: Child) -> bool:
@@ -455,7 +413,7 @@ class Supervisor:
     def _on_message(self, child: Child, message: dict[str, Any]) -> None:
         event, reason = message.get("event"), str(message.get("reason", ""))
         if event == EVENT_RESTART:
-            self._restart(reason.replace(os.getcwd() + os.sep, "") or "an edit needs it")
+            self._restart(reason or "an edit needs it")
         elif event == EVENT_NO_RELOAD:
             child.in_place = False
             if not self._said_no_reload:
@@ -471,11 +429,11 @@ class Supervisor:
         trigger = restart_path or code_path
         if trigger is None:
             return
-        reason = f"{self._filter.relative(trigger)} changed"
+        reason = f"{relative(trigger)} changed"
         child = self._child
         if child is None:
             if self._start_timer is None:
-                self.output.info(f"restarting: {reason}")
+                self.output.emit(Restarting(reason))
             self._schedule_start()
         elif restart_path is not None or not child.in_place:
             self._restart(reason)
@@ -484,7 +442,7 @@ class Supervisor:
 
     # Starting and stopping.
     def _restart(self, reason: str) -> None:
-        self.output.info(f"restarting: {reason}")
+        self.output.emit(Restarting(reason))
         if self._child is not None:
             self._stop_child(signal.SIGTERM)
         self._start_child()

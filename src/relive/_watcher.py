@@ -21,6 +21,14 @@ from typing import Self, final
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
+from relive._output import (
+    Applied,
+    Console,
+    PendingErrors,
+    Rejected,
+    RestartNeeded,
+    Watching,
+)
 from relive._switch import disabled
 
 __all__ = ["Watcher", "Wiring", "watch", "watch_wired"]
@@ -73,6 +81,7 @@ class Wiring:
         on_restart: Called when an edit needs a restart (default: one line on stderr).
         script: A script about to run as ``__main__`` (``relive run app.py``): its text is
             noted now and its directory watched, so it is edited like any module.
+        console: Where the watcher's lines go (default: stderr, with its quiet/verbose).
     """
 
     engine: Engine | None = None
@@ -80,6 +89,7 @@ class Wiring:
     restart_paths: Iterable[str | os.PathLike[str]] = ()
     on_restart: RestartCallback | None = None
     script: str | None = None
+    console: Console | None = None
 
 
 @final
@@ -111,8 +121,8 @@ class Watcher:
         self._force_polling = force_polling
         self._on_report = on_report
         self._on_error = on_error
-        self._quiet = quiet
-        self._verbose = verbose
+        self._console = Console(quiet=quiet, verbose=verbose)
+        self._pending = PendingErrors(lambda path: bool(self.engine.changed_modules([path])))
         self.last_report: Report | None = None
         self.last_error: ReloadError | None = None
         self._files: FileWatcher | None = None
@@ -127,6 +137,8 @@ class Watcher:
         self._restart_paths = frozenset(os.path.realpath(p) for p in wiring.restart_paths)
         self._on_restart = wiring.on_restart
         self._script = os.path.realpath(wiring.script) if wiring.script is not None else None
+        if wiring.console is not None:
+            self._console = wiring.console
 
     @property
     def engine(self) -> Engine:
@@ -164,8 +176,7 @@ class Watcher:
             target=self._discover, name="relive-discover", daemon=True
         )
         self._discovery.start()
-        if self._verbose:
-            self._say(files.describe())
+        self._console.emit(Watching(files.describe()))
         return self
 
     def stop(self) -> None:
@@ -264,13 +275,17 @@ class Watcher:
             self._restart(RestartRequired(f"{name} changed and it is the running script"))
             return
         report, errors = self._apply_changes(changed)
+        rejected = [error for error in errors if not isinstance(error, RestartRequired)]
+        fixed, recovered = self._pending.settle(report, rejected)
         if report:
             self.last_report = report
-            logger.debug("relive: %s", report.summary())
             if self._on_report is not None:
                 self._on_report(report)
-            elif not self._quiet:
-                self._say(report.summary())
+            else:  # a fix of a refused edit is said even when quiet
+                self._console.emit(Applied(report, level="warn" if recovered else "info"))
+        if self._on_error is None:
+            for event in fixed:
+                self._console.emit(event)
         self.last_error = None
         for error in errors:
             if isinstance(error, RestartRequired):
@@ -290,22 +305,17 @@ class Watcher:
 
     def _error(self, exc: ReloadError) -> None:
         self.last_error = exc
-        logger.info("relive: %s", exc)
         if self._on_error is not None:
             self._on_error(exc)
         else:
-            self._say(exc.describe())
+            self._console.emit(Rejected(exc))
 
     def _restart(self, exc: RestartRequired) -> None:
         self.last_error = exc
-        logger.info("relive: restart required: %s", exc)
         if self._on_restart is not None:
             self._on_restart(exc)
         else:
-            self._say(f"restart required: {exc.describe()}")
-
-    def _say(self, text: str) -> None:
-        print(f"relive: {text}", file=sys.stderr, flush=True)
+            self._console.emit(RestartNeeded(exc))
 
 
 def watch(

@@ -11,6 +11,7 @@ The channel between the two processes is described in ``relive._protocol``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import runpy
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
+from relive._output import Console
 from relive._protocol import (
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
@@ -117,6 +119,13 @@ class Target:
             runpy.run_module(self.module, run_name="__main__", alter_sys=True)
 
 
+@functools.cache
+def console_for(options: WorkerOptions) -> Console:
+    """The worker's one console: the watcher, the servers and the worker say everything
+    through it."""
+    return Console(quiet=options.quiet, verbose=options.verbose)
+
+
 def start_server_support(options: WorkerOptions) -> ServerSupport | None:
     """Hook the web servers relive knows (their reloaders off, requests gated); None when
     that could not be set up (the program then runs without it)."""
@@ -125,13 +134,12 @@ def start_server_support(options: WorkerOptions) -> ServerSupport | None:
 
         support = ServerSupport(
             in_place=options.reload,
-            quiet=options.quiet,
-            verbose=options.verbose,
+            console=console_for(options),
             livereload=options.livereload,
         )
         return support.install()
     except Exception as exc:
-        print(f"relive: web server support unavailable ({exc!r})", file=sys.stderr)
+        console_for(options).warn(f"web server support unavailable ({exc!r})")
         return None
 
 
@@ -150,15 +158,18 @@ def start_watcher(
     if not options.reload:
         return None
 
+    console = console_for(options)
+
     def on_restart(error: RestartRequired) -> None:
         if link is not None:
-            link.send(EVENT_RESTART, reason=str(error))
+            link.send(EVENT_RESTART, reason=console.formatter.where(error))
 
     try:
         wiring = Wiring(
             apply=support.apply_paths if support is not None else None,
             on_restart=on_restart if link is not None else None,
             script=target.script,
+            console=console,
         )
         return watch_wired(
             wiring,
@@ -173,7 +184,7 @@ def start_watcher(
         if link is not None:
             link.send(EVENT_NO_RELOAD, reason=reason)
         else:
-            print(f"relive: in-place reload unavailable ({reason})", file=sys.stderr)
+            console.warn(f"in-place reload unavailable ({reason})")
         return None
 
 

@@ -27,6 +27,7 @@ from relive._integrations.gate import Gate
 from relive._integrations.imports import Hook, ImportHooks
 from relive._integrations.pydantic import rebuild_models
 from relive._integrations.wsgi import GatedWSGI, WSGIApp
+from relive._output import Console, Note
 
 if TYPE_CHECKING:
     from relive._integrations.adapter import AppAdapter
@@ -60,10 +61,11 @@ class ServerSupport:
     Args:
         in_place: Edits are applied in place (else the supervisor restarts on each change,
             and only the servers' reloaders are switched off).
-        quiet: Say nothing but errors and restarts.
-        verbose: Also say which app is served behind the gate.
+        quiet: Say nothing but errors and restarts (when no ``console`` is given).
+        verbose: Also say which app is served behind the gate (likewise).
         engine: The engine (default: the process's, created on first use).
-        stream: Where lines go (default: stderr).
+        stream: Where lines go (default: stderr; likewise).
+        console: Where lines go (the worker's, shared with its watcher).
         livereload: Serve browser live reload on the app's own port.
 
     Attributes:
@@ -80,23 +82,21 @@ class ServerSupport:
         verbose: bool = False,
         engine: Engine | None = None,
         stream: TextIO | None = None,
+        console: Console | None = None,
         livereload: bool = False,
     ) -> None:
         self.in_place = in_place
         self.gate = Gate()
         self.adapters: list[AppAdapter] = []
-        self._quiet = quiet
-        self._verbose = verbose
+        self.console = console or Console(quiet=quiet, verbose=verbose, stream=stream)
         self._engine = engine
-        self._stream = stream
         self._hooks = ImportHooks()
-        self._said: set[str] = set()
         self._assets: FileWatcher | None = None
         self.livereload: LiveReload | None = None
         if livereload and in_place:
             from relive._integrations.livereload import LiveReload
 
-            self.livereload = LiveReload()
+            self.livereload = LiveReload(describe=self.console.formatter.error)
 
     @property
     def engine(self) -> Engine:
@@ -133,25 +133,22 @@ class ServerSupport:
 
     def say(self, text: str) -> None:
         """One line on stderr, ``relive: text``; hidden by ``--quiet``."""
-        if not self._quiet:
-            print(f"relive: {text}", file=self._stream or sys.stderr, flush=True)
+        self.console.info(text)
 
     def detail(self, text: str) -> None:
         """One line only ``--verbose`` shows."""
-        if self._verbose:
-            self.say(text)
+        self.console.detail(text)
 
     def reloader_off(self, reloader: str, how: str = "") -> None:
-        """Say once that a server's own reloader was switched off (``how``, if given)."""
-        if reloader in self._said:
-            return
-        self._said.add(reloader)
+        """Say once per program that a server's own reloader was switched off (``how``,
+        if given)."""
         instead = (
             "relive applies edits in place, between requests"
             if self.in_place
             else "relive restarts on changes"
         )
-        self.say(f"{reloader} is off{f' ({how})' if how else ''}: {instead}")
+        text = f"{reloader} is off{f' ({how})' if how else ''}: {instead}"
+        self.console.emit(Note(text, once=f"reloader off: {reloader}"))
 
     def gate_asgi(self, app: ASGIApp, adapter: AppAdapter | None) -> ASGIApp:
         """``app`` behind the request gate; ``adapter`` joins the reloads."""
