@@ -129,6 +129,7 @@ def test_the_supervisor_starts_without_loading_the_engine() -> None:
         "relive._filewatch",
         "relive._filters",
         "relive._observers",
+        "relive._output",
         "relive._protocol",
         "relive._supervisor",
         "relive._switch",
