@@ -33,6 +33,7 @@ from relive._sources import (
     stat_key,
     written_recently,
 )
+from relive._writers import being_written
 
 __all__ = ["TrackedModule", "Tracker", "imported_names"]
 
@@ -440,8 +441,12 @@ class Tracker:
             if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
                 continue
             try:
-                source = read_source(tracked.path)
+                source: str | None = read_source(tracked.path)
             except (OSError, UnicodeDecodeError, SyntaxError):
+                source = None
+            if not _settled(tracked.path, stat):
+                continue  # a save in progress: the close of its writer brings it again
+            if source is None:
                 changed.append((tracked, None))
                 continue
             if source == tracked.source and not tracked.missing:
@@ -450,6 +455,15 @@ class Tracker:
                 continue
             changed.append((tracked, source))
         return changed
+
+
+def _settled(path: str, stat: StatKey) -> bool:
+    """Whether the file read after ``stat`` was taken is complete: no process has it open
+    for writing, and it is still the file of that status."""
+    try:
+        return not being_written(path) and stat_key(path) == stat
+    except OSError:
+        return False
 
 
 def _nothing() -> None:
