@@ -160,6 +160,8 @@ class ModuleApplier:
         held = held_from(steps, self.running, self.tracked)
         for index, step in enumerate(steps):
             self._guarded(step, held=index >= held)
+        if item is not None and self.tracked.source is None:
+            removed = removed | self._not_in_source(steps)
         self._remove(removed)
         self.table.stage(self.journal)
         self.changes.rebound = self.local_rebound
@@ -396,6 +398,27 @@ class ModuleApplier:
             self._delete(values)
         else:
             self.journal.remove_at_commit(self.namespace, present, lambda: self._delete(values))
+
+    def _not_in_source(self, steps: Sequence[Step]) -> frozenset[str]:
+        """The names a fresh import of the module would not bind, for a module whose text
+        at import is unknown (edited before relive saw it): definitions deleted meanwhile.
+
+        Special names, submodules and what star imports bring are left alone.
+        """
+        module = self.tracked.name
+        starred: set[str] = set()
+        for step in steps:
+            for source, name in step.new.uses:
+                if name == "*" and source in sys.modules:
+                    starred.update(vars(sys.modules[source]))
+        return frozenset(
+            name
+            for name, value in list(self.namespace.items())
+            if name not in self.bound_here
+            and name not in starred
+            and not (name.startswith("__") and name.endswith("__"))
+            and not (isinstance(value, types.ModuleType) and value.__name__ == f"{module}.{name}")
+        )
 
     def _delete(self, values: dict[str, object]) -> None:
         wait_for_readers(self.tracked.filename, values.keys() & self.namespace.keys())

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from relive._classes import MemberRules, incompatibility, patch_class_members, source_members
+from relive._classes import MemberRules, incompatibility, patch_class_members
 from relive._diff import Action, BodyPlan, ClassPlan, Step, class_body
 from relive._heap import wait_for_readers
 from relive._patch import find_functions
@@ -112,7 +112,13 @@ class ClassSteps:
                 self.applier.changes.added.append(step.new.name or "")
                 return True
             check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
-        removed = source_members(live, self.applier.tracked.filename) - fresh.__dict__.keys()
+        # Every member the new body does not define leaves, data too (a fresh import has
+        # none of them); special members are the build's (see patch_class_members).
+        removed = {
+            name
+            for name in live.__dict__.keys() - fresh.__dict__.keys()
+            if not (name.startswith("__") and name.endswith("__"))
+        }
         rules = MemberRules(self.applier.tracked.filename, frozenset(), frozenset(removed))
         node = step.new.node
         assert isinstance(node, ast.ClassDef)

@@ -8,12 +8,15 @@ share it. Shared by the tracker, the planner and ``relive.loop``.
 from __future__ import annotations
 
 import importlib.util
+import marshal
 import os
 import time
+import types
 
 __all__ = [
     "StatKey",
     "bytecode_matches",
+    "compiled_from",
     "fingerprint",
     "process_start_time",
     "read_bytes",
@@ -67,20 +70,48 @@ def written_recently(mtime_ns: int) -> bool:
     return time.time_ns() - mtime_ns < _RACY_NS
 
 
-def bytecode_matches(cached: object, stat: StatKey) -> bool:
-    """Whether the module's .pyc was compiled from a file with this mtime and size."""
+def bytecode_matches(cached: object, stat: StatKey, path: str | None = None) -> bool:
+    """Whether the module's .pyc was compiled from a file with this mtime and size (and,
+    given the file's ``path``, from its text as it is now: an edit within the same second
+    that kept the size leaves the header matching, not the code)."""
     if not isinstance(cached, str):
         return False
     try:
         with open(cached, "rb") as handle:
-            header = handle.read(16)
+            data = handle.read()
     except OSError:
         return False
+    header = data[:16]
     if len(header) < 16 or int.from_bytes(header[4:8], "little") & 1:
         return False
     mtime = int.from_bytes(header[8:12], "little")
     size = int.from_bytes(header[12:16], "little")
-    return mtime == (stat[0] // 1_000_000_000) & 0xFFFFFFFF and size == stat[1] & 0xFFFFFFFF
+    if mtime != (stat[0] // 1_000_000_000) & 0xFFFFFFFF or size != stat[1] & 0xFFFFFFFF:
+        return False
+    return path is None or compiled_from(path, _unmarshal(data[16:])) is not None
+
+
+def _unmarshal(data: bytes) -> types.CodeType | None:
+    try:
+        code = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def compiled_from(path: str, code: types.CodeType | None) -> types.CodeType | None:
+    """The file compiled now, if that gives ``code`` (the same statements on the same
+    lines: code objects compare bytecode, constants, names and line tables)."""
+    if code is None:
+        return None
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        compiled = compile(data, code.co_filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    return compiled if compiled == code else None
 
 
 def process_start_time() -> float:

@@ -28,6 +28,7 @@ from relive._reparse import source_lines
 from relive._sources import (
     StatKey,
     bytecode_matches,
+    compiled_from,
     process_start_time,
     read_source,
     stat_key,
@@ -368,7 +369,7 @@ class Tracker:
         """Whether the file on disk is what the module was imported from."""
         if stat[0] / 1e9 < self._started:
             return True
-        if bytecode_matches(getattr(module, "__cached__", None), stat):
+        if bytecode_matches(getattr(module, "__cached__", None), stat, path):
             return True
         return _code_matches(module, path)
 
@@ -604,9 +605,4 @@ def _code_matches(module: object, path: str) -> bool:
             current = current.f_back
     if running is None:
         return False
-    try:
-        with open(path, "rb") as handle:
-            compiled = compile(handle.read(), running.co_filename, "exec", dont_inherit=True)
-    except (OSError, SyntaxError, ValueError):
-        return False
-    return compiled == running
+    return compiled_from(path, running) is not None
