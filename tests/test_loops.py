@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import queue
 import shutil
@@ -138,23 +137,25 @@ def test_a_free_running_loop_uses_each_edit_from_the_next_iteration_on(
     assert total == sum(i * used for i, used in log)
 
 
-def test_a_broken_edit_keeps_the_running_body(
-    package: TemporaryPackage, engine: Engine, caplog: pytest.LogCaptureFixture
+def test_a_broken_edit_keeps_the_running_body_and_says_where_with_the_line(
+    package: TemporaryPackage, engine: Engine, capfd: pytest.CaptureFixture[str]
 ) -> None:
     mod = package.module("loop_broken", TRAIN.format(body=version(1)))
     gate, log = Gate(40, [10, 20, 30]), []  # type: ignore[var-annotated]
     thread, outcome = run_in_thread(lambda: mod.train(gate, log))
     path = mod.__file__
-    with caplog.at_level(logging.WARNING, logger="relive"):
-        gate.edit_at(10, lambda: write_source(path, TRAIN.format(body=version(2) + " +")))
-        gate.edit_at(20, lambda: write_source(path, TRAIN.format(body="return total")))
-        gate.edit_at(30, lambda: write_source(path, TRAIN.format(body=version(3))))
-        total = finish(thread, outcome)
+    gate.edit_at(10, lambda: write_source(path, TRAIN.format(body=version(2) + " +")))
+    gate.edit_at(20, lambda: write_source(path, TRAIN.format(body="return total")))
+    gate.edit_at(30, lambda: write_source(path, TRAIN.format(body=version(3))))
+    total = finish(thread, outcome)
     assert log == [(i, 1 if i < 30 else 3) for i in range(40)]
     assert total == sum(range(30)) + 3 * sum(range(30, 40))
-    messages = [record.getMessage() for record in caplog.records]
-    assert any("loop_broken.py:8: loop body not reloaded: invalid syntax" in m for m in messages)
-    assert any("'return' in a live loop's body cannot be reloaded" in m for m in messages)
+    lines = capfd.readouterr().err.splitlines()
+    broken = next(i for i, line in enumerate(lines) if "loop_broken.py:8: loop body" in line)
+    assert lines[broken].startswith("relive: ") and "not reloaded: invalid syntax" in lines[broken]
+    assert lines[broken + 1] == "    log.append((i, 2)) +"  # its source line, like any error
+    returned = next(i for i, line in enumerate(lines) if "'return' in a live loop" in line)
+    assert lines[returned + 1] == "    return total"
 
 
 CLOSURE = """

@@ -49,7 +49,7 @@ def test_a_refused_edit_made_good_again_says_fixed_in_relive_run(
 
     write_source(helper, HELPER.replace("greet(n):", "greet(n)"))  # SyntaxError
     wait_for_count(relive.stderr, "relive: helper.py:1: SyntaxError: expected ':'", 1)
-    assert "    def greet(n)" in relive.stderr  # the offending line, below
+    wait_for_count(relive.stderr, "    def greet(n)", 1)  # the offending line, below
     write_source(helper, HELPER)  # the colon put back: the last good text
     wait_for_count(relive.stderr, FIXED, 1)
 
@@ -144,3 +144,63 @@ def test_a_refused_edit_made_good_again_says_fixed_under_relive_watch(
     write_source(helper, HELPER.replace("hello", "hi"))
     wait_for_count(lines, "relive: helper.py: 1 patched in ", 1)
     assert len(lines) == 4, lines  # the error, its source line, fixed, applied
+
+
+MODELS = """\
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    def tick(self):
+        self.count += 1
+        return self.count
+"""
+COUNTING = """\
+import os, time
+import models
+counters = [models.Counter() for _ in range(3)]
+for counter in counters:
+    counter.tick()
+print("pid", os.getpid(), flush=True)
+while not os.path.exists("go"):  # the test lets the instances be used again
+    time.sleep(0.02)
+print("ticked", [counter.tick() for counter in counters], flush=True)
+while True:
+    time.sleep(0.02)
+"""
+
+
+def test_init_setting_a_new_attribute_says_existing_instances_lack_it(
+    tmp_path: Path, start: Start
+) -> None:
+    write_source(tmp_path / "models.py", MODELS)
+    write_source(tmp_path / "app.py", COUNTING)
+    relive = start("app.py")
+    first = relive.wait_for_start(1)
+    edited = MODELS.replace("self.count = 0", "self.count = 0\n        self.step = 10")
+    write_source(tmp_path / "models.py", edited.replace("+= 1", "+= self.step"))
+    relive.wait_for_line(
+        "relive: models.py: Counter.__init__ now sets 'step'; 3 existing instances do not"
+        " have it (add __relive_migrate__ to upgrade them)",
+        stream="stderr",
+    )
+    # The old instances then fail, as the line said: a crash after an edit restarts at once.
+    (tmp_path / "go").touch()
+    relive.wait_for_line("files changed since it started: restarting", stream="stderr")
+    assert relive.wait_for_start(2) != first
+    relive.wait_for_line("ticked [20, 20, 20]")  # new instances, made by the new __init__
+
+
+def test_init_with_a_migration_says_nothing_more(tmp_path: Path, start: Start) -> None:
+    migrate = "\n    def __relive_migrate__(self):\n        self.__dict__.setdefault('step', 10)\n"
+    write_source(tmp_path / "models.py", MODELS + migrate)
+    write_source(tmp_path / "app.py", COUNTING)
+    relive = start("app.py")
+    relive.wait_for_start(1)
+    edited = MODELS.replace("self.count = 0", "self.count = 0\n        self.step = 10")
+    write_source(tmp_path / "models.py", edited.replace("+= 1", "+= self.step") + migrate)
+    relive.wait_for_line("relive: models.py: 1 patched in ", stream="stderr")
+    (tmp_path / "go").touch()
+    relive.wait_for_line("ticked [11, 11, 11]")  # migrated: the old instances work
+    assert not any("__init__ now sets" in line for line in relive.stderr)
+    assert relive.proc.poll() is None and len(relive.program_pids()) == 1

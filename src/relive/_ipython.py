@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, final
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
+from relive._hints import instance_hints
 from relive._names import ImportedNames
 from relive._output import (
     Applied,
@@ -281,6 +282,8 @@ class NotebookReloader:
         self.last_followed = self.imported.follow(report.reloaded, self.shell.user_ns)
         if self.verbose or say:
             self.console.emit(Applied(report, tuple(self.last_followed)))
+        for note in instance_hints(report):
+            self.console.emit(note)
 
     def _show_errors(self) -> None:
         """Say each pending error once (a cell after a broken save must not repeat it)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import ctypes
-import logging
 import sys
 import time
 import types
@@ -17,11 +16,23 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from relive._errors import ReloadError
+from relive._output import Console, Rejected
 from relive._sources import fingerprint, read_bytes, written_recently
 
 __all__ = ["loop"]
 
-logger = logging.getLogger("relive")
+
+def _line(data: bytes, lineno: int | None) -> str:
+    """Line ``lineno`` of a file's bytes (empty when out of range)."""
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[lineno - 1] if lineno is not None and 0 < lineno <= len(lines) else ""
+
+
+def _say(error: ReloadError) -> None:
+    """A loop body that was not reloaded: said like every other refused edit."""
+    Console().emit(Rejected(error))
+
 
 T = TypeVar("T")
 _BODY = "__relive_loop_body__"
@@ -49,7 +60,7 @@ def loop(iterable: Iterable[T], *, interval: float = 0.0) -> Iterator[T]:
     iteration and every one after runs the new body, with the loop's variables (the
     function's locals, or the module's globals) carried over, and written back to the
     function when the loop ends. A body that does not compile, or that uses ``return``,
-    ``yield`` or ``await``, is reported on the ``relive`` logger and the previous body keeps
+    ``yield`` or ``await``, is reported in one line on stderr and the previous body keeps
     running.
 
     Args:
@@ -111,8 +122,10 @@ class LiveLoop(Generic[T]):
             if node.lineno <= line <= (node.iter.end_lineno or node.lineno):
                 found = node, _Address(scope, call, index)  # the innermost one wins
         if found is None:
-            logger.warning(
-                "relive: %s:%d: relive.loop() is not a for loop's iterable", self._filename, line
+            _say(
+                ReloadError(
+                    "relive.loop() is not a for loop's iterable", path=self._filename, lineno=line
+                )
             )
             return None, None
         self._declared_globals = _globals_declared(_scope_node(tree, found[1].scope))
@@ -147,8 +160,9 @@ class LiveLoop(Generic[T]):
                 return False
             self._body = self._compile(node)
         except SyntaxError as exc:
-            where = f"{self._filename}:{exc.lineno}"
-            logger.warning("relive: %s: loop body not reloaded: %s", where, exc.msg)
+            line = (exc.text or _line(data, exc.lineno)).strip() or None
+            message = f"loop body not reloaded: {exc.msg}"
+            _say(ReloadError(message, path=self._filename, lineno=exc.lineno, line=line))
             return False
         dump = _body_dump(node)
         self._dump = dump

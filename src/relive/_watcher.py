@@ -21,6 +21,7 @@ from typing import Self, final
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
 from relive._filewatch import Batch, FileWatcher
+from relive._hints import instance_hints
 from relive._output import (
     Applied,
     Console,
@@ -283,6 +284,8 @@ class Watcher:
                 self._on_report(report)
             else:  # a fix of a refused edit is said even when quiet
                 self._console.emit(Applied(report, level="warn" if recovered else "info"))
+                for note in instance_hints(report):
+                    self._console.emit(note)
         if self._on_error is None:
             for event in fixed:
                 self._console.emit(event)
