@@ -33,8 +33,16 @@ format: venv
 	$(BIN)/ruff format src tests bench examples docs
 	$(BIN)/ruff check --fix src tests bench examples docs
 
-demo: venv
-	$(BIN)/python examples/demo/run_demo.py
+# The demo needs relive alone (and watchdog): its own light environment, not the dev extras.
+DEMO_VENV ?= .venv-demo
+
+$(DEMO_VENV)/bin/relive: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q -e .
+	@touch $@
+
+demo: $(DEMO_VENV)/bin/relive
+	$(DEMO_VENV)/bin/python examples/demo/run_demo.py
 
 bench: venv
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
@@ -54,4 +62,4 @@ docs: plots
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) build dist site docs/generated .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) build dist site docs/generated .mypy_cache .ruff_cache
