@@ -10,6 +10,7 @@ lazily and writes through ``write()``, Django's runserver and FastAPI under uvic
 
 from __future__ import annotations
 
+import html
 import http.client
 import signal
 from pathlib import Path
@@ -24,7 +25,7 @@ from harness import (
     request,
     wait_for_server,
 )
-from relive.testing import wait_until
+from relive.testing import wait_until, write_source
 
 SCRIPT = b"<script data-relive>"
 
@@ -77,6 +78,14 @@ def test_flask_debug_mode_answers_and_its_debugger_page_gets_the_script(
     assert request(port, "/missing").status == 404
     assert first_event_line(port) == b": relive\n"
     assert "IndexError" not in relive.error_text()
+
+    # A refused edit shows over the page, its path as the terminal says it: relative.
+    greetings = root / "greetings.py"
+    write_source(greetings, greetings.read_text().replace("def greet(", "def greet(("))
+    line = relive.wait_for_line("relive: greetings.py:", stream="stderr")
+    overlay = request(port, "/page").body.split("data-relive-error", 1)[1]
+    assert html.escape(line.removeprefix("relive: ")) in overlay
+    assert str(tmp_path) not in overlay
 
 
 def test_app_run_debug_true_answers(tmp_path: Path, start: Start) -> None:
