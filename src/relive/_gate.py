@@ -9,15 +9,18 @@ to their new code; rolled back, to their old one. No other thread runs a rejecte
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 import time
 import types
 import warnings
 from typing import Any
 
-__all__ = ["CommitPoint", "Gate", "gate_code", "wait_for_calls"]
+__all__ = ["CommitPoint", "Gate", "gate_code", "is_runner", "wait_for_calls"]
 
 _SENTINEL = "__relive_gate__"
+_GATE_NAME = "__relive_args"  # a parameter of every gate's code, and of no other code
+_RUNNER = "__relive_runner__"
 _TEMPLATES: dict[tuple[int, tuple[str, ...]], types.CodeType] = {}
 
 
@@ -48,28 +51,34 @@ class Gate:
         self.new: dict[str, Any] = {}  # __code__, __defaults__, __kwdefaults__ as staged
         self.defaults = function.__defaults__
         self.kwdefaults = function.__kwdefaults__
-        self.calls: list[int] = []  # threads inside a call through the gate
+        self._runners: dict[tuple[int, int, int], types.FunctionType] = {}
         self.signed = False  # whether the gate set the function's __signature__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        function = self.function
-        thread = threading.get_ident()
-        self.calls.append(thread)  # before reading ``closed``: the commit waits for it
-        try:
-            point = self.point
-            if thread == point.owner or (point.closed and point.committed):
-                code = self.new.get("__code__", self.old)
-                defaults = self.new.get("__defaults__", self.defaults)
-                kwdefaults = self.new.get("__kwdefaults__", self.kwdefaults)
-            else:
-                code, defaults, kwdefaults = self.old, self.defaults, self.kwdefaults
+        point = self.point
+        if threading.get_ident() == point.owner or (point.closed and point.committed):
+            view = (
+                self.new.get("__code__", self.old),
+                self.new.get("__defaults__", self.defaults),
+                self.new.get("__kwdefaults__", self.kwdefaults),
+            )
+        else:
+            view = (self.old, self.defaults, self.kwdefaults)
+        return self._runner(*view)(*args, **kwargs)
+
+    def _runner(self, code: types.CodeType, defaults: Any, kwdefaults: Any) -> Any:
+        """A function running ``code`` as the gated one would (made once per view)."""
+        key = (id(code), id(defaults), id(kwdefaults))
+        runner = self._runners.get(key)
+        if runner is None:
+            function = self.function
             runner = types.FunctionType(
                 code, function.__globals__, function.__name__, defaults, function.__closure__
             )
             runner.__kwdefaults__ = kwdefaults
-            return runner(*args, **kwargs)
-        finally:
-            self.calls.remove(thread)
+            runner.__dict__[_RUNNER] = True
+            self._runners[key] = runner
+        return runner
 
     def signature(self) -> inspect.Signature | None:
         """The function's signature as the owner thread sees it (``inspect`` reads it from
@@ -90,15 +99,29 @@ class Gate:
             return None
 
 
-def wait_for_calls(gates: list[Gate], timeout: float) -> None:
-    """Wait (briefly) until no other thread is inside a call through ``gates`` (old code
-    may read names the commit removes)."""
+def is_runner(obj: object) -> bool:
+    """Whether ``obj`` is a function a gate made to run code: no definition made it."""
+    return isinstance(obj, types.FunctionType) and _RUNNER in obj.__dict__
+
+
+def wait_for_calls(timeout: float) -> None:
+    """Wait (briefly) until no other thread is inside a call through a gate: it may run
+    code that reads names the commit removes. (A call's gate frame exists from the
+    moment the function is called, before the gate has chosen which code to run.)"""
     deadline = time.monotonic() + timeout
-    current = threading.get_ident()
-    while any(thread != current for gate in gates for thread in gate.calls):
-        if time.monotonic() > deadline:
-            return
+    while _calls_elsewhere() and time.monotonic() < deadline:
         time.sleep(0.0005)
+
+
+def _calls_elsewhere() -> bool:
+    current = threading.get_ident()
+    for thread, frame in sys._current_frames().items():
+        walker: types.FrameType | None = None if thread == current else frame
+        while walker is not None:
+            if _GATE_NAME in walker.f_code.co_varnames:
+                return True
+            walker = walker.f_back
+    return False
 
 
 _KINDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR

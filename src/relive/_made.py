@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relive._diff import Statement, Step
+from relive._gate import is_runner
 from relive._patch import Journal, find_functions
 from relive._tracker import Definitions
 
@@ -160,7 +161,9 @@ class HeapIndex:
     def _key(self, obj: object) -> str | None:
         if isinstance(obj, types.FunctionType):
             code = obj.__code__
-            return code.co_qualname if code.co_filename == self.filename else None
+            if code.co_filename != self.filename or is_runner(obj):
+                return None
+            return code.co_qualname
         if isinstance(obj, type) and obj.__dict__.get("__module__") == self.module:
             return obj.__qualname__
         return None

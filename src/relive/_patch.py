@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from relive._gate import CommitPoint, Gate, gate_code, wait_for_calls
+from relive._gate import CommitPoint, Gate, gate_code, is_runner, wait_for_calls
 from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
 from relive._undo import CacheRecord
 
@@ -135,7 +135,7 @@ class Journal:
                 function.__code__ = code
         self._staged.clear()
         if self._at_commit:
-            wait_for_calls(gates, _GATE_TIMEOUT)
+            wait_for_calls(_GATE_TIMEOUT)
 
     def _record_caches(self) -> None:
         for cache in self.caches:
@@ -240,6 +240,8 @@ class Journal:
     def _follow(self, targets: list[object], code: _CodeMap, objects: dict[int, object]) -> None:
         for referrer in gc.get_referrers(*targets):
             if referrer is targets:
+                continue
+            if is_runner(referrer):
                 continue
             if isinstance(referrer, types.FunctionType) and self.code_of(referrer) in code:
                 swap_code(referrer, code[self.code_of(referrer)], self)
