@@ -12,6 +12,9 @@ import itertools
 import sys
 from types import ModuleType
 
+import pytest
+
+from relive import ReloadError
 from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
 
@@ -220,3 +223,13 @@ def test_same_named_definitions_that_moved_keep_their_objects(
     assert [handles[t](None) for t in (int, str, float)] == ["int v2", "str v2", "float"]
     assert dispatched(mod) == ["int v2", "str v2", "float", "object"]
     assert dict(mod.fmt.registry) == handles
+
+
+def test_a_rejected_save_leaves_no_registration(package: TemporaryPackage, engine: Engine) -> None:
+    mod = package.module("same_rejected", DISPATCH)
+    registry = dict(mod.fmt.registry)
+    with pytest.raises(ReloadError):
+        apply_edit(mod, DISPATCH + STR + "\nBROKEN = undefined_name\n", dedent=False)
+    assert dict(mod.fmt.registry) == registry and mod.fmt("a") == "object"
+    apply_edit(mod, DISPATCH + STR, dedent=False)
+    assert dispatched(mod) == ["int", "str", "object", "object"]

@@ -149,3 +149,17 @@ def test_a_class_moved_out_of_a_statement_with_other_bases_is_refused(
     mod = package.module("moved_bases", v1)
     with pytest.raises(RestartRequired):
         apply_edit(mod, "class A:\n    pass\n\nclass B(A):\n    pass\n")
+
+
+def test_a_shadowing_statement_removed_gives_the_name_back(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.module("shadow_source", "def fast():\n    return 'accelerated'\n")
+    own = "def fast():\n    return 'own'\n"
+    v1 = own + "\ntry:\n    from shadow_source import fast\nexcept ImportError:\n    pass\n"
+    mod = package.module("shadow_removed", v1)
+    assert mod.fast() == "accelerated"
+    apply_edit(mod, own, dedent=False)
+    assert mod.fast() == "own"
+    apply_edit(mod, v1, dedent=False)
+    assert mod.fast() == "accelerated"

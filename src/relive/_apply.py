@@ -152,7 +152,7 @@ class ModuleApplier:
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
         for dropped in self.table.start(steps, old):
-            # Another definition of the name stays: the statements binding it bind again.
+            # Another statement binding the name stays: it binds it again.
             self.local_rebound.update(dropped.binds & self.bound_here)
         # Removed names stay until the end (old code may read them until it is patched),
         # unless the new code reads them: then no statement may see them.

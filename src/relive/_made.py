@@ -54,21 +54,24 @@ class DefinitionTable:
         self._claimed: set[tuple[str, str | None]] = set()
 
     def start(self, steps: Sequence[Step], old: Sequence[Statement]) -> list[Statement]:
-        """Take the plan's steps and the old statements; returns the old definitions no new
-        statement continues (their objects are buried in the graveyard)."""
+        """Take the plan's steps and the old statements; returns the old statements no new
+        statement continues (the objects of definitions among them are buried in the
+        graveyard)."""
         self._old = old
         for step in steps:
             for name in step.new.binds:
                 self._last_binding[name] = step.new.lineno
         matched = {id(step.old) for step in steps if step.old is not None}
         self._claimed = {(step.old.kind, step.old.name) for step in steps if step.old is not None}
-        dropped = [s for s in old if s.name is not None and id(s) not in matched]
+        dropped = [s for s in old if id(s) not in matched]
         # A name bound more than once: what each statement made is looked for now, before
         # any statement runs (new objects of the same name and lines would be mistaken).
         for statement in old:
             if statement.name is not None and len(self._binding(statement.name)) > 1:
                 self.made_by(statement)
         for statement in dropped:
+            if statement.name is None:
+                continue
             value = self.made_by(statement)
             if value is not MISSING:
                 self._graveyard.setdefault((statement.kind, statement.name or ""), []).append(value)

@@ -55,6 +55,27 @@ class SideEffects:
                         self._record_class(value)
                 elif kind is not ModuleType and (kind in _CONTAINERS or _container(value)):
                     self._record(value, _DEPTH)
+            self._record_closures(vars(module).values())
+
+    def _record_closures(self, values: Iterable[object], depth: int = 2) -> None:
+        """Containers a decorator keeps in a closure, or in a function it attached:
+        ``functools.singledispatch``'s registry (in ``fmt.register``'s closure), a
+        ``register`` decorator's list."""
+        for value in values:
+            if type(value) is not types.FunctionType:
+                continue
+            inner: list[object] = []
+            for cell in value.__closure__ or ():
+                try:
+                    inner.append(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    continue
+            inner += value.__dict__.values()
+            for item in inner:
+                if type(item) not in _PLAIN and _container(item):
+                    self._record(item, 1)
+            if depth > 1:
+                self._record_closures(inner, depth - 1)
 
     def _record_class(self, cls: type) -> None:
         if id(cls) in self._classes:
