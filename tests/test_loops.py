@@ -247,18 +247,25 @@ def test_the_training_loop_example_takes_an_edit_of_its_body(tmp_path: Path) -> 
     assert sum("building the model" in line for line in lines) == 1
 
 
-def test_an_error_in_an_edited_body_is_raised_at_its_line(
-    package: TemporaryPackage, engine: Engine
+def test_an_edited_body_that_raises_is_reported_and_the_iteration_runs_again(
+    package: TemporaryPackage, engine: Engine, capfd: pytest.CaptureFixture[str]
 ) -> None:
     mod = package.module("loop_raise", CLOSURE.format(body="total += i"))
-    gate = Gate(100, [5])
+    gate = Gate(100, [5, 50])
     thread, outcome = run_in_thread(lambda: mod.run(gate))
-    body = "total += i\n        if i == 8:\n            raise KeyError(total)"
+    body = "total += 1000\n        if i == 8:\n            raise KeyError(total)"
     gate.edit_at(5, lambda: write_source(mod.__file__, CLOSURE.format(body=body)))
-    with pytest.raises(KeyError) as caught:
-        finish(thread, outcome)
-    assert caught.value.args == (sum(range(9)),)
-    assert caught.traceback[-1].lineno + 1 == 10  # the raise, in the file as it is now
+    gate.edit_at(50, lambda: write_source(mod.__file__, CLOSURE.format(body="total += 2 * i")))
+    total, last, after, _ = finish(thread, outcome)
+    # 5, 6, 7 with the edit; 8 again as it was before the edit (total as at its start),
+    # and the body before the edit until the next one, which runs from 50 on.
+    assert total == 3000 + sum(range(5)) + sum(range(8, 50)) + 2 * sum(range(50, 100))
+    assert (last, after) == (99, total + 1)
+    lines = capfd.readouterr().err.splitlines()
+    raised = next(i for i, line in enumerate(lines) if "loop body raised" in line)
+    assert lines[raised].startswith("relive: ")
+    assert "loop_raise.py:10: loop body raised KeyError: 4010" in lines[raised]
+    assert lines[raised + 1] == "    raise KeyError(total)"
 
 
 def test_with_an_interval_the_file_is_looked_at_no_more_often(
@@ -294,3 +301,77 @@ def test_a_save_renamed_over_with_the_same_time_and_size_is_seen(
     gate.edit_at(2, rename_over)
     finish(thread, outcome)
     assert log == [(0, 1), (1, 1), (2, 2), (3, 2)]
+
+
+def test_10000_iterations_and_20_edits_two_broken_run_each_iteration_once(
+    package: TemporaryPackage, engine: Engine, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance run: a syntax error (edit 7) and a body raising on its first line
+    (edit 13) change nothing but a report; the loop runs to its end, every iteration once."""
+    count, every, edits = 10_000, 450, 20
+    broken = {7: version(8) + " +", 13: "undefined_name\n        " + version(14)}
+    mod = package.module("loop_accept", TRAIN.format(body=version(1)))
+    stops = [every * k for k in range(1, edits + 1)]
+    gate, log = Gate(count, stops), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+    for k, stop in enumerate(stops, start=1):
+        body = broken.get(k, version(k + 1))
+        gate.edit_at(stop, lambda body=body: write_source(mod.__file__, TRAIN.format(body=body)))
+    total = finish(thread, outcome)
+    running = [1]  # the body in effect after each edit: a broken one leaves the last good
+    for k in range(1, edits + 1):
+        running.append(running[-1] if k in broken else k + 1)
+    expected = [(i, running[min(i // every, edits)]) for i in range(count)]
+    assert log == expected  # each iteration once, in order, each with the body of its time
+    assert total == sum(i * number for i, number in expected)
+    messages = capfd.readouterr().err
+    assert "loop_accept.py:8: loop body not reloaded" in messages
+    assert "loop_accept.py:7: loop body raised NameError" in messages
+
+
+METHOD = """
+import relive
+
+class Base:
+    def step(self, i):
+        return i
+
+
+class Trainer(Base):
+    def step(self, i):
+        return 0
+
+    def run(self, items):
+        total = 0
+        later = []
+        for i in relive.loop(items):
+            {body}
+        return total, [f() for f in later]
+"""
+
+
+def test_an_edited_body_in_a_method_calls_super_and_closes_over_the_live_variable(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("loop_method", METHOD.format(body="total += self.step(i)"))
+    gate = Gate(10, [5])
+    thread, outcome = run_in_thread(lambda: mod.Trainer().run(gate))
+    body = "total += super().step(i)\n            later.append(lambda: i)"
+    gate.edit_at(5, lambda: write_source(mod.__file__, METHOD.format(body=body)))
+    total, seen = finish(thread, outcome)
+    assert total == sum(range(5, 10))
+    assert seen == [9] * 5  # as in place: each closure sees the loop's variable, now 9
+
+
+def test_with_relive_0_a_loop_is_a_plain_iterator(
+    package: TemporaryPackage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELIVE", "0")
+    mod = package.module("loop_off", TRAIN.format(body=version(1)))
+    gate, log = Gate(10, [5]), []  # type: ignore[var-annotated]
+    thread, outcome = run_in_thread(lambda: mod.train(gate, log))
+    gate.edit_at(5, lambda: write_source(mod.__file__, TRAIN.format(body=version(2))))
+    finish(thread, outcome)
+    assert log == [(i, 1) for i in range(10)]  # a deploy rewriting the file changes nothing
+    items = [1, 2]
+    assert type(relive.loop(items)) is type(iter(items))

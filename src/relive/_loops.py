@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import linecache
 import sys
 import time
+import traceback
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from typing import Any, Generic, TypeVar
 from relive._errors import ReloadError
 from relive._output import Console, Rejected
 from relive._sources import fingerprint, read_bytes, written_recently
+from relive._switch import disabled
+from relive._writers import being_written
 
 __all__ = ["loop"]
 
@@ -37,12 +41,14 @@ def _say(error: ReloadError) -> None:
 T = TypeVar("T")
 _BODY = "__relive_loop_body__"
 _PREFIX = "__relive_"  # names the compiled body uses for itself
-_BROKE, _ITEM, _NS, _ONCE = (
+_BROKE, _ITEM, _NS, _ONCE, _MAKE = (
     "__relive_broke__",
     "__relive_item__",
     "__relive_ns__",
     "__relive_once__",
+    "__relive_make_body__",
 )
+_CLASS = "__class__"  # the cell zero-argument super() reads, in a method
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
@@ -69,6 +75,8 @@ def loop(iterable: Iterable[T], *, interval: float = 0.0) -> Iterator[T]:
             before every iteration (about 3 µs each), so no iteration after an edit runs
             the old body.
     """
+    if disabled():  # production: a plain iterator, whatever the file says later
+        return iter(iterable)
     return LiveLoop(iter(iterable), sys._getframe(1), interval=interval)
 
 
@@ -90,11 +98,14 @@ class LiveLoop(Generic[T]):
         self._filename = frame.f_code.co_filename
         self._module_level = frame.f_code.co_name == "<module>"
         self._body: types.FunctionType | types.CodeType | None = None  # None: caller's own
+        self._previous: types.FunctionType | types.CodeType | None = None  # the last good one
+        self._first = _first_argument(frame.f_code)  # ``self`` of a method, for super()
         self._stat = fingerprint(self._filename)
         self._data: bytes | None = None  # the file's bytes when last looked at
         self._interval, self._next_look = interval, time.monotonic() + interval
         self._declared_globals: set[str] = set()
         node, self._address = self._locate(frame)
+        self._node = node  # the body the caller runs itself, until an edit
         self._dump = _body_dump(node) if node is not None else None
 
     def __iter__(self) -> LiveLoop[T]:
@@ -148,8 +159,10 @@ class LiveLoop(Generic[T]):
         unchanged = stat == self._stat and (stat is None or not written_recently(stat[0]))
         if self._address is None or unchanged:
             return False
-        self._stat = stat
         data = read_bytes(self._filename)
+        if being_written(self._filename) or fingerprint(self._filename) != stat:
+            return False  # a save in progress: looked at again next time
+        self._stat = stat
         if data is None or data == self._data:
             return False
         self._data = data
@@ -158,14 +171,15 @@ class LiveLoop(Generic[T]):
             node = self._find(tree)
             if node is None or _body_dump(node) == self._dump:
                 return False
-            self._body = self._compile(node)
+            body = self._compile(node)
+            previous = self._body or (self._compile(self._node) if self._node else None)
         except SyntaxError as exc:
             line = (exc.text or _line(data, exc.lineno)).strip() or None
             message = f"loop body not reloaded: {exc.msg}"
             _say(ReloadError(message, path=self._filename, lineno=exc.lineno, line=line))
             return False
-        dump = _body_dump(node)
-        self._dump = dump
+        self._body, self._previous = body, previous
+        self._dump = _body_dump(node)
         return True
 
     # -- compiling the body ----------------------------------------------------------------
@@ -189,24 +203,59 @@ class LiveLoop(Generic[T]):
         code = compile(_located(function, node), self._filename, "exec", dont_inherit=True)
         namespace: dict[str, Any] = {}
         exec(code, self._frame.f_globals, namespace)
-        compiled = namespace[_BODY]
+        cls = self._defining_class()
+        make = namespace[_MAKE]
+        compiled = make(cls) if cls is not None else make()
         assert isinstance(compiled, types.FunctionType)
         return compiled
 
+    def _defining_class(self) -> type | None:
+        """The class whose method runs the loop (what zero-argument ``super()`` needs)."""
+        frame = self._frame
+        if frame is None or self._address is None:
+            return None
+        if _CLASS in frame.f_code.co_freevars:  # the method uses super() already
+            found = frame.f_locals.get(_CLASS)
+            return found if isinstance(found, type) else None
+        scope = self._address.scope
+        owner: object = frame.f_globals.get(scope[0]) if len(scope) >= 2 else None
+        for name in scope[1:-1]:
+            owner = getattr(owner, name, None)
+        if isinstance(owner, type) and scope[-1] in vars(owner):
+            return owner
+        return None
+
     def _function(self, node: ast.For, run: list[ast.stmt]) -> ast.Module:
-        """``def body(ns): <load locals from ns>; <run>; return locals()``."""
+        """A maker of the body as a function over the loop's variables::
+
+        def make(__class__):            # in a method: zero-argument super() works
+            if False: <variables> = None
+            def body(self, ns):         # ``self``: the method's first argument
+                nonlocal <variables>    # one cell each for every iteration: a closure
+                <load them from ns>     # made in the body sees the live variable
+                <run>
+                return locals()
+            return body
+        """
         assert self._frame is not None
         code = self._frame.f_code
         declared = self._declared_globals
         names = set(code.co_varnames + code.co_cellvars + code.co_freevars)
         names |= _bound_names(node.body) | _bound_names([node.target])
-        names -= declared
-        loads: list[ast.stmt] = [ast.Global(sorted(declared))] if declared else []
-        loads += [_load(name) for name in sorted(names | {_ITEM})]
+        names -= declared | {_CLASS, self._first or ""}
+        cells = sorted(name for name in names if not name.startswith(_PREFIX))
+        head: list[ast.stmt] = [ast.Global(sorted(declared))] if declared else []
+        head += [ast.Nonlocal(cells)] if cells else []
+        loads = [_load(name) for name in sorted({*cells, _ITEM})]
         returned = ast.Return(ast.Call(ast.Name("locals", ast.Load()), [], []))
-        arguments = ast.arguments([], [ast.arg(_NS)], None, [], [], None, [])
-        definition = ast.FunctionDef(_BODY, arguments, [*loads, *run, returned], [], None)
-        return ast.Module([definition], type_ignores=[])
+        params = [ast.arg(name) for name in (self._first, _NS) if name]
+        arguments = ast.arguments([], params, None, [], [], None, [])
+        body = ast.FunctionDef(_BODY, arguments, [*head, *loads, *run, returned], [], None)
+        unbound = [_assign_all(cells)] if cells else []
+        make_body: list[ast.stmt] = [*unbound, body, ast.Return(ast.Name(_BODY, ast.Load()))]
+        method = self._defining_class() is not None
+        outer = ast.arguments([], [ast.arg(_CLASS)] if method else [], None, [], [], None, [])
+        return ast.Module([ast.FunctionDef(_MAKE, outer, make_body, [], None)], type_ignores=[])
 
     # -- running it ---------------------------------------------------------------------
 
@@ -217,7 +266,7 @@ class LiveLoop(Generic[T]):
         namespace: dict[str, Any] = frame.f_globals if self._module_level else dict(frame.f_locals)
         try:
             while True:
-                namespace = self._iteration(namespace, item)
+                namespace = self._guarded(namespace, item)
                 if namespace.pop(_BROKE, False):
                     return
                 item = next(self._items)
@@ -227,6 +276,33 @@ class LiveLoop(Generic[T]):
         finally:
             if not self._module_level:
                 _write_locals(frame, namespace)
+
+    def _guarded(self, namespace: dict[str, Any], item: object) -> dict[str, Any]:
+        """One iteration; when an edited body raises, it is reported, the loop's variables
+        are put back as they were, and the iteration runs again with the last good body
+        (the failing one is not tried again until the file changes)."""
+        before = dict(namespace)
+        try:
+            return self._iteration(namespace, item)
+        except Exception as exc:
+            previous, self._previous = self._previous, None
+            if previous is None:
+                raise  # the body that ran before any edit: the program's own error
+            self._report(exc)
+        if self._module_level:
+            namespace.clear()
+            namespace.update(before)
+        self._body = previous
+        return self._iteration(before if not self._module_level else namespace, item)
+
+    def _report(self, exc: Exception) -> None:
+        lineno, line = _where(exc, self._filename)
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        message = (
+            f"loop body raised {what}; the iteration ran again with the previous body,"
+            " which runs until the file changes"
+        )
+        _say(ReloadError(message, path=self._filename, lineno=lineno, line=line or None))
 
     def _iteration(self, namespace: dict[str, Any], item: object) -> dict[str, Any]:
         namespace[_ITEM] = item
@@ -241,9 +317,13 @@ class LiveLoop(Generic[T]):
             namespace[_BROKE] = broke
             return namespace
         assert body is not None
-        result = body(namespace)
+        result = body(namespace[self._first], namespace) if self._first else body(namespace)
         assert isinstance(result, dict)
-        kept = {name: value for name, value in result.items() if not name.startswith(_PREFIX)}
+        kept = {
+            name: value
+            for name, value in result.items()
+            if not name.startswith(_PREFIX) and name != _CLASS
+        }
         kept[_BROKE] = result.get(_BROKE, False)
         return kept
 
@@ -378,6 +458,29 @@ class _BreakFlag(ast.NodeTransformer):
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
     visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
+
+
+def _first_argument(code: types.CodeType) -> str | None:
+    """The first parameter of the loop's function (a method's ``self``), if it has one."""
+    if code.co_name == "<module>" or not code.co_argcount:
+        return None
+    return code.co_varnames[0]
+
+
+def _where(exc: BaseException, filename: str) -> tuple[int | None, str]:
+    """The innermost line of ``filename`` in the traceback, and its text."""
+    lineno: int | None = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            lineno = line
+    text = linecache.getline(filename, lineno).strip() if lineno is not None else ""
+    return lineno, text
+
+
+def _assign_all(names: list[str]) -> ast.stmt:
+    """``if False: a = b = None``: the names are the maker's variables, unbound at first."""
+    targets: list[ast.expr] = [ast.Name(name, ast.Store()) for name in names]
+    return ast.If(ast.Constant(False), [ast.Assign(targets, ast.Constant(None))], [])
 
 
 def _assign(name: str, value: ast.expr) -> ast.stmt:
