@@ -80,7 +80,10 @@ class DaskWatch:
             raise TypeError("relive.dask.watch needs a synchronous Client")
         self._engine = get_engine()
         self._engine.track_new_modules()
-        plugin = ReliveWorkerPlugin(drain_timeout=self._drain_timeout)
+        # A prepared worker waits for the decision while the slowest one drains its tasks.
+        plugin = ReliveWorkerPlugin(
+            drain_timeout=self._drain_timeout, decision_timeout=self._drain_timeout + 30.0
+        )
         self.client.register_plugin(plugin)
         wiring = Wiring(engine=self._engine, apply=self._apply)
         self._watcher = watch_wired(
