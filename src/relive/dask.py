@@ -59,6 +59,7 @@ class DaskWatch:
         self._watcher: Watcher | None = None
         self._lock = threading.Lock()
         self._texts: dict[str, str] = {}  # every text shipped, by module: what newcomers get
+        self._baseline: dict[str, str] = {}  # what the modules ran when watching started
         self._version = 0
         self.last_report: Report | None = None
         self.last_error: ReloadError | None = None
@@ -80,6 +81,7 @@ class DaskWatch:
             raise TypeError("relive.dask.watch needs a synchronous Client")
         self._engine = get_engine()
         self._engine.track_new_modules()
+        self._baseline = {t.name: t.source for t in self._engine.tracked_modules() if t.source}
         # A prepared worker waits for the decision while the slowest one drains its tasks.
         plugin = ReliveWorkerPlugin(
             drain_timeout=self._drain_timeout, decision_timeout=self._drain_timeout + 30.0
@@ -129,6 +131,7 @@ class DaskWatch:
                     module=name,
                 )
             texts[name] = text
+        texts.update(self._applied_elsewhere(paths, texts))
         if not texts:
             return Report()
         with self._lock:
@@ -137,6 +140,22 @@ class DaskWatch:
             except ReloadError as exc:
                 self.last_error = exc
                 raise
+
+    def _applied_elsewhere(self, paths: set[str], texts: dict[str, str]) -> dict[str, str]:
+        """Saved texts this process already runs but the cluster does not: another front
+        end of the client (``%load_ext relive``, ``relive.watch()``) applied them first."""
+        assert self._engine is not None
+        wanted = {os.path.realpath(path) for path in paths}
+        found: dict[str, str] = {}
+        for tracked in self._engine.tracked_modules():
+            if tracked.source is not None:  # imported since: what it ran when first seen
+                self._baseline.setdefault(tracked.name, tracked.source)
+            if tracked.path not in wanted or tracked.name in texts or tracked.source is None:
+                continue
+            known = self._texts.get(tracked.name, self._baseline.get(tracked.name))
+            if known is not None and tracked.source != known:
+                found[tracked.name] = tracked.source
+        return found
 
     def _commit_everywhere(self, engine: Engine, texts: dict[str, str]) -> Report:
         started = time.perf_counter()
@@ -158,11 +177,18 @@ class DaskWatch:
         self.edits += 1
         self.workers = workers
         if not self._quiet:
-            what = "; ".join(module.summary() for module in report.modules) or "no change"
+            here = [module.summary() for module in report.modules]
+            here += [f"{os.path.basename(paths[n] or n)}: updated" for n in _others(texts, report)]
+            what = "; ".join(here)
             plural = "s" if workers != 1 else ""
             line = f"relive: {what} on {workers} worker{plural} in {elapsed * 1000:.0f} ms"
             print(line, file=sys.stderr, flush=True)
         return report
+
+
+def _others(texts: dict[str, str], report: Report) -> list[str]:
+    """The modules shipped that this process already ran (another front end applied them)."""
+    return sorted(set(texts) - set(report.reloaded))
 
 
 def _metadata_key() -> list[str]:
