@@ -192,7 +192,7 @@ def test_edits_reach_every_worker_between_tasks(
 
     def refusals() -> int:
         said.extend(capsys.readouterr().err.splitlines())
-        return sum(1 for line in said if line.startswith(f"relive: {path}:"))
+        return sum(1 for line in said if re.match(rf"relive: {re.escape(str(path))}:\d+: ", line))
 
     with handle, TaskStream(client, module) as stream:
         wait_until(lambda: stream.count() >= 8, timeout=30)
@@ -278,15 +278,13 @@ def test_edits_reach_every_worker_between_tasks(
         runs[worker] = runs.get(worker, 0) + 1
     counts = client.run(module.calls, workers=sorted(before))
     assert counts == {worker: runs.get(worker, 0) for worker in before}
-    assert refusals() == refused + 1  # each refusal reported once
-    applied = [line for line in said if line.startswith(f"relive: {MODULE}")]
+    assert refusals() == refused + 1, "\n".join(said)  # each refusal reported once
+    applied = [line for line in said if line.startswith(f"relive: {path}: ")]
     assert len(applied) == 7, said
-    assert applied[4].startswith(f"relive: {MODULE}.py: updated on 2 workers in "), said
+    assert applied[4].startswith(f"relive: {path}: updated on 2 workers in "), said
     del applied[4]  # this process ran version 6 already: the workers were updated
-    assert all(
-        re.fullmatch(rf"relive: {MODULE}.py: 2 patched on 2 workers in \d+ ms", line)
-        for line in applied
-    ), said
+    pattern = rf"relive: {re.escape(str(path))}: 2 patched on 2 workers in \d+ ms"
+    assert all(re.fullmatch(pattern, line) for line in applied), said
     # Stopped: the plugin is gone from every worker.
     assert not handle.running
     assert not any(client.run(lambda dask_worker: "relive-dask" in dask_worker.plugins).values())

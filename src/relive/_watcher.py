@@ -369,9 +369,13 @@ def watch_wired(
     exclude: Sequence[str] = (),
     quiet: bool = False,
     verbose: bool = False,
+    on_report: ReportCallback | None = None,
 ) -> Watcher:
     """Internal: :func:`watch` for an integration (the worker of ``relive run``, a
-    server), with what it sets beside the user's options."""
-    watcher = Watcher(paths, include=include, exclude=exclude, quiet=quiet, verbose=verbose)
+    server), with what it sets beside the user's options (``on_report``: an integration
+    that says what its edits did itself, as relive.dask does with its workers)."""
+    watcher = Watcher(
+        paths, include=include, exclude=exclude, on_report=on_report, quiet=quiet, verbose=verbose
+    )
     watcher._wire(wiring)
     return watcher.start()

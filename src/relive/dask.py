@@ -10,7 +10,6 @@ behind a closed task gate and vote; then all commit, or all roll back. Needs
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self, final
 
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
+from relive._output import Console, Note, relative
 from relive._switch import disabled
 from relive._watcher import Watcher, Wiring, watch_wired
 
@@ -53,7 +53,7 @@ class DaskWatch:
         self._paths = list(paths)
         self._include = include
         self._exclude = exclude
-        self._quiet = quiet
+        self._console = Console(quiet=quiet)
         self._drain_timeout = drain_timeout
         self._engine: Engine | None = None
         self._watcher: Watcher | None = None
@@ -87,9 +87,13 @@ class DaskWatch:
             drain_timeout=self._drain_timeout, decision_timeout=self._drain_timeout + 30.0
         )
         self.client.register_plugin(plugin)
-        wiring = Wiring(engine=self._engine, apply=self._apply)
+        wiring = Wiring(engine=self._engine, apply=self._apply, console=self._console)
         self._watcher = watch_wired(
-            wiring, *self._paths, include=self._include, exclude=self._exclude, quiet=True
+            wiring,
+            *self._paths,
+            include=self._include,
+            exclude=self._exclude,
+            on_report=_said_by_apply,
         )
         return self
 
@@ -173,17 +177,20 @@ class DaskWatch:
         self.client.set_metadata(_metadata_key(), current)  # type: ignore[no-untyped-call]
         workers += round_.catch_up(self._texts)
         elapsed = time.perf_counter() - started
+        recovering = self.last_error is not None  # said even when quiet, as relive.watch does
         self.last_report, self.last_error = report, None
         self.edits += 1
         self.workers = workers
-        if not self._quiet:
-            here = [module.summary() for module in report.modules]
-            here += [f"{os.path.basename(paths[n] or n)}: updated" for n in _others(texts, report)]
-            what = "; ".join(here)
-            plural = "s" if workers != 1 else ""
-            line = f"relive: {what} on {workers} worker{plural} in {elapsed * 1000:.0f} ms"
-            print(line, file=sys.stderr, flush=True)
+        here = [self._console.formatter.module(module) for module in report.modules]
+        here += [f"{relative(paths[n] or n)}: updated" for n in _others(texts, report)]
+        plural = "s" if workers != 1 else ""
+        line = f"{'; '.join(here)} on {workers} worker{plural} in {elapsed * 1000:.0f} ms"
+        self._console.emit(Note(line, "warn" if recovering else "info"))
         return report
+
+
+def _said_by_apply(report: Report) -> None:
+    """The watcher's report callback: the line was said with the workers' count."""
 
 
 def _others(texts: dict[str, str], report: Report) -> list[str]:
