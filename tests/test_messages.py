@@ -6,6 +6,8 @@ so (``relive run``, ``--quiet`` included, and ``relive.watch()`` in a plain prog
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -204,3 +206,44 @@ def test_init_with_a_migration_says_nothing_more(tmp_path: Path, start: Start) -
     relive.wait_for_line("ticked [11, 11, 11]")  # migrated: the old instances work
     assert not any("__init__ now sets" in line for line in relive.stderr)
     assert relive.proc.poll() is None and len(relive.program_pids()) == 1
+
+
+def test_falling_back_to_polling_is_said_once_per_program(tmp_path: Path) -> None:
+    """In a user namespace of its own, ``relive run`` gets no inotify instance: the
+    supervisor and the worker both poll, and the user reads why once."""
+    try:
+        usable = subprocess.run(["unshare", "-U", "-r", "true"], check=False).returncode == 0
+    except FileNotFoundError:
+        usable = False
+    if not usable or not Path("/proc/sys/user/max_inotify_instances").exists():
+        pytest.skip("needs unshare -U and per-namespace inotify limits")
+    write_source(tmp_path / "helper.py", HELPER)
+    write_source(tmp_path / "app.py", APP)
+    script = (
+        "echo 0 > /proc/sys/user/max_inotify_instances && exec "
+        f"{sys.executable} -m relive run app.py"
+    )
+    proc = subprocess.Popen(
+        ["unshare", "-U", "-r", "sh", "-c", script],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("pid ")
+        write_source(tmp_path / "helper.py", HELPER.replace("hello", "hi"))
+        lines: list[str] = []
+        assert proc.stderr is not None
+        while not any("helper.py: 1 patched" in line for line in lines):
+            lines.append(proc.stderr.readline().rstrip("\n"))  # polling applies it too
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=EVENT_TIMEOUT)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    said = [line for line in lines if "polling instead" in line]
+    assert len(said) == 1, lines
+    assert said[0].startswith("relive: inotify instance limit reached")

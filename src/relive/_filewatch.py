@@ -43,10 +43,10 @@ from relive._observers import (
     backend_name,
     can_poll_instead,
     check_watch_limit,
-    fallback_message,
     native_observer,
     polling_forced,
     polling_observer,
+    say_fallback,
     shut_down,
     start_observer,
 )
@@ -368,7 +368,7 @@ class FileWatcher:
             self._split_roots -= {old_root}
 
     def _fall_back_to_polling(self, observer: BaseObserver, exc: BaseException) -> None:
-        logger.warning(fallback_message(exc))
+        say_fallback(exc)
         self._forget_watches()
         shut_down(observer)
         self._observer = self._launch(polling_observer())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from relive._errors import ReloadError
-from relive._output import Console, Rejected
+from relive._output import Rejected, default_console
 from relive._sources import fingerprint, read_bytes, written_recently
 from relive._switch import disabled
 from relive._writers import being_written
@@ -35,7 +35,7 @@ def _line(data: bytes, lineno: int | None) -> str:
 
 def _say(error: ReloadError) -> None:
     """A loop body that was not reloaded: said like every other refused edit."""
-    Console().emit(Rejected(error))
+    default_console().emit(Rejected(error))
 
 
 T = TypeVar("T")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import logging
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from watchdog.observers.polling import PollingEmitter, PollingObserver, PollingO
 from watchdog.utils import UnsupportedLibcError
 
 from relive._filters import is_ignored_dir
+from relive._output import FellBack, default_console
 
 __all__ = [
     "BACKEND_ERRORS",
@@ -38,11 +38,11 @@ __all__ = [
     "native_observer",
     "polling_forced",
     "polling_observer",
+    "say_fallback",
     "shut_down",
     "start_observer",
 ]
 
-logger = logging.getLogger("relive")
 
 POLL_INTERVAL: Final = 0.25
 """Seconds between two scans of the tree by the polling backend, at least."""
@@ -75,7 +75,7 @@ def start_observer(
     force_polling: bool | None,
 ) -> BaseObserver:
     """``launch`` (schedule the watches, start) the native observer, or the polling one when
-    polling is forced or the native one cannot start (said once, on the ``relive`` logger).
+    polling is forced or the native one cannot start (said once per process).
     """
     if polling_forced(force_polling):
         return launch(polling_observer())
@@ -84,7 +84,7 @@ def start_observer(
     except BACKEND_ERRORS as exc:
         if not can_poll_instead(exc):
             raise
-        logger.warning(fallback_message(exc))
+        say_fallback(exc)
         return launch(polling_observer())
 
 
@@ -187,6 +187,11 @@ def shut_down(observer: BaseObserver) -> None:
         observer.join()
 
 
+def say_fallback(exc: BaseException) -> None:
+    """Say, once per process, that relive polls instead of using OS events, and why."""
+    default_console().emit(FellBack(fallback_message(exc)))
+
+
 def fallback_message(exc: BaseException) -> str:
     code = exc.errno if isinstance(exc, OSError) else None
     if sys.platform.startswith("linux") and code == errno.ENOSPC:
@@ -194,7 +199,7 @@ def fallback_message(exc: BaseException) -> str:
     if sys.platform.startswith("linux") and code == errno.EMFILE:
         return _inotify_limit_message("instance", "max_user_instances", 1_024)
     return (
-        f"relive: native file watching unavailable ({exc}); polling instead"
+        f"native file watching unavailable ({exc}); polling instead"
         f" — set {FORCE_POLLING_ENV}=1 to skip the attempt"
     )
 
@@ -207,6 +212,6 @@ def _inotify_limit_message(what: str, setting: str, suggested: int) -> str:
     if current.isdigit():
         suggested = max(suggested, 2 * int(current))
     return (
-        f"relive: inotify {what} limit reached (fs.inotify.{setting}={current}); polling"
+        f"inotify {what} limit reached (fs.inotify.{setting}={current}); polling"
         f" instead — raise it with: sudo sysctl fs.inotify.{setting}={suggested}"
     )

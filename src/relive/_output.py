@@ -26,6 +26,7 @@ __all__ = [
     "Console",
     "Event",
     "Exited",
+    "FellBack",
     "Fixed",
     "Formatter",
     "Note",
@@ -34,6 +35,7 @@ __all__ = [
     "RestartNeeded",
     "Restarting",
     "Watching",
+    "default_console",
     "relative",
 ]
 
@@ -108,6 +110,15 @@ class Exited:
 
 
 @dataclass(frozen=True)
+class FellBack:
+    """The file watcher polls instead of using OS events (``reason``: why, and the way
+    out); said once per process."""
+
+    reason: str
+    level: Level = "warn"
+
+
+@dataclass(frozen=True)
 class Watching:
     """What is watched, and how (``verbose`` only)."""
 
@@ -127,7 +138,9 @@ class Note:
     once: str | None = None
 
 
-Event = Applied | Rejected | Fixed | RestartNeeded | Restarting | Exited | Watching | Note
+Event = (
+    Applied | Rejected | Fixed | RestartNeeded | Restarting | Exited | FellBack | Watching | Note
+)
 
 
 @final
@@ -169,6 +182,8 @@ class Formatter:
                 return f"{describe_exit(label, code)}; {then}"
             case Watching(description):
                 return description
+            case FellBack(reason):
+                return reason
             case Note(text):
                 return text
 
@@ -280,11 +295,13 @@ class Console:
         """Say ``event`` (unless its level is hidden, or it is a note said before)."""
         if not self.shows(event.level):
             return
-        if isinstance(event, Note) and event.once is not None:
+        once = event.once if isinstance(event, Note) else None
+        once = "fell back to polling" if isinstance(event, FellBack) else once
+        if once is not None:
             with self._lock:
-                if event.once in self._said:
+                if once in self._said:
                     return
-                self._said.add(event.once)
+                self._said.add(once)
         self.write(self.formatter.render(event), event.level)
 
     def write(self, text: str, level: Level = "info") -> None:
@@ -307,6 +324,20 @@ class Console:
     def detail(self, text: str) -> None:
         """A note only verbose shows."""
         self.emit(Note(text, "detail"))
+
+
+_default: Console | None = None
+_default_lock = threading.Lock()
+
+
+def default_console() -> Console:
+    """The process's console for what has no front end of its own (the file watcher's
+    fallback to polling, a loop body): what it says once, it says once per process."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Console()
+        return _default
 
 
 @final

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from relive._filewatch import Batch, FileWatcher, matches
+from relive._observers import FORCE_POLLING_ENV
 from relive._output import Console, Exited, Restarting, Watching, relative
 from relive._protocol import (
     EVENT_NO_RELOAD,
@@ -331,6 +332,8 @@ class Supervisor:
         _become_subreaper()
         previous = {signum: signal.signal(signum, self._on_signal) for signum in FORWARDED_SIGNALS}
         watching = watch_files(self.config, self._on_files)
+        if watching.backend == "polling":  # said once here: the worker polls without a word
+            os.environ[FORCE_POLLING_ENV] = "1"
         self.output.emit(Watching(f"supervisor {watching.describe()}"))
         try:
             self._start_child()
