@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -23,7 +24,7 @@ from relive._lifecycle import HookRun
 from relive._patch import Journal
 from relive._prepare import Prepared, prepare
 from relive._running import ModuleFrames, check_plan
-from relive._tracker import TrackedModule, Tracker
+from relive._tracker import TrackedModule, Tracker, not_loaded_yet
 from relive._undo import SideEffects
 
 __all__ = ["Engine", "ModuleReport", "Report", "get_engine", "refresh", "reload", "replace_engine"]
@@ -107,13 +108,25 @@ class Engine:
 
     # -- public operations ---------------------------------------------------------------
 
+    @contextmanager
+    def _operation(self) -> Iterator[None]:
+        """One public operation: under the lock, and raising nothing but ``ReloadError``
+        (an unexpected error, in relive or from the program's import machinery, is one)."""
+        with self._lock:
+            try:
+                yield
+            except ReloadError:
+                raise
+            except Exception as exc:
+                raise ReloadError(f"internal error while reloading: {exc!r}") from exc
+
     def reload(self, *targets: ModuleType | str) -> Report:
         """Apply the current source of ``targets`` (and update their dependents).
 
         Raises:
             ReloadError: Nothing was changed; the message says where it failed.
         """
-        with self._lock:
+        with self._operation():
             self._tracker.scan()
             modules = [self._resolve(target) for target in targets]
             return self._run(self._tracker.changed_on_disk(modules))
@@ -124,7 +137,7 @@ class Engine:
         A batch that failed is not tried again until some file changes anew, so a broken
         edit is reported once ([`reload`][relive.Engine.reload] always tries).
         """
-        with self._lock:
+        with self._operation():
             self._tracker.scan()
             changes = self._tracker.changed_on_disk(self._tracker.modules())
             return self._run(changes, retry=False)
@@ -135,7 +148,7 @@ class Engine:
         Modules whose edit failed with an earlier batch come along, so a good file saved
         together with a broken one is applied once the broken one is fixed.
         """
-        with self._lock:
+        with self._operation():
             self._tracker.scan()
             modules = {tracked.name: tracked for tracked in self._tracker.failed()}
             for path in paths:
@@ -357,6 +370,8 @@ class Engine:
         journal.on_rollback(effects.restorer())
 
     def _is_user_module(self, module: ModuleType) -> bool:
+        if not_loaded_yet(module):
+            return False  # reading its __file__ would load it
         path = getattr(module, "__file__", None)
         return isinstance(path, str) and self._tracker.is_user_file(os.path.realpath(path))
 
@@ -371,6 +386,15 @@ class Engine:
 
     def _prepare(self, tracked: TrackedModule, source: str | None) -> Prepared:
         """Parse, diff and compile one changed module; raises before anything is applied."""
+        if source is None and tracked.unreadable is not None:
+            unreadable = tracked.unreadable
+            raise ReloadError(
+                unreadable.message,
+                path=tracked.path,
+                lineno=unreadable.lineno,
+                line=unreadable.line,
+                module=tracked.name,
+            )
         if source is None:
             tracked.missing = True
             raise ReloadError(

@@ -36,7 +36,7 @@ from relive._sources import (
 )
 from relive._writers import being_written
 
-__all__ = ["TrackedModule", "Tracker", "imported_names"]
+__all__ = ["TrackedModule", "Tracker", "Unreadable", "imported_names", "not_loaded_yet"]
 
 _IMPORT_STATEMENT = re.compile(
     r"^([ \t]*)(?:from[ \t]+(\.*[\w.]*)[ \t]+import\b"
@@ -116,6 +116,9 @@ class TrackedModule:
     # The text its top-level code started from, when known: a ``<module>`` frame still
     # running (the script's main loop, an import in progress) runs that text, not ``source``.
     started: str | None = None
+    # Why the file as it is now cannot be read as Python source (not valid UTF-8, an
+    # unknown encoding), with the line and the status of the file it was found in.
+    unreadable: Unreadable | None = None
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     definitions: Definitions = field(default_factory=Definitions, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
@@ -265,8 +268,8 @@ class Tracker:
         if "__main__" in sys.modules:  # first: its other names (``__mp_main__``) are aliases
             modules.insert(0, ("__main__", sys.modules["__main__"]))
         for name, module in modules:
-            if name in self._seen:
-                continue
+            if name in self._seen or not_loaded_yet(module):
+                continue  # a lazy module is looked at once the program loads it
             self._seen.add(name)
             tracked = self._track(name, module, explicit=False)
             if tracked is not None:
@@ -441,11 +444,17 @@ class Tracker:
                 continue
             if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
                 continue
+            if tracked.unreadable is not None and tracked.unreadable.stat == stat:
+                continue  # told already
+            tracked.unreadable = None
             try:
                 source: str | None = read_source(tracked.path)
-            except (OSError, UnicodeDecodeError, SyntaxError):
+            except (UnicodeDecodeError, SyntaxError) as exc:
+                source, tracked.unreadable = None, Unreadable.of(exc, stat)
+            except OSError:
                 source = None
             if not _settled(tracked.path, stat):
+                tracked.unreadable = None
                 continue  # a save in progress: the close of its writer brings it again
             if source is None:
                 changed.append((tracked, None))
@@ -456,6 +465,40 @@ class Tracker:
                 continue
             changed.append((tracked, source))
         return changed
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a file cannot be read as Python source, where, and its status then."""
+
+    message: str
+    lineno: int | None
+    line: str | None
+    stat: StatKey
+
+    @classmethod
+    def of(cls, exc: UnicodeDecodeError | SyntaxError, stat: StatKey) -> Unreadable:
+        """From the error decoding the file's bytes (or reading its coding line)."""
+        if isinstance(exc, SyntaxError):  # the coding line names an unknown encoding
+            return cls(exc.msg, exc.lineno, (exc.text or "").strip() or None, stat)
+        data = bytes(exc.object)
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        line = data[start : end if end >= 0 else len(data)].decode(exc.encoding, "replace")
+        encoding = "UTF-8" if exc.encoding.replace("-", "").lower() == "utf8" else exc.encoding
+        message = (
+            f"not valid {encoding} (byte 0x{data[exc.start]:02x}): save the"
+            " file as UTF-8, or name its encoding in a coding line"
+        )
+        return cls(message, lineno, line.strip() or None, stat)
+
+
+def not_loaded_yet(module: object) -> bool:
+    """Whether ``module`` waits to be loaded on first use (``importlib.util.LazyLoader``):
+    reading any attribute of it would load it, so relive does not look at it yet."""
+    lazy = getattr(importlib.util, "_LazyModule", None)
+    return lazy is not None and type(module) is lazy
 
 
 def _settled(path: str, stat: StatKey) -> bool:

@@ -100,7 +100,7 @@ class TemporaryPackage:
         if root in sys.path:
             sys.path.remove(root)
         for name, module in list(sys.modules.items()):
-            if str(getattr(module, "__file__", "") or "").startswith(root + os.sep):
+            if str(_file_of(module) or "").startswith(root + os.sep):
                 del sys.modules[name]
         if self._owned:
             import shutil
@@ -140,3 +140,13 @@ def fresh_engine() -> Iterator[Engine]:
     block (see [`reset_engine`][relive.testing.reset_engine])."""
     with reset_engine():
         yield get_engine()
+
+
+def _file_of(module: object) -> object:
+    """A module's ``__file__``, read without loading a lazy module (``LazyLoader``)."""
+    if isinstance(module, ModuleType):
+        try:
+            return ModuleType.__getattribute__(module, "__file__")
+        except AttributeError:
+            return None
+    return getattr(module, "__file__", None)
