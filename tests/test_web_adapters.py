@@ -148,12 +148,22 @@ class ASGIClient:
             "client": ("127.0.0.1", 1), "server": ("test", 80),
         }  # fmt: skip
         sent: list[dict[str, Any]] = []
+        requested = False
+        answered = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            # As a server does: the (empty) body once, then a disconnect once answered.
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
 
         await self.app(scope, receive, send)
         start = next(message for message in sent if message["type"] == "http.response.start")

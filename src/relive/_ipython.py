@@ -243,14 +243,22 @@ class NotebookReloader:
     def post_run_cell(self, result: ExecutionResult) -> None:
         """After a cell: record its ``from`` imports; watch the modules it imported."""
         try:
-            info = result.info
-            source = (info.transformed_cell or info.raw_cell or "") if info is not None else ""
+            source = self._cell_source(result.info)
             with self._lock:
                 self.imported.record(source, self.shell.user_ns)
             if self.watcher is not None:
                 self.watcher.track_new_modules()
         except Exception:
             logger.exception("relive: internal error after the cell, please report it")
+
+    def _cell_source(self, info: ExecutionInfo | None) -> str:
+        """The cell as Python: IPython >= 9.4 keeps it on `info`, before that it is redone."""
+        if info is None or not info.raw_cell:
+            return ""
+        transformed = getattr(info, "transformed_cell", None)  # IPython >= 9.4
+        if transformed is None:
+            transformed = self.shell.transform_cell(info.raw_cell)  # type: ignore[no-untyped-call]
+        return str(transformed or info.raw_cell)
 
     def _guarded(self, paths: Collection[str] | None) -> None:
         try:
