@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 import traceback
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -370,11 +372,62 @@ def test_generator_body_edit(package: TemporaryPackage, engine: Engine) -> None:
     assert list(f()) == [1, 2]
 
 
-def test_function_made_a_generator_is_patched(package: TemporaryPackage, engine: Engine) -> None:
-    mod = package.module("fn_to_gen", "def f():\n    return [1]\n")
+# Each kind of function, as a module defines it and as a call of it gives back a list.
+KINDS = {
+    "plain function": ("def f():\n    return [{n}]\n", lambda made: made),
+    "generator": ("def f():\n    yield {n}\n", list),
+    "coroutine function": ("async def f():\n    return [{n}]\n", asyncio.run),
+    "async generator": (
+        "async def f():\n    yield {n}\n",
+        lambda made: asyncio.run(_collect(made)),
+    ),
+}
+
+
+async def _collect(made: Any) -> list[object]:
+    return [item async for item in made]
+
+
+def _kind_source(kind: str, n: int, where: str) -> str:
+    source = KINDS[kind][0].format(n=n)
+    if where == "method":
+        return "class C:\n" + textwrap.indent(source.replace("f()", "f(self)"), "    ")
+    if where == "nested":
+        return "def outer():\n" + textwrap.indent(source, "    ") + "    return f\n"
+    return source
+
+
+@pytest.mark.parametrize("where", ["module", "method", "nested"])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(a, b) for a in KINDS for b in KINDS if a != b],
+)
+def test_function_of_another_kind_is_restart_required(
+    package: TemporaryPackage, engine: Engine, before: str, after: str, where: str
+) -> None:
+    """A call of the live function cannot start making another kind of object in place
+    (CPython 3.13 deprecates the __code__ change): refused, nothing changed, no warning."""
+    mod = package.module(f"fn_kind_{where}", _kind_source(before, 1, where))
+    getters = {"module": lambda: mod.f, "method": lambda: mod.C().f, "nested": lambda: mod.outer()}
+    live = getters[where]  # the function as the program finds it now
+    f = live()  # as a reference held since before the edit
+    run = KINDS[before][1]
+    with pytest.raises(relive.RestartRequired) as raised:
+        apply_edit(mod, _kind_source(after, 2, where))
+    assert f"was a {before}, now a {after}" in str(raised.value)
+    assert raised.value.lineno == (1 if where == "module" else 2)
+    assert run(f()) == [1] and run(live()()) == [1]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_function_body_edit_of_each_kind_is_patched(
+    package: TemporaryPackage, engine: Engine, kind: str
+) -> None:
+    mod = package.module("fn_same_kind", _kind_source(kind, 1, "module"))
     f = mod.f
-    apply_edit(mod, "def f():\n    yield 1\n")
-    assert list(mod.f()) == [1] and list(f()) == [1]
+    apply_edit(mod, _kind_source(kind, 2, "module"))
+    run = KINDS[kind][1]
+    assert mod.f is f and run(f()) == [2]
 
 
 def test_new_global_used_by_edited_function(package: TemporaryPackage, engine: Engine) -> None:
@@ -635,3 +688,70 @@ def test_bound_member_copy_follows_a_removed_decorator(
     apply_edit(mod, v1.replace("    @plus_one\n", ""))
     assert mod.Foo.foo() == 42
     assert mod.foo() == 42  # ``foo = Foo.foo`` read a replaced member: it ran again
+
+
+GATED = {
+    "generator": """
+def f():
+    got = yield {n}
+    try:
+        yield got
+    except KeyError:
+        yield "caught"
+    return "done"
+
+def drive(f):
+    g = f()
+    seen = [next(g), g.send("sent"), g.throw(KeyError())]
+    try:
+        next(g)
+    except StopIteration as stop:
+        seen.append(stop.value)
+    return seen
+""",
+    "async generator": """
+import asyncio
+
+async def f():
+    got = yield {n}
+    try:
+        yield got
+    except KeyError:
+        yield "caught"
+
+async def _drive(f):
+    g = f()
+    seen = [await g.__anext__(), await g.asend("sent"), await g.athrow(KeyError())]
+    try:
+        await g.__anext__()
+    except StopAsyncIteration:
+        seen.append("done")
+    return seen
+
+def drive(f):
+    return asyncio.run(_drive(f))
+""",
+    "coroutine function": """
+import asyncio
+
+async def f():
+    await asyncio.sleep(0)
+    return [{n}, "sent", "caught", "done"]
+
+def drive(f):
+    return asyncio.run(f())
+""",
+}
+
+
+@pytest.mark.parametrize("kind", list(GATED))
+def test_calls_during_the_transaction_keep_their_kind_protocol(
+    package: TemporaryPackage, engine: Engine, kind: str
+) -> None:
+    """Until the commit point a patched function's code is a gate of its own kind: a
+    statement run by the edit drives the new code through it (send, throw, close)."""
+    source = GATED[kind] + "\nSEEN = {run}\n"
+    mod = package.module("fn_gated", source.format(n=1, run="drive(f)"))
+    assert mod.SEEN == [1, "sent", "caught", "done"]
+    apply_edit(mod, source.format(n=2, run="list(drive(f))"))  # run again
+    assert mod.SEEN == [2, "sent", "caught", "done"]

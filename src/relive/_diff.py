@@ -35,6 +35,7 @@ _LEAN_TEXT = 200  # characters: a plain statement this short keeps its tree when
 Key = tuple[str, str]
 
 _FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
+_FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 class Action(enum.Enum):
@@ -414,6 +415,8 @@ def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
 def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, str]]:
     if old is None or old.text == new.text:
         return []
+    if isinstance(old.node, _FUNCTION_NODES) and isinstance(new.node, _FUNCTION_NODES):
+        return _kind_changes(old.node, new.node)
     # Bases are compared as objects when the class is built again (``m0.A`` and ``A``
     # imported from m0 are one class); keywords such as ``metaclass=`` as text.
     if new.kind == "class" and isinstance(old.node, ast.ClassDef):
@@ -421,6 +424,40 @@ def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, s
         if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
             return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
     return []
+
+
+def _kind_changes(old: _FunctionNode, new: _FunctionNode) -> list[tuple[int, str]]:
+    """A function (or one nested in it) made a generator, coroutine or async generator, or
+    the reverse: its live object cannot take the new code (a call of it must make another
+    kind of object; CPython 3.13 deprecates the change of ``__code__`` it would need)."""
+    before = {name: kind for name, kind, _ in _function_kinds_at(old)}
+    return [
+        (node.lineno, f"{name} was a {before[name]}, now a {kind}")
+        for name, kind, node in _function_kinds_at(new)
+        if name in before and before[name] != kind
+    ]
+
+
+def _function_kinds_at(
+    node: _FunctionNode, prefix: str = ""
+) -> Iterator[tuple[str, str, _FunctionNode]]:
+    """(qualified name, kind, node) of ``node`` and of each function defined in it."""
+    name = f"{prefix}{node.name}"
+    yields = False
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, _FUNCTION_NODES):
+            yield from _function_kinds_at(child, f"{name}.<locals>.")
+            continue
+        if isinstance(child, ast.Lambda | ast.ClassDef):
+            continue  # a scope of its own (a class's methods are planned on their own)
+        yields = yields or isinstance(child, ast.Yield | ast.YieldFrom)
+        stack.extend(ast.iter_child_nodes(child))
+    if isinstance(node, ast.AsyncFunctionDef):
+        yield name, "async generator" if yields else "coroutine function", node
+    else:
+        yield name, "generator" if yields else "plain function", node
 
 
 def names_read(statements: Iterable[Statement]) -> frozenset[str]:

@@ -132,9 +132,23 @@ _BODIES = {
     0: ("def", "        return {call}\n"),
     inspect.CO_GENERATOR: ("def", "        return (yield from {call})\n"),
     inspect.CO_COROUTINE: ("async def", "        return await {call}\n"),
-    inspect.CO_ASYNC_GENERATOR: (
-        "async def",
-        "        async for __relive_item in {call}:\n            yield __relive_item\n",
+    inspect.CO_ASYNC_GENERATOR: (  # no `yield from` in an async generator: asend, athrow
+        "async def",  # and aclose passed on by hand
+        "        __relive_inner = {call}\n"
+        "        try:\n"
+        "            __relive_value = await __relive_inner.__anext__()\n"
+        "            while True:\n"
+        "                try:\n"
+        "                    __relive_sent = yield __relive_value\n"
+        "                except GeneratorExit:\n"
+        "                    await __relive_inner.aclose()\n"
+        "                    raise\n"
+        "                except BaseException as __relive_error:\n"
+        "                    __relive_value = await __relive_inner.athrow(__relive_error)\n"
+        "                else:\n"
+        "                    __relive_value = await __relive_inner.asend(__relive_sent)\n"
+        "        except StopAsyncIteration:\n"
+        "            return\n",
     ),
 }
 
