@@ -153,6 +153,7 @@ def test_script_that_imports_multiprocessing_is_one_module(tmp_path: Path, start
     write_source(tmp_path / "app.py", script(2, imports="import multiprocessing"))
 
     relive.wait_for_line("value 2 ")
+    relive.wait_for_line("patched", stream="stderr")  # another pipe: it may come later
     reports = [line for line in relive.stderr if "patched" in line]
     assert reports == [reports[0]] and reports[0].count("app.py") == 1, relive.stderr
     assert relive.program_pids() == [pid]
