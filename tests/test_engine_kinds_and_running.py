@@ -126,6 +126,7 @@ def test_a_running_script_is_not_restarted_when_a_module_it_reads_changes(
     script.write_text(SCRIPT)
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path)],
+        cwd=tmp_path,  # the summary's paths are relative to it
         capture_output=True,
         text=True,
         timeout=60,

@@ -330,9 +330,12 @@ def test_batch_where_the_dependent_also_changed(package: TemporaryPackage, engin
     assert b.X == 12
 
 
-def test_report_order_and_summary(package: TemporaryPackage, engine: Engine) -> None:
+def test_report_order_and_summary(
+    package: TemporaryPackage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = package.module("rep_a", "LIMIT = 1\n\ndef f():\n    return 1\n")
     package.module("rep_b", "from rep_a import LIMIT\n\nX = LIMIT\n")
+    monkeypatch.chdir(package.root)  # paths are said relative to the current directory
     report = apply_edit(a, "LIMIT = 2\n\ndef f():\n    return 2\n\ndef g():\n    return 3\n")
     assert report.reloaded == ("rep_a", "rep_b")
     summary = report.summary()

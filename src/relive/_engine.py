@@ -21,6 +21,7 @@ from relive._apply import ModuleApplier, ModuleChanges
 from relive._diff import Statement
 from relive._errors import ReloadError
 from relive._lifecycle import HookRun
+from relive._output import Formatter
 from relive._patch import Journal
 from relive._prepare import Prepared, prepare
 from relive._running import ModuleFrames, check_plan
@@ -46,19 +47,9 @@ class ModuleReport:
     dependent: bool  # updated because a module it imports changed, not edited itself
 
     def summary(self) -> str:
-        """One line, e.g. ``app.py: 2 patched, 1 added, 1 statement run``."""
-        parts = []
-        if self.patched:
-            parts.append(f"{len(self.patched)} patched")
-        if self.added:
-            parts.append(f"{len(self.added)} added")
-        if self.removed:
-            parts.append(f"{len(self.removed)} removed")
-        if self.executed:
-            count = len(self.executed)
-            parts.append(f"{count} statement{'s' if count != 1 else ''} run")
-        what = ", ".join(parts) or ("updated" if self.dependent else "line numbers updated")
-        return f"{os.path.basename(self.path)}: {what}"
+        """One line, e.g. ``app.py: 2 patched, 1 added, 1 statement run`` (the path
+        relative to the current directory when under it, as every message of relive's)."""
+        return Formatter().module(self)
 
 
 @dataclass(frozen=True)
@@ -77,11 +68,8 @@ class Report:
         return bool(self.modules)
 
     def summary(self) -> str:
-        """One line for people: what changed and how long it took."""
-        if not self.modules:
-            return "nothing changed"
-        body = "; ".join(module.summary() for module in self.modules)
-        return f"{body} in {self.duration * 1000:.1f} ms"
+        """One line for people: what changed and how long it took (as relive says it)."""
+        return Formatter().applied(self)
 
 
 class Engine:
