@@ -225,11 +225,14 @@ def test_dependents_follow_in_dependency_order(package: TemporaryPackage, engine
 def test_dependent_function_patched_not_rebound(package: TemporaryPackage, engine: Engine) -> None:
     package.module("fn_dep_a", "def helper():\n    return 1\n")
     b = package.module("fn_dep_b", "from fn_dep_a import helper\n\nVALUE = helper()\n")
+    c = package.module("fn_dep_c", "from fn_dep_a import helper\n\nHELD = helper\n")
     import fn_dep_a
 
+    helper = fn_dep_a.helper
     report = apply_edit(fn_dep_a, "def helper():\n    return 2\n")
-    assert report.reloaded == ("fn_dep_a",)
-    assert b.VALUE == 1 and b.helper() == 2
+    # The function is patched, not rebound; what was computed with it is computed again.
+    assert report.reloaded == ("fn_dep_a", "fn_dep_b")
+    assert b.VALUE == 2 and b.helper is helper and c.HELD is helper and helper() == 2
 
 
 def test_circular_imports(package: TemporaryPackage, engine: Engine) -> None:

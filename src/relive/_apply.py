@@ -12,12 +12,13 @@ import re
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
+from relive._derived import Dependencies, cached_functions, called_keys, same_outer_code
 from relive._diff import Action, Statement, Step, future_flags
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
@@ -53,6 +54,8 @@ class ModuleChanges:
     executed: list[int] = field(default_factory=list)
     rebound: set[str] = field(default_factory=set)
     edited: bool = False
+    # Functions and classes whose code changed or reads what changed (not rebound).
+    changed_code: set[str] = field(default_factory=set)
 
     def merge(self, other: ModuleChanges) -> None:
         """Add what a later visit of the same module did."""
@@ -63,6 +66,7 @@ class ModuleChanges:
         self.removed += other.removed
         self.executed += other.executed
         self.rebound |= other.rebound
+        self.changed_code |= other.changed_code
 
     @property
     def anything(self) -> bool:
@@ -93,6 +97,7 @@ class ModuleApplier:
         journal: Journal,
         triggers: set[Key],
         running: RunningStatement | None = None,
+        changed: Iterable[Key] = (),
     ) -> None:
         self.tracked = tracked
         self.running = running  # the top-level statement its code is running now, if any
@@ -111,6 +116,8 @@ class ModuleApplier:
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
         self.classes = ClassSteps(self)
+        self._nested_only: set[str] = set()
+        self.derived = Dependencies(self.namespace, tracked.filename, set(changed))
         self.table = DefinitionTable(
             tracked.definitions,
             journal.namespace_before(self.namespace),
@@ -165,7 +172,30 @@ class ModuleApplier:
         self._remove(removed)
         self.table.stage(self.journal)
         self.changes.rebound = self.local_rebound
+        self._follow_changed_code()
         return self.changes
+
+    def _changed(self) -> set[str]:
+        """Top-level names whose code changed in this run (patched in place): not those
+        where only functions nested in them changed (the closures they made follow)."""
+        return {name.split(".", 1)[0] for name in self.changes.patched} - self._nested_only
+
+    def _follow_changed_code(self) -> None:
+        """Name what depends on changed code (for importers) and clear the caches of
+        functions that do: their results were computed by the old code."""
+        changed = self._changed()
+        if not (changed or self.local_rebound or self.derived.foreign):
+            return
+        own = [
+            name
+            for name, value in list(self.namespace.items())
+            if isinstance(value, types.FunctionType) or hasattr(value, "cache_clear")
+            if self.derived.depends(name, changed, self.local_rebound)
+        ]
+        self.changes.changed_code = set(own) - self.local_rebound
+        for name, cache in cached_functions(self.namespace):
+            if name in own and cache not in self._caches:
+                self._caches.append(cache)
 
     def _guarded(self, step: Step, *, held: bool = False) -> None:
         try:
@@ -254,10 +284,23 @@ class ModuleApplier:
         return Action.PATCH_FUNCTION
 
     def _triggered(self, statement: Statement) -> bool:
-        if not self.local_rebound and not self.triggers:
+        if self.local_rebound or self.triggers:
+            names = self.local_rebound | self._trigger_names
+            if statement.mentions(names) and self._reads_rebound(statement.uses):
+                return True
+        return self._derived_from_changes(statement)
+
+    def _derived_from_changes(self, statement: Statement) -> bool:
+        """A plain statement (not an import) that uses a function or class whose code
+        changed, or reads something that did: it computed its value with the old code."""
+        if statement.kind != "stmt" or isinstance(statement.node, (ast.Import, ast.ImportFrom)):
             return False
-        names = self.local_rebound | self._trigger_names
-        return statement.mentions(names) and self._reads_rebound(statement.uses)
+        changed = self._changed()
+        if not (changed or self.local_rebound or self.derived.foreign):
+            return False
+        rebound = self.local_rebound | self._trigger_names
+        calls = called_keys(statement.node, statement.scope.aliases)
+        return bool(calls) and self.derived.reads_changed(statement.uses, calls, changed, rebound)
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         for module, name in uses:
@@ -455,6 +498,8 @@ class ModuleApplier:
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
+        if all(same_outer_code(old, code) for old in previous):
+            self._nested_only.add(name)  # what it returns runs the new code already
         self._note_reshaped(name, previous, code)
         assert step.old is not None
         self._bind(step, self.table.made_by(step.old))

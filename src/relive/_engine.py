@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from relive._apply import ModuleApplier, ModuleChanges
+from relive._derived import stale_caches, top_level_mentions
 from relive._diff import Statement
 from relive._errors import ReloadError
 from relive._lifecycle import HookRun
@@ -410,6 +411,7 @@ class Engine:
         pending = {item.tracked.name: item for item in prepared}
         queue = deque(pending)
         triggers: dict[str, set[tuple[str, str]]] = {}
+        derived: dict[str, set[tuple[str, str]]] = {}  # changed code importers use
         visits: dict[str, int] = {}
         reports: dict[str, ModuleChanges] = {}
         while queue:
@@ -421,11 +423,13 @@ class Engine:
             if tracked is None:
                 continue
             running = frames.running(vars(sys.modules[name]), tracked)
-            applier = ModuleApplier(tracked, journal, triggers.pop(name, set()), running)
+            applier = ModuleApplier(
+                tracked, journal, triggers.pop(name, set()), running, derived.pop(name, set())
+            )
             item = pending.pop(name, None)
             changes = applier.run(item, self._editing.get(name))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
-            self._push(name, changes.rebound, triggers, queue)
+            self._push(name, changes, (triggers, derived), queue, journal)
         journal.settle()
         changed = [report for report in reports.values() if report.anything]
         hooks.after((report.tracked.name, report.patched) for report in changed)
@@ -449,26 +453,34 @@ class Engine:
     def _push(
         self,
         name: str,
-        rebound: set[str],
-        triggers: dict[str, set[tuple[str, str]]],
+        changes: ModuleChanges,
+        triggers: tuple[dict[str, set[tuple[str, str]]], dict[str, set[tuple[str, str]]]],
         queue: deque[str],
+        journal: Journal,
     ) -> None:
-        """Queue the importers of ``name`` that read one of the names it rebound."""
-        if not rebound:
+        """Queue the importers of ``name`` that read one of the names it rebound, or use
+        (at the top level) a function or class of it whose code changed; clear their
+        caches of functions reading either."""
+        rebound, code = changes.rebound, changes.changed_code
+        if not (rebound or code):
             return
-        keys = {(name, bound) for bound in rebound}
         for importer in self._tracker.importers_of(name):
             self._readers.add(importer.name)
             edit = self._editing.get(importer.name)
+            source = edit.source if edit is not None else importer.source or ""
+            statements = edit.statements.copy if edit is not None else importer.statements
+            if "cache" in source and importer.name in sys.modules:
+                namespace = vars(sys.modules[importer.name])
+                journal.caches.extend(stale_caches(namespace, importer.filename, rebound | code))
+            reads = bool(rebound) and _reads_any(source, statements, name, rebound)
+            uses = bool(code) and top_level_mentions(source, code)
+            uses = uses and _reads_any(source, statements, name, code, plain=True)
             if edit is None:
-                reads = _reads_any(importer.source or "", importer.statements, name, rebound)
-                importer.lean(rebound)  # the heap stays small while many importers follow
-            else:  # an import cycle: read the importer's edited statements
-                reads = _reads_any(edit.source, edit.statements.copy, name, rebound)
-            if not reads:
-                continue
-            triggers.setdefault(importer.name, set()).update(keys)
-            if importer.name not in queue:
+                importer.lean(rebound | code)  # the heap stays small while many follow
+            for keys, follows, table in ((rebound, reads, triggers[0]), (code, uses, triggers[1])):
+                if follows:
+                    table.setdefault(importer.name, set()).update(_keys(name, keys))
+            if (reads or uses) and importer.name not in queue:
                 queue.append(importer.name)
 
 
@@ -491,21 +503,54 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
 
 
 def _reads_any(
-    source: str, statements: Callable[[], list[Statement]], module: str, names: set[str]
+    source: str,
+    statements: Callable[[], list[Statement]],
+    module: str,
+    names: set[str],
+    *,
+    plain: bool = False,
 ) -> bool:
     """Whether a statement of ``source`` reads one of ``names`` of ``module`` (or
-    star-imports it); ``statements`` is called only if the text mentions one of them."""
+    star-imports it); ``statements`` is called only if the text mentions one of them.
+
+    ``plain``: only statements that are not imports or definitions count, reading the
+    names from ``module`` or through the names an import copied from it.
+    """
     star = any(not name.startswith("_") or name == "__all__" for name in names)
     words = names | {"*"} if star else names
     if not any(word in source for word in words):
         return False  # not even in the text: no need to parse the importer
+    copies: set[str] = set()
+    members = _keys(module, {name for name in names if "." in name}) - {(module, n) for n in names}
     for statement in statements():
-        if not statement.mentions(words):
+        if not statement.mentions(words | copies):
             continue
+        is_import = statement.text.startswith(("import ", "from "))
         for origin, used in statement.uses:
+            if (origin, used) in members:
+                return True  # ``m.C.K`` for a replaced member ``C.K`` of m
             if origin == module and (used in names or (star and used == "*")):
+                if not plain:
+                    return True
+                if is_import:
+                    copies |= statement.binds
+                    continue
+            elif not (plain and not origin and used in copies):
+                continue
+            if statement.kind == "stmt" and not is_import:
                 return True
     return False
+
+
+def _keys(module: str, names: set[str]) -> set[tuple[str, str]]:
+    """Trigger keys for names of ``module``; a replaced class member ``C.K`` is read as
+    ``m.C.K``, the key ``(m.C, K)``, too."""
+    keys = {(module, name) for name in names}
+    for name in names:
+        if "." in name:
+            owner, _, member = name.rpartition(".")
+            keys.add((f"{module}.{owner}", member))
+    return keys
 
 
 def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:

@@ -36,7 +36,14 @@ from relive._sources import (
 )
 from relive._writers import being_written
 
-__all__ = ["TrackedModule", "Tracker", "Unreadable", "imported_names", "not_loaded_yet"]
+__all__ = [
+    "TrackedModule",
+    "Tracker",
+    "Unreadable",
+    "function_bodies",
+    "imported_names",
+    "not_loaded_yet",
+]
 
 _IMPORT_STATEMENT = re.compile(
     r"^([ \t]*)(?:from[ \t]+(\.*[\w.]*)[ \t]+import\b"
@@ -563,7 +570,7 @@ def imported_names(source: str, package: str) -> frozenset[str]:
     bodies: list[tuple[int, int]] | None = None
     for match in _IMPORT_STATEMENT.finditer(source):
         if match.group(1):  # indented: inside a function body, or in an if, try, class
-            bodies = _function_bodies(source) if bodies is None else bodies
+            bodies = function_bodies(source) if bodies is None else bodies
             index = bisect.bisect_right(bodies, (match.start(), sys.maxsize)) - 1
             if index >= 0 and bodies[index][0] <= match.start() < bodies[index][1]:
                 continue
@@ -593,7 +600,7 @@ def _import_targets(source: str, package: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _function_bodies(source: str) -> list[tuple[int, int]]:
+def function_bodies(source: str) -> list[tuple[int, int]]:
     """The spans of the outermost function definitions of ``source``, in order.
 
     A body ends at the first line indented no deeper than its ``def`` that starts a
