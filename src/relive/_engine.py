@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -90,6 +91,7 @@ class Engine:
         self._editing: dict[str, Prepared] = {}  # the edits it applies, by module
         self._tracker.scan()
         self._tracker.record_imports()
+        _fork_safely(self)
 
     def close(self) -> None:
         """Stop recording imports (the engine keeps what it tracks)."""
@@ -482,6 +484,36 @@ class Engine:
                     table.setdefault(importer.name, set()).update(_keys(name, keys))
             if (reads or uses) and importer.name not in queue:
                 queue.append(importer.name)
+
+
+_FORK_WAIT = 60.0  # longest a fork waits for a reload in progress (a two-phase round)
+
+
+def _fork_safely(engine: Engine) -> None:
+    """A fork waits for the reload in progress, so a child never inherits half a
+    transaction, and the child gets a lock of its own (the threads holding the parent's
+    are not in it)."""
+    ref = weakref.ref(engine)
+    held: list[bool] = []
+
+    def before() -> None:
+        engine = ref()
+        held.append(engine is not None and engine._lock.acquire(timeout=_FORK_WAIT))
+
+    def after_in_parent() -> None:
+        engine = ref()
+        if held.pop() and engine is not None:
+            engine._lock.release()
+
+    def after_in_child() -> None:
+        held.clear()
+        engine = ref()
+        if engine is not None:
+            engine._lock = threading.RLock()
+
+    os.register_at_fork(
+        before=before, after_in_parent=after_in_parent, after_in_child=after_in_child
+    )
 
 
 def _new_attempt(tracked: TrackedModule, source: str | None) -> bool:

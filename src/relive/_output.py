@@ -210,7 +210,9 @@ class Formatter:
         if not report.modules:
             return "nothing changed"
         body = "; ".join(self.module(module) for module in report.modules)
-        text = f"{body} in {report.duration * 1000:.1f} ms"
+        processes: int = getattr(report, "processes", 1)  # relive run: the whole program
+        where = f" in {processes} processes" if processes > 1 else ""
+        text = f"{body}{where} in {report.duration * 1000:.1f} ms"
         names = ", ".join(followed)
         return f"{text}; names updated: {names}" if names and self.verbose else text
 

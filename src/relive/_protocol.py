@@ -19,8 +19,14 @@ The channel between the two processes, kept tiny on purpose:
         {"event": "not-started"}                     the program could not start (no such
                                                      module, a syntax or import error): sent
                                                      just before the worker exits with 1
+        {"event": "member", "pid": 124}              another process of the program (forked
+                                                     or spawned) joined the edits: Ctrl-C ends
+                                                     it too, even outside the worker's group
     supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
         supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+    RELIVE_HUB      set by the worker for the program's processes: JSON {"address": ...},
+                    the Unix socket of ``relive._hub``; ``PYTHONPATH`` starts with
+                    ``relive/_boot`` so that a spawned process arms itself (``relive._member``).
     SIGINT          blocked by the supervisor when it starts the worker; the worker unblocks
                     it just before the program runs, so a Ctrl-C that arrives while relive
                     itself starts ends the worker quietly (exit 130, no traceback of relive's).
@@ -34,10 +40,12 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "EVENT_MEMBER",
     "EVENT_NOT_STARTED",
     "EVENT_NO_RELOAD",
     "EVENT_READY",
     "EVENT_RESTART",
+    "HUB_ENV",
     "WORKER_ENV",
     "WorkerOptions",
 ]
@@ -47,6 +55,8 @@ EVENT_READY = "ready"
 EVENT_RESTART = "restart"
 EVENT_NO_RELOAD = "no-reload"
 EVENT_NOT_STARTED = "not-started"
+EVENT_MEMBER = "member"
+HUB_ENV = "RELIVE_HUB"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ ReportCallback = Callable[[Report], None]
 ErrorCallback = Callable[[ReloadError], None]
 RestartCallback = Callable[[RestartRequired], None]
 ApplyFunction = Callable[[set[str]], Report]
+ApplyChanges = Callable[[set[str]], tuple[Report, list[ReloadError]]]
 
 
 class _ImportNotifier:
@@ -83,6 +85,8 @@ class Wiring:
         script: A script about to run as ``__main__`` (``relive run app.py``): its text is
             noted now and its directory watched, so it is edited like any module.
         console: Where the watcher's lines go (default: stderr, with its quiet/verbose).
+        apply_changes: Applies each batch and returns what was applied and the errors,
+            instead of ``apply`` (``relive run``: every process of the program).
     """
 
     engine: Engine | None = None
@@ -91,6 +95,7 @@ class Wiring:
     on_restart: RestartCallback | None = None
     script: str | None = None
     console: Console | None = None
+    apply_changes: ApplyChanges | None = None
 
 
 @final
@@ -135,6 +140,7 @@ class Watcher:
     def _wire(self, wiring: Wiring) -> None:
         self._engine = wiring.engine
         self._apply_batch = wiring.apply
+        self._apply_changes_with = wiring.apply_changes
         self._restart_paths = frozenset(os.path.realpath(p) for p in wiring.restart_paths)
         self._on_restart = wiring.on_restart
         self._script = os.path.realpath(wiring.script) if wiring.script is not None else None
@@ -178,6 +184,8 @@ class Watcher:
         )
         self._discovery.start()
         self._console.emit(Watching(files.describe()))
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_in_child(ref()))
         return self
 
     def stop(self) -> None:
@@ -192,6 +200,13 @@ class Watcher:
         files.stop()
         if self._discovery is not None:
             self._discovery.join(timeout=5)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the watcher's threads did not come along; stop pretending."""
+        self._files = None
+        self._discovery = None
+        if self._notifier in sys.meta_path:
+            sys.meta_path.remove(self._notifier)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -299,6 +314,8 @@ class Watcher:
     def _apply_changes(self, changed: set[str]) -> tuple[Report, list[ReloadError]]:
         """The engine's own batches hold back a broken file; an integration's apply
         function keeps its batch whole (its rules span the batch)."""
+        if self._apply_changes_with is not None:
+            return self._apply_changes_with(changed)
         if self._apply_batch is None:
             return self.engine.apply_changes(changed)
         try:
@@ -319,6 +336,11 @@ class Watcher:
             self._on_restart(exc)
         else:
             self._console.emit(RestartNeeded(exc))
+
+
+def _forget_in_child(watcher: Watcher | None) -> None:
+    if watcher is not None:
+        watcher._forget_in_child()
 
 
 def watch(

@@ -28,6 +28,7 @@ from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
 from relive._output import Console
 from relive._protocol import (
+    EVENT_MEMBER,
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
     EVENT_READY,
@@ -38,6 +39,7 @@ from relive._protocol import (
 from relive._watcher import Watcher, Wiring, watch_wired
 
 if TYPE_CHECKING:
+    from relive._hub import Hub
     from relive._integrations.servers import ServerSupport
 
 __all__ = ["SupervisorLink", "Target", "main"]
@@ -165,11 +167,13 @@ def start_watcher(
             link.send(EVENT_RESTART, reason=console.formatter.where(error))
 
     try:
+        hub = start_family(options, link, support)
         wiring = Wiring(
             apply=support.apply_paths if support is not None else None,
             on_restart=on_restart if link is not None else None,
             script=target.script,
             console=console,
+            apply_changes=hub.apply_changes if hub is not None else None,
         )
         return watch_wired(
             wiring,
@@ -185,6 +189,24 @@ def start_watcher(
             link.send(EVENT_NO_RELOAD, reason=reason)
         else:
             console.warn(f"in-place reload unavailable ({reason})")
+        return None
+
+
+def start_family(
+    options: WorkerOptions, link: SupervisorLink | None, support: ServerSupport | None
+) -> Hub | None:
+    """The hub through which the program's other processes (forked or spawned) apply each
+    edit with this one; None when it cannot be set up (they then keep their code)."""
+    from relive._hub import start_hub
+
+    def on_member(pid: int) -> None:
+        if link is not None:
+            link.send(EVENT_MEMBER, pid=pid)
+
+    try:
+        return start_hub(support, on_member=on_member, verbose=options.verbose)
+    except OSError as exc:
+        print(f"relive: child processes will not get edits ({exc})", file=sys.stderr)
         return None
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
@@ -87,6 +89,8 @@ class Gate:
         self._depth: contextvars.ContextVar[int] = contextvars.ContextVar(
             f"relive_gate_{id(self)}", default=0
         )
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _reset_in_child(ref()))
 
     @property
     def in_flight(self) -> int:
@@ -201,6 +205,17 @@ class Gate:
         for loop, waiter in sleepers:
             with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
                 loop.call_soon_threadsafe(_wake, waiter)
+
+
+def _reset_in_child(gate: Gate | None) -> None:
+    """A forked child has none of the threads that held the gate: it starts open."""
+    if gate is None:
+        return
+    gate._cond = threading.Condition(threading.Lock())
+    gate._writers = threading.Lock()
+    gate._readers = 0
+    gate._closed = False
+    gate._sleepers = []
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -14,7 +14,7 @@ import functools
 import importlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Final, Self, TextIO, final
@@ -209,8 +209,16 @@ class ServerSupport:
 
     # -- what the watcher calls -----------------------------------------------------------
 
-    def apply_paths(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
+    def apply_paths(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        run_engine: Callable[[], Report] | None = None,
+    ) -> Report:
         """Apply a batch of changed files between requests, with the frameworks' rules.
+
+        ``run_engine`` applies the edit instead of ``engine.apply_paths`` (the processes of
+        a program under ``relive run`` apply the texts of a round, in two phases).
 
         Raises:
             ReloadError: The edit was rejected; the app serves the last good code.
@@ -228,7 +236,10 @@ class ServerSupport:
             for adapter in adapters:
                 adapter.prepare()
             try:
-                report = self.engine.apply_paths(changed)
+                if run_engine is not None:
+                    report = run_engine()
+                else:
+                    report = self.engine.apply_paths(changed)
             except BaseException as exc:
                 self._settle(adapters, None)
                 self._tell_pages(exc)

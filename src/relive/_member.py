@@ -1,0 +1,193 @@
+"""A process of the program other than the one that watches: it applies what it is sent.
+
+Under ``relive run``, a process forked from an armed process (``os.fork``, multiprocessing
+"fork" and "forkserver", prefork servers) arms itself right after the fork; a process
+spawned from one (multiprocessing "spawn", ``uvicorn --workers``, any ``python``) is armed
+by ``relive/_boot/sitecustomize.py``, which ``PYTHONPATH`` puts first, as it starts. An
+armed process connects to the hub (``relive._hub``) and takes part in each round.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, final
+
+from relive._errors import ReloadError
+from relive._family import (
+    Channel,
+    Message,
+    Participant,
+    connect,
+    error_record,
+    module_record,
+)
+from relive._protocol import HUB_ENV
+
+if TYPE_CHECKING:
+    from relive._hub import Hub
+    from relive._integrations.servers import ServerSupport
+
+__all__ = [
+    "BOOT_DIR",
+    "DECISION_TIMEOUT",
+    "Member",
+    "arm",
+    "arm_spawned",
+    "gated_by",
+    "hub_environment",
+]
+
+BOOT_DIR = str(Path(__file__).resolve().parent / "_boot")
+DECISION_TIMEOUT = 30.0  # a prepared member waits this long for the decision, then rolls back
+
+
+@final
+class Member:
+    """This process's link to the hub: a thread that applies each round it is sent."""
+
+    def __init__(self, address: str, participant: Participant) -> None:
+        self.address = address
+        self.participant = participant
+        self._channel: Channel | None = None
+
+    def start(self) -> Member:
+        """Connect and serve rounds from a daemon thread; a hub that cannot be reached
+        leaves this process as it is (its code is then not updated)."""
+        try:
+            self._channel = Channel(connect(self.address))
+        except OSError:
+            return self
+        self._channel.send({"op": "hello", "pid": os.getpid()})
+        threading.Thread(target=self._serve, name="relive-member", daemon=True).start()
+        return self
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited copy of the parent's connection."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    def _serve(self) -> None:
+        channel = self._channel
+        while channel is not None and channel is self._channel:
+            message = channel.receive()
+            if message is None:
+                return  # the hub is gone: the program is ending
+            if message.get("op") == "prepare":
+                self._round(channel, message)
+
+    def _round(self, channel: Channel, message: Message) -> None:
+        number = message.get("round")
+        voted = False
+
+        def confirm() -> bool:
+            nonlocal voted
+            voted = True
+            channel.send({"op": "vote", "round": number, "ok": True})
+            while True:
+                reply = channel.receive(DECISION_TIMEOUT)
+                if reply is None:
+                    return False
+                if reply.get("op") == "decide" and reply.get("round") == number:
+                    return bool(reply.get("commit"))
+
+        try:
+            report = self.participant.apply(message.get("texts") or {}, confirm)
+        except Exception as exc:
+            op = "done" if voted else "vote"
+            called_off = voted and isinstance(exc, ReloadError) and exc.path is None
+            error = None if called_off else error_record(exc)
+            channel.send({"op": op, "round": number, "ok": False, "error": error})
+            return
+        channel.send(
+            {
+                "op": "done",
+                "round": number,
+                "ok": True,
+                "modules": [module_record(module) for module in report.modules],
+                "committed_at": self.participant.committed_at,
+            }
+        )
+
+
+@dataclass
+class _Armed:
+    """What this process holds as part of a program under ``relive run``."""
+
+    address: str
+    participant: Participant
+    hub: Hub | None = None
+    member: Member | None = None
+
+
+_armed: _Armed | None = None  # this process's part in the program, once armed
+
+
+def _after_fork_in_child() -> None:
+    """The child of a fork has only the forking thread: the hub and the link it inherited
+    are dead copies (the watcher forgets itself). It closes them and joins as a member."""
+    armed = _armed
+    if armed is None:
+        return
+    if armed.hub is not None:
+        armed.hub.forget()
+        armed.hub = None
+    if armed.member is not None:
+        armed.member.forget()
+    armed.member = Member(armed.address, armed.participant).start()
+
+
+def arm(
+    address: str,
+    participant: Participant,
+    *,
+    hub: Hub | None = None,
+) -> None:
+    """Make this process part of the program: its forked children arm themselves. The
+    process that watches passes its ``hub``; another process connects to it."""
+    global _armed
+    first = _armed is None
+    _armed = _Armed(address, participant, hub=hub)
+    if hub is None:
+        _armed.member = Member(address, participant).start()
+    if first:
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def hub_environment(address: str, *, verbose: bool = False) -> dict[str, str]:
+    """The environment a spawned process needs to find the hub and arm itself."""
+    paths = [BOOT_DIR, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    options = json.dumps({"address": address, "verbose": verbose})
+    return {HUB_ENV: options, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def gated_by(support: ServerSupport) -> Callable[[set[str], Callable[[], Any]], Any]:
+    """A participant's way through ``support``: between requests, the frameworks' rules."""
+
+    def gated(paths: set[str], run_engine: Callable[[], Any]) -> Any:
+        return support.apply_paths(paths, run_engine=run_engine)
+
+    return gated
+
+
+def arm_spawned() -> None:
+    """Called by relive's sitecustomize as a spawned process of the program starts."""
+    value = os.environ.get(HUB_ENV)
+    if not value or _armed is not None:
+        return
+    try:
+        options = json.loads(value)
+        from relive._engine import get_engine
+        from relive._integrations.servers import ServerSupport
+
+        support = ServerSupport(quiet=True).install()
+        participant = Participant(get_engine(), gated_by(support))
+        arm(str(options["address"]), participant)
+    except Exception as exc:  # the program runs on, without edits in this process
+        print(f"relive: process {os.getpid()} gets no edits ({exc!r})", file=sys.stderr)

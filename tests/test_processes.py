@@ -1,0 +1,161 @@
+"""One edit, every process: children forked or spawned by a program under ``relive run``.
+
+Each test runs a real program under ``relive run`` (its own session) whose processes print
+what version of a module they run; the harness ends the whole tree and checks every pid gone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.harness import Relive, Start
+
+from relive.testing import wait_until, write_source
+
+POOL_PROGRAM = """
+import json, multiprocessing, os, sys, time
+import work
+
+def task(i):
+    time.sleep(0.005)
+    return [os.getpid(), work.version(), work.COUNT.bump()]
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    print("pid", os.getpid(), flush=True)
+    with context.Pool(4) as pool:
+        while True:
+            print("RESULTS", json.dumps(pool.map(task, range(16), chunksize=1)), flush=True)
+            time.sleep(0.02)
+"""
+
+WORK = """
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+    def bump(self):
+        self.value += 1
+        return self.value
+
+
+COUNT = Counter()
+
+
+def version():
+    return "{version}"
+"""
+
+
+def _results(relive: Relive, since: int = 0) -> list[list[list[object]]]:
+    return [
+        json.loads(line.split(" ", 1)[1])
+        for line in relive.stdout[since:]
+        if line.startswith("RESULTS ")
+    ]
+
+
+def _children(relive: Relive) -> set[int]:
+    return {int(pid) for batch in _results(relive) for pid, _, _ in batch}  # type: ignore[call-overload]
+
+
+def _wait_for_report(relive: Relive, text: str, count: int = 1) -> int:
+    """Wait for the ``count``-th stderr line containing ``text``; the stdout length then."""
+    wait_until(
+        lambda: sum(text in line for line in relive.stderr) >= count or relive.proc.poll(),
+        timeout=15,
+    )
+    assert sum(text in line for line in relive.stderr) >= count, relive.error_text()
+    return len(relive.stdout)
+
+
+def _all_at(relive: Relive, version: str, since: int) -> bool:
+    batches = _results(relive, since)
+    return bool(batches) and all(v == version for _, v, _ in batches[-1])  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_each_edit_reaches_every_child_of_a_pool(tmp_path: Path, start: Start, method: str) -> None:
+    write_source(tmp_path / "work.py", WORK.format(version="v1"))
+    write_source(tmp_path / "prog.py", POOL_PROGRAM)
+    relive = start("prog.py", method)
+    relive.wait_for_start(1)
+    wait_until(lambda: len(_children(relive)) >= 4 or relive.proc.poll(), timeout=20)
+    children = _children(relive)
+    assert len(children) == 4, relive.error_text()
+    relive.pids.update(children)
+
+    write_source(tmp_path / "work.py", WORK.format(version="v2"))
+    seen = _wait_for_report(relive, "work.py: 1 patched in 5 processes")
+    wait_until(lambda: len(_results(relive, seen)) >= 2, timeout=10)
+    # Every map that started once the edit was reported ran the new code in every child.
+    assert all(v == "v2" for batch in _results(relive, seen)[1:] for _, v, _ in batch)
+
+    write_source(tmp_path / "work.py", WORK.format(version="v3").replace("():", "(:", 1))
+    broken = _wait_for_report(relive, "no process applied it")
+    wait_until(lambda: len(_results(relive, broken)) >= 2, timeout=10)
+    assert all(v == "v2" for batch in _results(relive, broken) for _, v, _ in batch)
+
+    write_source(tmp_path / "work.py", WORK.format(version="v3"))
+    fixed = _wait_for_report(relive, "1 patched in 5 processes", count=2)
+    wait_until(lambda: _all_at(relive, "v3", fixed), timeout=10)
+
+    assert _children(relive) == children, "a child was replaced"
+    errors = [line for line in relive.stderr if "SyntaxError" in line]
+    assert len(errors) == 1, relive.error_text()  # once for the program, not per process
+    assert "(in 5 processes; no process applied it)" in errors[0]
+    assert not any("Traceback" in line for line in relive.stderr), relive.error_text()
+    # Each child kept its counter: the values it hands out only grow.
+    counts: dict[int, list[int]] = {}
+    for batch in _results(relive):
+        for pid, _, count in batch:  # type: ignore[misc]
+            counts.setdefault(pid, []).append(count)
+    assert all(values == sorted(values) for values in counts.values())
+
+
+FORK_PROGRAM = """
+import os, time
+import work
+print("pid", os.getpid(), flush=True)
+role = "CHILD" if os.fork() == 0 else "PARENT"
+if role == "CHILD":
+    import child_only
+while True:
+    extra = child_only.tag() if role == "CHILD" else ""
+    print(role, os.getpid(), work.version(), extra, flush=True)
+    time.sleep(0.03)
+"""
+
+
+def _last(relive: Relive, role: str) -> list[str]:
+    lines = [line.split() for line in relive.stdout if line.startswith(role + " ")]
+    return lines[-1] if lines else []
+
+
+def test_an_os_fork_child_applies_each_edit_and_a_refusal_names_it(
+    tmp_path: Path, start: Start
+) -> None:
+    write_source(tmp_path / "work.py", WORK.format(version="v1"))
+    write_source(tmp_path / "child_only.py", "def tag():\n    return 'a'\n")
+    write_source(tmp_path / "prog.py", FORK_PROGRAM)
+    relive = start("prog.py")
+    parent = relive.wait_for_start(1)
+    wait_until(lambda: _last(relive, "CHILD") or relive.proc.poll(), timeout=15)
+    child = int(_last(relive, "CHILD")[1])
+    relive.pids.add(child)
+
+    write_source(tmp_path / "work.py", WORK.format(version="v2"))
+    _wait_for_report(relive, "work.py: 1 patched in 2 processes")
+    wait_until(lambda: _last(relive, "CHILD")[2:3] == ["v2"], timeout=10)
+    wait_until(lambda: _last(relive, "PARENT")[2:3] == ["v2"], timeout=10)
+
+    # Only the child runs child_only.py: its refusal is the program's, named by its pid.
+    write_source(tmp_path / "child_only.py", "def tag(:\n    return 'b'\n")
+    _wait_for_report(relive, f"(in process {child}; no process applied it)")
+    write_source(tmp_path / "child_only.py", "def tag():\n    return 'c'\n")
+    _wait_for_report(relive, "child_only.py: 1 patched")
+    wait_until(lambda: _last(relive, "CHILD")[3:4] == ["c"], timeout=10)
+    assert int(_last(relive, "CHILD")[1]) == child
+    assert int(_last(relive, "PARENT")[1]) == parent
