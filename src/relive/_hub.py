@@ -31,7 +31,7 @@ from relive._family import (
     new_address,
 )
 from relive._member import arm, gated_by, hub_environment
-from relive._tracker import read_source
+from relive._sources import read_source
 
 if TYPE_CHECKING:
     from relive._integrations.servers import ServerSupport
