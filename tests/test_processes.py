@@ -7,10 +7,11 @@ what version of a module they run; the harness ends the whole tree and checks ev
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
-from tests.harness import Relive, Start
+from tests.harness import Relive, Start, exists
 
 from relive.testing import wait_until, write_source
 
@@ -159,3 +160,26 @@ def test_an_os_fork_child_applies_each_edit_and_a_refusal_names_it(
     wait_until(lambda: _last(relive, "CHILD")[3:4] == ["c"], timeout=10)
     assert int(_last(relive, "CHILD")[1]) == child
     assert int(_last(relive, "PARENT")[1]) == parent
+
+
+SESSION_PROGRAM = """
+import os, subprocess, sys, time
+code = "import os, time; print('child', os.getpid(), flush=True); time.sleep(600)"
+child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+print("pid", os.getpid(), flush=True)
+time.sleep(600)
+"""
+
+
+def test_ctrl_c_ends_a_child_in_its_own_session(tmp_path: Path, start: Start) -> None:
+    write_source(tmp_path / "prog.py", SESSION_PROGRAM)
+    relive = start("--verbose", "prog.py")
+    relive.wait_for_start(1)
+    line = relive.wait_for_line("child ")
+    child = int(line.split()[1])
+    relive.pids.add(child)
+    relive.wait_for_line(f"process {child} joined the edits", stream="stderr", timeout=15)
+
+    relive.proc.send_signal(signal.SIGINT)
+    assert relive.wait_for_exit() == 128 + signal.SIGINT
+    wait_until(lambda: not exists(child), timeout=3)

@@ -224,10 +224,29 @@ class Hub:
         try:
             report = self._run_round(paths, members)
         except ReloadError as exc:
-            self._pending = paths
-            return Report(), [exc]
+            held = self._pending - changed
+            if not held or exc.path not in held:
+                self._pending = paths
+                return Report(), [exc]
+            # A file refused earlier is still refused: it is held back, the others apply.
+            return self._hold_back(held, changed, members, exc)
         self._pending.clear()
         return report, []
+
+    def _hold_back(
+        self,
+        held: set[str],
+        changed: set[str],
+        members: dict[int, Channel],
+        refusal: ReloadError,
+    ) -> tuple[Report, list[ReloadError]]:
+        try:
+            report = self._run_round(changed, members)
+        except ReloadError as exc:
+            self._pending = held | changed
+            return Report(), [refusal, exc]
+        self._pending = held
+        return report, [refusal]
 
     def _run_round(self, paths: set[str], members: dict[int, Channel]) -> Report:
         started = time.perf_counter()

@@ -30,6 +30,7 @@ from relive._filewatch import Batch, FileWatcher, matches
 from relive._observers import FORCE_POLLING_ENV
 from relive._output import Console, Exited, Restarting, Watching, relative
 from relive._protocol import (
+    EVENT_MEMBER,
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
     EVENT_READY,
@@ -161,6 +162,35 @@ def _end_group(pgid: int, deadline: float) -> None:
         time.sleep(0.01)
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: reaped here if it is ours)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except OSError:
+        return True  # not ours to read or signal, but it exists
+
+
+def _end_members(pids: set[int], signum: int, deadline: float) -> None:
+    """End the program's processes that left its group (a server's workers in their own
+    session): ``signum``, then SIGKILL at ``deadline``."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _become_subreaper() -> None:
     """Adopt orphaned descendants (Linux) so they are reaped here, never left as zombies."""
     if not sys.platform.startswith("linux"):
@@ -177,6 +207,7 @@ class Child:
         self.in_place = config.python and not config.always_restart
         self.changed = False  # a code change arrived while it ran
         self.not_started = False  # the worker said the program could not start
+        self.members: set[int] = set()  # the program's other processes, as the worker said
         self._events = events
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
@@ -238,6 +269,7 @@ class Child:
         """End the whole group: ``first_signal``, then SIGKILL after ``grace`` seconds."""
         deadline = time.monotonic() + grace
         _signal_group(self.pid, first_signal)
+        self._signal_members(first_signal)
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -248,10 +280,28 @@ class Child:
     def kill(self) -> None:
         """SIGKILL the whole group now."""
         _signal_group(self.pid, signal.SIGKILL)
+        self._signal_members(signal.SIGKILL)
+
+    def _signal_members(self, signum: int) -> None:
+        for pid in self._members_outside():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signum)
+
+    def _members_outside(self) -> set[int]:
+        """The program's processes that are not in the group of its first process."""
+        outside = set()
+        for pid in self.members:
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) != self.pid:
+                    outside.add(pid)
+        return outside
 
     def close(self, deadline: float) -> None:
-        """After the leader ended: end the rest of its group, close the channel."""
+        """After the leader ended: end the rest of its group and the program's processes
+        outside it, close the channel."""
+        outside = self._members_outside()
         _end_group(self.pid, deadline)
+        _end_members(outside, signal.SIGTERM, deadline)
         if self._sock is not None:
             with contextlib.suppress(OSError):  # already shut down by the worker's exit
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -424,6 +474,9 @@ class Supervisor:
                 self.output.warn(f"in-place reload unavailable ({reason}); restarting on changes")
         elif event == EVENT_NOT_STARTED:
             child.not_started = True
+        elif event == EVENT_MEMBER and isinstance(message.get("pid"), int):
+            child.members.add(message["pid"])
+            self.output.detail(f"process {message['pid']} joined the edits")
         elif event == EVENT_READY:
             self.output.detail(f"{self.config.label} (pid {child.pid}) ready")
 

@@ -163,7 +163,10 @@ def start_watcher(
     console = console_for(options)
 
     def on_restart(error: RestartRequired) -> None:
-        if link is not None:
+        restart_workers = support.restart_workers if support is not None else None
+        if restart_workers is not None and restart_workers():
+            console.info(f"restarting the workers: {console.formatter.where(error)}")
+        elif link is not None:
             link.send(EVENT_RESTART, reason=console.formatter.where(error))
 
     try:

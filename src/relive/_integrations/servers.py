@@ -42,6 +42,8 @@ PATCHES: Final = (
     ("django.utils.autoreload", "relive._integrations.django", "patch_autoreload"),
     ("django.core.servers.basehttp", "relive._integrations.django", "patch_basehttp"),
     ("fastapi.routing", "relive._integrations.fastapi", "record_route_arguments"),
+    ("gunicorn.arbiter", "relive._integrations.gunicorn", "patch_arbiter"),
+    ("gunicorn.workers.base", "relive._integrations.gunicorn", "patch_worker"),
 )
 """Which module of the program's, once it is imported, is patched by which function of
 relive's (its integration module is imported only then)."""
@@ -87,6 +89,9 @@ class ServerSupport:
     ) -> None:
         self.in_place = in_place
         self.gate = Gate()
+        # A server that runs several workers restarts them its own graceful way (True:
+        # done); set by its integration in the process that runs the server's master.
+        self.restart_workers: Callable[[], bool] | None = None
         self.adapters: list[AppAdapter] = []
         self.console = console or Console(quiet=quiet, verbose=verbose, stream=stream)
         self._engine = engine

@@ -2,15 +2,18 @@
 
 Covers ``relive run -m uvicorn app:app`` and a script calling ``uvicorn.run(...)``: both
 build a ``uvicorn.Config``, so relive hooks that class as ``uvicorn.config`` is imported.
-Its reloader is switched off (relive's watcher runs in this very process instead), more
-than one worker process is brought down to one (the workers would run without relive),
-and the loaded app is wrapped in the request gate.
+Its reloader is switched off (relive's watcher runs in this very process instead), and the
+loaded app is wrapped in the request gate. With ``--workers N``, each worker is a spawned
+process of the program that joins every edit (``relive._member``); what needs a restart
+restarts them through uvicorn's process manager (``SIGHUP``), the socket held.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
+import signal
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -76,9 +79,17 @@ def switch_reloader_off(arguments: dict[str, Any], support: ServerSupport) -> No
                 arguments[option] = None  # else uvicorn warns it will not reload
         support.reloader_off("uvicorn's --reload")
     workers = arguments.get("workers") or 1
-    if workers > 1:
-        support.say(f"uvicorn runs 1 worker under relive, not {workers}")
-        arguments["workers"] = 1
+    if workers > 1 and support.in_place:
+        # Its workers are spawned processes of the program: each joins every edit, and an
+        # edit that needs a restart restarts them through uvicorn's process manager.
+        master = os.getpid()
+        support.restart_workers = lambda: _restart_workers(master)
+
+
+def _restart_workers(master: int) -> bool:
+    """uvicorn's process manager restarts every worker on SIGHUP, holding the socket."""
+    os.kill(master, signal.SIGHUP)
+    return True
 
 
 def unwrap(app: Any) -> Any:
