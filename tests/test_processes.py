@@ -183,3 +183,24 @@ def test_ctrl_c_ends_a_child_in_its_own_session(tmp_path: Path, start: Start) ->
     relive.proc.send_signal(signal.SIGINT)
     assert relive.wait_for_exit() == 128 + signal.SIGINT
     wait_until(lambda: not exists(child), timeout=3)
+
+
+CHURN_PROGRAM = POOL_PROGRAM.replace("context.Pool(4)", "context.Pool(2, maxtasksperchild=2)")
+
+
+def test_children_forked_around_an_edit_run_the_new_code(tmp_path: Path, start: Start) -> None:
+    """A pool that forks a new child every two tasks, edits saved meanwhile: every child,
+    however new, runs the code of the last edit reported."""
+    write_source(tmp_path / "work.py", WORK.format(version="v1"))
+    write_source(tmp_path / "prog.py", CHURN_PROGRAM)
+    relive = start("prog.py", "fork")
+    relive.wait_for_start(1)
+    wait_until(lambda: len(_results(relive)) >= 2 or relive.proc.poll(), timeout=20)
+    for count, version in enumerate(("v2", "v3", "v4"), start=1):
+        write_source(tmp_path / "work.py", WORK.format(version=version))
+        seen = _wait_for_report(relive, "work.py: 1 patched in", count)
+        wait_until(lambda: len(_results(relive, seen)) >= 3, timeout=10)  # noqa: B023
+        late = _results(relive, seen)[1:]
+        assert all(v == version for batch in late for _, v, _ in batch), late  # type: ignore[misc]
+    assert len(_children(relive)) > 6, "the pool did not replace its children"
+    relive.pids.update(_children(relive))

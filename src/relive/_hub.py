@@ -166,6 +166,9 @@ class Hub:
         self._lock = threading.Lock()
         self._pending: set[str] = set()  # paths of refused rounds: part of the next one
         self._round = 0
+        self.committed = 0  # the last round committed (a forked child knows it from here)
+        self._latest: dict[str, tuple[int, str | None]] = {}  # path: round, text committed
+        self._editing = threading.Lock()  # held by a round; a member joins between rounds
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(bind_address(self.address))
         self._listener.listen(64)
@@ -206,21 +209,56 @@ class Hub:
             if hello is None or not isinstance(hello.get("pid"), int):
                 channel.close()
                 continue
+            self._join(hello, channel)
+
+    def _join(self, hello: Message, channel: Channel) -> None:
+        """Between rounds: a forked child gets the texts committed since its fork (a
+        spawned one reads the files), then takes part in the next round."""
+        known = hello.get("round")
+        with self._editing:
+            texts = {}
+            if isinstance(known, int):
+                texts = {path: text for path, (n, text) in self._latest.items() if n > known}
+            channel.send({"op": "catch-up", "round": self.committed, "texts": texts})
             with self._lock:
                 self._members[hello["pid"]] = channel
-            if self._on_member is not None:
-                self._on_member(hello["pid"])
+        if self._on_member is not None:
+            self._on_member(hello["pid"])
+
+    def _record(self, texts: dict[str, str | None]) -> None:
+        """Round ``self._round`` committed ``texts``."""
+        for path, text in texts.items():
+            self._latest[path] = (self._round, text)
+        self.committed = self._round
 
     # -- one edit -----------------------------------------------------------------------
 
     def apply_changes(self, changed: set[str]) -> tuple[Report, list[ReloadError]]:
         """Apply a batch of changed files (real paths) in every process of the program."""
+        with self._editing:
+            return self._apply_changes(changed)
+
+    def _apply_single(self, paths: set[str]) -> tuple[Report, list[ReloadError]]:
+        """No other process: this one applies as a lone watcher does."""
+        self._pending.clear()
+        report, errors = self._single(paths)
+        if report:
+            engine = self.participant.engine
+            self._round += 1
+            self._record(
+                {
+                    module.path: getattr(engine.tracked_module(module.name), "source", None)
+                    for module in report.modules
+                }
+            )
+        return report, errors
+
+    def _apply_changes(self, changed: set[str]) -> tuple[Report, list[ReloadError]]:
         with self._lock:
             members = dict(self._members)
         paths = changed | self._pending
         if not members:
-            self._pending.clear()
-            return self._single(paths)
+            return self._apply_single(paths)
         try:
             report = self._run_round(paths, members)
         except ReloadError as exc:
@@ -267,6 +305,7 @@ class Hub:
         except ReloadError as exc:
             self._drop(edit.gone)
             if edit.decided:  # committed everywhere; this process's rules want more
+                self._record(texts)
                 self._finish(edit, Report(), started)
                 raise
             if not edit.ready and not edit.refusals:  # refused here, before the vote
@@ -274,6 +313,7 @@ class Hub:
                 edit.decide(False)
                 raise _one_error([(os.getpid(), error_record(exc)), *edit.refusals]) from exc
             raise
+        self._record(texts)
         return self._finish(edit, local, started)
 
     def _finish(self, edit: _Round, local: Report, started: float) -> Report:

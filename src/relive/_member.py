@@ -51,9 +51,10 @@ DECISION_TIMEOUT = 30.0  # a prepared member waits this long for the decision, t
 class Member:
     """This process's link to the hub: a thread that applies each round it is sent."""
 
-    def __init__(self, address: str, participant: Participant) -> None:
+    def __init__(self, address: str, participant: Participant, round_: int | None = None) -> None:
         self.address = address
         self.participant = participant
+        self.round = round_  # the last round this process's code is at (None: spawned)
         self._channel: Channel | None = None
 
     def start(self) -> Member:
@@ -63,7 +64,7 @@ class Member:
             self._channel = Channel(connect(self.address))
         except OSError:
             return self
-        self._channel.send({"op": "hello", "pid": os.getpid()})
+        self._channel.send({"op": "hello", "pid": os.getpid(), "round": self.round})
         threading.Thread(target=self._serve, name="relive-member", daemon=True).start()
         return self
 
@@ -75,12 +76,28 @@ class Member:
 
     def _serve(self) -> None:
         channel = self._channel
-        while channel is not None and channel is self._channel:
+        if channel is None or not self._catch_up(channel):
+            return
+        while channel is self._channel:
             message = channel.receive()
             if message is None:
                 return  # the hub is gone: the program is ending
             if message.get("op") == "prepare":
                 self._round(channel, message)
+
+    def _catch_up(self, channel: Channel) -> bool:
+        """Apply what was committed between this process's fork and its joining."""
+        message = channel.receive()
+        if message is None:
+            return False
+        texts = message.get("texts") or {}
+        try:
+            if texts:
+                self.participant.apply(texts, lambda: True)
+        except ReloadError as exc:
+            print(f"relive: process {os.getpid()} keeps its code: {exc}", file=sys.stderr)
+        self.round = message.get("round")
+        return True
 
     def _round(self, channel: Channel, message: Message) -> None:
         number = message.get("round")
@@ -105,6 +122,7 @@ class Member:
             error = None if called_off else error_record(exc)
             channel.send({"op": op, "round": number, "ok": False, "error": error})
             return
+        self.round = number if isinstance(number, int) else self.round
         channel.send(
             {
                 "op": "done",
@@ -135,12 +153,15 @@ def _after_fork_in_child() -> None:
     armed = _armed
     if armed is None:
         return
+    known = armed.hub.committed if armed.hub is not None else None
+    if armed.member is not None:
+        known = armed.member.round
     if armed.hub is not None:
         armed.hub.forget()
         armed.hub = None
     if armed.member is not None:
         armed.member.forget()
-    armed.member = Member(armed.address, armed.participant).start()
+    armed.member = Member(armed.address, armed.participant, known).start()
 
 
 def arm(

@@ -41,7 +41,10 @@ def patch_arbiter(arbiter_module: ModuleType, support: ServerSupport) -> None:
             support.reloader_off("gunicorn's --reload")
         original(self, app)
         master = os.getpid()
-        support.restart_workers = lambda: _reload_gracefully(master)
+        # With --preload the workers fork the master's code, which a reload keeps: only a
+        # new master (relive run's restart) runs the edit.
+        preload = bool(app.cfg.preload_app)
+        support.restart_workers = None if preload else lambda: _reload_gracefully(master)
 
     arbiter_class.setup = setup
 
