@@ -79,11 +79,21 @@ def switch_reloader_off(arguments: dict[str, Any], support: ServerSupport) -> No
                 arguments[option] = None  # else uvicorn warns it will not reload
         support.reloader_off("uvicorn's --reload")
     workers = arguments.get("workers") or 1
-    if workers > 1 and support.in_place:
+    if workers > 1 and support.in_place and _restarts_on_hup():
         # Its workers are spawned processes of the program: each joins every edit, and an
         # edit that needs a restart restarts them through uvicorn's process manager.
         master = os.getpid()
         support.restart_workers = lambda: _restart_workers(master)
+
+
+def _restarts_on_hup() -> bool:
+    """Whether uvicorn's process manager restarts its workers on SIGHUP (0.30+); before,
+    a restart is relive run's own (a new master)."""
+    try:
+        from uvicorn.supervisors.multiprocess import Multiprocess
+    except ImportError:
+        return False
+    return hasattr(Multiprocess, "restart_all")
 
 
 def _restart_workers(master: int) -> bool:
