@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from relive._output import Console
 from relive._supervisor import DEFAULT_GRACE, RunConfig, run
 from relive._switch import disabled
 
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_run(run_parser, args[1:])
     except UsageError as error:
-        print(f"relive: {error}", file=sys.stderr)
+        Console().warn(str(error))
         return 2
     if disabled():
         exec_plainly(config)

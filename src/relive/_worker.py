@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
-from relive._output import Console
+from relive._output import Console, default_console
 from relive._protocol import (
     EVENT_MEMBER,
     EVENT_NO_RELOAD,
@@ -223,7 +223,7 @@ def _print_uncaught(exc: BaseException) -> None:
     tb = _user_traceback(exc.__traceback__)
     if tb is None and not isinstance(exc, KeyboardInterrupt | SyntaxError):
         # Raised by runpy itself: no such module or file, nothing to run.
-        print(f"relive: {exc}", file=sys.stderr)
+        default_console().warn(str(exc))
     else:
         # The default hook prints the exception's own __traceback__, not its argument.
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)

@@ -16,6 +16,8 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, cast, final
 
+from relive._output import default_console
+
 __all__ = ["ImportHooks"]
 
 Hook = Callable[[ModuleType], None]
@@ -113,8 +115,4 @@ def _run(hook: Hook, module: ModuleType) -> None:
     try:
         hook(module)
     except Exception as exc:  # relive's own failure must not stop the program
-        print(
-            f"relive: could not hook into {module.__name__} ({exc!r}); it runs as usual",
-            file=sys.stderr,
-            flush=True,
-        )
+        default_console().warn(f"could not hook into {module.__name__} ({exc!r}); it runs as usual")
