@@ -52,6 +52,7 @@ def test_example_is_edited_live_then_restarted_for_settings_and_models(
     write_source(greetings, greetings.read_text().replace("Hello", "Howdy"))
     edited = wait_for_answer(port, "/", lambda r: "Howdy" in r.body)
     assert edited.json()["visit"] > 1 and served_pid(edited) == pid  # in place, state kept
+    relive.wait_for_line("relive: notes/greetings.py: 1 patched in ", stream="stderr")
 
     template = tmp_path / "notes" / "templates" / "notes" / "page.html"
     write_source(template, template.read_text().replace("<h1>", "<h1 class='edited'>"))
@@ -68,7 +69,7 @@ def test_example_is_edited_live_then_restarted_for_settings_and_models(
     views = tmp_path / "notes" / "views.py"
     write_source(views, views.read_text().replace("def index(", "def index(("))
     error = relive.wait_for_line("SyntaxError", stream="stderr")
-    assert "views.py:" in error
+    assert error.startswith("relive: notes/views.py:13: SyntaxError")  # relative, with line
     assert "Howdy" in request(port, "/").body  # the last good code keeps serving
     write_source(views, views.read_text().replace("def index((", "def index("))
 
