@@ -13,7 +13,9 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from harness import (
     copy_example,
     free_port,
     request,
+    served_pid,
     wait_for_answer,
     wait_for_server,
 )
@@ -201,3 +204,85 @@ def test_an_open_page_reloads_after_code_template_error_and_restart(
         restarted = wait_for_answer(port, "/", lambda r: r.json()["visit"] == 1)
         relive.pids.add(int(restarted.headers["x-served-by"].rsplit(" ", 1)[1]))
         wait_until(lambda: loads() >= 6, timeout=30)  # reconnected to the new server: reloaded
+
+
+class Forwarder:
+    """A TCP port forwarded to the app's port, as ``ssh -L`` or a container runtime does:
+    the browser knows this port only."""
+
+    def __init__(self, target: int) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.server.getsockname()[1]
+        self._target = target
+        self._sockets: list[socket.socket] = [self.server]
+        self._thread = threading.Thread(target=self._accept, name="test-forwarder", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), name="test-pump", daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
+def test_a_page_behind_a_forwarded_port_reloads_after_an_edit(tmp_path: Path, start: Start) -> None:
+    root = copy_example("flask_app", tmp_path / "app")
+    port = free_port()
+    relive = start("--livereload", "-m", "flask", "--app", "app", "run", "--port", str(port))
+    server = served_pid(wait_for_server(relive, port))
+    relive.pids.add(server)
+    assert listening_ports(server) == {port}  # live reload needs no port of its own
+    forwarded = Forwarder(port)
+    try:
+
+        def listening(count: int) -> bool:
+            loads = sum('"GET /page?forwarded HTTP/1.1" 200' in line for line in relive.stderr)
+            opened = sum('"GET /relive/events HTTP/1.1" 200' in line for line in relive.stderr)
+            return loads == count and opened == count
+
+        with chromium(f"http://127.0.0.1:{forwarded.port}/page?forwarded", tmp_path / "p"):
+            wait_until(lambda: listening(1), timeout=30)
+            greetings = root / "greetings.py"
+            write_source(greetings, greetings.read_text().replace("Hello", "Hi"))
+            wait_until(lambda: listening(2), timeout=BROWSER_TIMEOUT)
+    finally:
+        forwarded.close()
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its sockets, matched by inode)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
