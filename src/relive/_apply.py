@@ -18,7 +18,13 @@ from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
-from relive._derived import Dependencies, cached_functions, called_keys, same_outer_code
+from relive._derived import (
+    Dependencies,
+    cached_functions,
+    called_keys,
+    is_cached,
+    same_outer_code,
+)
 from relive._diff import Action, Statement, Step, future_flags
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
@@ -189,7 +195,7 @@ class ModuleApplier:
         own = [
             name
             for name, value in list(self.namespace.items())
-            if isinstance(value, types.FunctionType) or hasattr(value, "cache_clear")
+            if type(value) is types.FunctionType or is_cached(value)
             if self.derived.depends(name, changed, self.local_rebound)
         ]
         self.changes.changed_code = set(own) - self.local_rebound

@@ -24,6 +24,7 @@ __all__ = [
     "cached_functions",
     "called_keys",
     "code_names",
+    "is_cached",
     "same_outer_code",
     "stale_caches",
     "top_level_mentions",
@@ -67,7 +68,7 @@ class Dependencies:
                     return True
                 continue
             value = self.namespace.get(name)
-            if isinstance(value, type):
+            if issubclass(type(value), type):
                 prefix = name + "."
                 if any(bound.startswith(prefix) for bound in rebound):
                     return True
@@ -100,10 +101,11 @@ class Dependencies:
         value = self.namespace.get(name)
         for read in self._reads(value):
             target = self.namespace.get(read)
-            if isinstance(target, types.ModuleType):
+            if issubclass(type(target), types.ModuleType):
                 # ``a.K`` in the code: K of module a, if it changed there.
                 names = code_names_of(value, self.filename)
-                if any((target.__name__, other) in self.foreign for other in names):
+                module = types.ModuleType.__getattribute__(target, "__name__")
+                if any((module, other) in self.foreign for other in names):
                     result = True
                     break
             elif read in self.namespace and self._depends(read, changed, rebound, seen):
@@ -113,7 +115,7 @@ class Dependencies:
         return result
 
     def _reads(self, value: object) -> frozenset[str]:
-        if isinstance(value, types.ModuleType):
+        if issubclass(type(value), types.ModuleType):
             return frozenset()
         return code_names_of(value, self.filename)
 
@@ -138,32 +140,37 @@ def code_names(code: types.CodeType) -> frozenset[str]:
 
 
 def _codes(value: object, filename: str, depth: int) -> Iterator[types.CodeType]:
+    """The code objects behind ``value``: types are checked with ``type()`` only (a
+    namespace may hold proxies whose attributes raise, as Flask's ``request`` does)."""
+    kind = type(value)
     if depth > 4:
         return
-    if isinstance(value, types.FunctionType):
-        if value.__code__.co_filename == filename:
-            yield value.__code__
+    if kind is types.FunctionType:
+        code = value.__code__  # type: ignore[attr-defined]
+        if code.co_filename == filename:
+            yield code
         return
-    if isinstance(value, type):
+    if issubclass(kind, type):
         if depth > 1:
             return
         for member in list(value.__dict__.values()):
             yield from _codes(member, filename, depth + 1)
         return
-    if isinstance(value, property):
-        for accessor in (value.fget, value.fset, value.fdel):
+    if kind is property:
+        for accessor in (value.fget, value.fset, value.fdel):  # type: ignore[attr-defined]
             yield from _codes(accessor, filename, depth + 1)
         return
-    inner = getattr(value, "__func__", None) or _wrapped(value)
-    if inner is not None:
+    if kind in (staticmethod, classmethod):
+        yield from _codes(value.__func__, filename, depth + 1)  # type: ignore[attr-defined]
+        return
+    if kind is _LRU or kind is functools.partial:
+        inner = value.__wrapped__ if kind is _LRU else value.func  # type: ignore[attr-defined]
         yield from _codes(inner, filename, depth + 1)
 
 
-def _wrapped(value: object) -> object:
-    try:
-        return object.__getattribute__(value, "__wrapped__")
-    except (AttributeError, TypeError):
-        return None
+def is_cached(value: object) -> bool:
+    """Whether ``value`` is a ``functools.lru_cache`` wrapper."""
+    return type(value) is _LRU
 
 
 def cached_functions(namespace: dict[str, Any]) -> Iterator[tuple[str, Any]]:
