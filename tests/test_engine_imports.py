@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import relive
 from relive._engine import Engine
 from relive._tracker import imported_names
@@ -49,3 +51,25 @@ def test_imports_inside_functions_are_not_import_time_dependencies() -> None:
         "    from .i import w\n"
     )
     assert imported_names(source, "pkg") == {"a", "b", "c", "c.d", "g2", "pkg.i"}
+
+
+def test_an_import_cycle_that_keeps_changing_is_an_error_naming_its_modules(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    first = "import cy_b\n\nX = (getattr(cy_b, 'Y', None), object())\n"
+    package.write("cy_a.py", first)
+    package.write(
+        "cy_b.py", "import cy_a\n\nY = (cy_a.X if hasattr(cy_a, 'X') else None, object())\n"
+    )
+    a = package.module("cy_a")
+    b = package.module("cy_b")
+    x, y = a.X, b.Y
+    package.write(
+        "cy_a.py",
+        first.replace("object())", "object(), 1)").replace("getattr(cy_b, 'Y', None)", "cy_b.Y"),
+    )
+    with pytest.raises(relive.ReloadError) as info:
+        relive.refresh()
+    message = str(info.value)
+    assert "import cycle" in message and "cy_a" in message and "cy_b" in message
+    assert a.X is x and b.Y is y

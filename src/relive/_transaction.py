@@ -1,0 +1,335 @@
+"""One reload as an object: the edits it applies, the modules it visits, its undo.
+
+The engine is long-lived; everything that lives only while one batch of edits is applied
+(the journal, the importers read to follow it, the side effects recorded, the hooks) is
+held by a :class:`Transaction`, made for that batch and dropped after it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+
+from relive._apply import ModuleApplier, ModuleChanges
+from relive._derived import stale_caches, top_level_mentions
+from relive._diff import Statement
+from relive._errors import ReloadError
+from relive._lifecycle import HookRun
+from relive._output import Formatter
+from relive._patch import Journal
+from relive._prepare import Prepared
+from relive._running import ModuleFrames, check_plan
+from relive._tracker import Tracker
+from relive._undo import SideEffects
+
+__all__ = ["ModuleReport", "Report", "Transaction"]
+
+_MAX_VISITS = 4  # how often one module may be revisited by an import cycle
+
+
+@dataclass(frozen=True)
+class ModuleReport:
+    """What one reload did to one module."""
+
+    name: str
+    path: str
+    patched: tuple[str, ...]  # functions and classes patched in place (qualified names)
+    added: tuple[str, ...]  # names defined by new statements
+    removed: tuple[str, ...]  # names deleted with their definitions
+    executed: tuple[int, ...]  # lines of statements executed (again)
+    rebound: tuple[str, ...]  # names now bound to other objects (pushed to importers)
+    dependent: bool  # updated because a module it imports changed, not edited itself
+
+    def summary(self) -> str:
+        """One line, e.g. ``app.py: 2 patched, 1 added, 1 statement run`` (the path
+        relative to the current directory when under it, as every message of relive's)."""
+        return Formatter().module(self)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one reload did: the modules changed, in the order applied."""
+
+    modules: tuple[ModuleReport, ...] = ()
+    duration: float = 0.0  # seconds
+
+    @property
+    def reloaded(self) -> tuple[str, ...]:
+        """Names of the modules changed, in the order applied."""
+        return tuple(module.name for module in self.modules)
+
+    def __bool__(self) -> bool:
+        return bool(self.modules)
+
+    def summary(self) -> str:
+        """One line for people: what changed and how long it took (as relive says it)."""
+        return Formatter().applied(self)
+
+
+class Transaction:
+    """Applies one batch of prepared edits, and their importers, as one undoable step.
+
+    Args:
+        tracker: The engine's tracked modules.
+        prepared: The edits, parsed and compiled.
+        user_module: Whether a module is the user's (imported by a failed batch, it is
+            unloaded again).
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        prepared: list[Prepared],
+        user_module: Callable[[ModuleType], bool],
+    ) -> None:
+        self.tracker = tracker
+        self.prepared = _dependency_order(prepared)
+        self.editing = {item.tracked.name: item for item in self.prepared}  # by module
+        self.readers: set[str] = set()  # importers read to follow the edits
+        self.journal = Journal()
+        self.effects = SideEffects(user_module)
+        self.hooks = HookRun(self.journal)
+
+    def run(self, confirm: Callable[[], bool] | None = None) -> Report:
+        """Apply everything and commit, or roll back and raise ReloadError."""
+        started = time.perf_counter()
+        journal, hooks = self.journal, self.hooks
+        journal.before_user_code = lambda name: self._record_side_effects([name])
+        # A module imported anew runs its code: what it imports is recorded first.
+        self.tracker.on_import = self._record_side_effects
+        try:
+            with hooks.active():
+                reports = self._apply()
+            if confirm is not None and not confirm():
+                raise ReloadError("the edit was called off")
+        except BaseException as exc:
+            journal.rollback()
+            hooks.rolled_back()
+            if isinstance(exc, ReloadError) or not isinstance(exc, Exception):
+                raise
+            raise ReloadError(f"internal error while reloading: {exc!r}") from exc
+        finally:
+            self.tracker.on_import = None
+            self._lean_readers()
+        journal.commit()
+        hooks.committed()
+        for item in self.prepared:
+            self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
+        return Report(tuple(reports), time.perf_counter() - started)
+
+    def _record_side_effects(self, names: Iterable[str]) -> None:
+        """Before the program's code runs in modules ``names``: record the mutable state
+        of the tracked modules they import, directly or not (a rollback puts it back)."""
+        stack = [name for name in names if name not in self.effects.modules]
+        if not stack:
+            return
+        found: list[ModuleType] = []
+        while stack:
+            current = stack.pop()
+            tracked = self.tracker.get(current)
+            module = sys.modules.get(current)
+            if current in self.effects.modules or tracked is None or module is None:
+                continue
+            self.effects.modules.add(current)
+            found.append(module)
+            edit = self.editing.get(current)
+            stack.extend(edit.imports if edit is not None else tracked.imports)
+        for module in found:
+            self.journal.remember_namespace(vars(module))
+        self.effects.take(found)
+        # Undone at its place in the journal: later changes first, earlier ones after.
+        self.journal.on_rollback(self.effects.restorer())
+
+    def _lean_readers(self) -> None:
+        """Importers parsed only to follow this edit keep their statements without trees."""
+        for name in self.readers - self.editing.keys():
+            tracked = self.tracker.get(name)
+            if tracked is not None:
+                tracked.lean()
+        self.readers.clear()
+        self.editing = {}
+
+    def _apply(self) -> list[ModuleReport]:
+        prepared, journal, hooks = self.prepared, self.journal, self.hooks
+        frames = ModuleFrames()  # top-level code still running: it must not run again
+        for edit in prepared:  # an edit of a statement running now restarts, before hooks
+            module = vars(sys.modules[edit.tracked.name])
+            check_plan(edit.plan.steps, frames.running(module, edit.tracked), edit.tracked)
+        # Before hooks tear down what the program asked for before anything is applied;
+        # what they change is theirs (a rolled-back reload runs the after hooks again).
+        for edit in prepared:
+            if edit.plan.changed or edit.plan.moved:
+                hooks.before(edit.tracked.name)
+        pending = {item.tracked.name: item for item in prepared}
+        queue = deque(pending)
+        triggers: dict[str, set[tuple[str, str]]] = {}
+        derived: dict[str, set[tuple[str, str]]] = {}  # changed code importers use
+        visits: dict[str, int] = {}
+        reports: dict[str, ModuleChanges] = {}
+        while queue:
+            name = self._take_ready(queue, pending)
+            visits[name] = visits.get(name, 0) + 1
+            if visits[name] > _MAX_VISITS:
+                raise _cycle_error(name, visits, queue)
+            tracked = self.tracker.get(name)
+            if tracked is None:
+                continue
+            running = frames.running(vars(sys.modules[name]), tracked)
+            applier = ModuleApplier(
+                tracked, journal, triggers.pop(name, set()), running, derived.pop(name, set())
+            )
+            item = pending.pop(name, None)
+            changes = applier.run(item, self.editing.get(name))
+            reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
+            self._push(name, changes, (triggers, derived), queue, journal)
+        journal.settle()
+        changed = [report for report in reports.values() if report.anything]
+        hooks.after((report.tracked.name, report.patched) for report in changed)
+        return [_module_report(report) for report in changed]
+
+    def _take_ready(self, queue: deque[str], pending: dict[str, Prepared]) -> str:
+        """The first queued module that imports no other queued module (dependency order).
+
+        In an import cycle every member waits on another; the first queued one goes then.
+        """
+        queued = set(queue)
+        for index, name in enumerate(queue):
+            item = pending.get(name)
+            tracked = self.tracker.get(name)
+            imports = item.imports if item is not None else tracked.imports if tracked else ()
+            if not any(dependency in queued and dependency != name for dependency in imports):
+                del queue[index]
+                return name
+        return queue.popleft()
+
+    def _push(
+        self,
+        name: str,
+        changes: ModuleChanges,
+        triggers: tuple[dict[str, set[tuple[str, str]]], dict[str, set[tuple[str, str]]]],
+        queue: deque[str],
+        journal: Journal,
+    ) -> None:
+        """Queue the importers of ``name`` that read one of the names it rebound, or use
+        (at the top level) a function or class of it whose code changed; clear their
+        caches of functions reading either."""
+        rebound, code = changes.rebound, changes.changed_code
+        if not (rebound or code):
+            return
+        for importer in self.tracker.importers_of(name):
+            self.readers.add(importer.name)
+            edit = self.editing.get(importer.name)
+            source = edit.source if edit is not None else importer.source or ""
+            statements = edit.statements.copy if edit is not None else importer.statements
+            if "cache" in source and importer.name in sys.modules:
+                namespace = vars(sys.modules[importer.name])
+                journal.caches.extend(stale_caches(namespace, importer.filename, rebound | code))
+            reads = bool(rebound) and _reads_any(source, statements, name, rebound)
+            uses = bool(code) and top_level_mentions(source, code)
+            uses = uses and _reads_any(source, statements, name, code, plain=True)
+            if edit is None:
+                importer.lean(rebound | code)  # the heap stays small while many follow
+            for keys, follows, table in ((rebound, reads, triggers[0]), (code, uses, triggers[1])):
+                if follows:
+                    table.setdefault(importer.name, set()).update(_keys(name, keys))
+            if (reads or uses) and importer.name not in queue:
+                queue.append(importer.name)
+
+
+def _cycle_error(name: str, visits: dict[str, int], queue: deque[str]) -> ReloadError:
+    """An import cycle whose modules keep rebinding names the others read."""
+    cycle = sorted({name, *queue} | {module for module, count in visits.items() if count > 1})
+    return ReloadError(
+        f"an import cycle keeps changing after {_MAX_VISITS} passes through "
+        + ", ".join(cycle)
+        + ": each module rebinds a name another reads; break the cycle or import lazily",
+        module=name,
+    )
+
+
+def _module_report(changes: ModuleChanges) -> ModuleReport:
+    return ModuleReport(
+        name=changes.tracked.name,
+        path=changes.tracked.path,
+        patched=tuple(changes.patched),
+        added=tuple(changes.added),
+        removed=tuple(changes.removed),
+        executed=tuple(sorted(set(changes.executed))),
+        rebound=tuple(sorted(changes.rebound)),
+        dependent=changes.dependent,
+    )
+
+
+def _reads_any(
+    source: str,
+    statements: Callable[[], list[Statement]],
+    module: str,
+    names: set[str],
+    *,
+    plain: bool = False,
+) -> bool:
+    """Whether a statement of ``source`` reads one of ``names`` of ``module`` (or
+    star-imports it); ``statements`` is called only if the text mentions one of them.
+
+    ``plain``: only statements that are not imports or definitions count, reading the
+    names from ``module`` or through the names an import copied from it.
+    """
+    star = any(not name.startswith("_") or name == "__all__" for name in names)
+    words = names | {"*"} if star else names
+    if not any(word in source for word in words):
+        return False  # not even in the text: no need to parse the importer
+    copies: set[str] = set()
+    members = _keys(module, {name for name in names if "." in name}) - {(module, n) for n in names}
+    for statement in statements():
+        if not statement.mentions(words | copies):
+            continue
+        is_import = statement.text.startswith(("import ", "from "))
+        for origin, used in statement.uses:
+            if (origin, used) in members:
+                return True  # ``m.C.K`` for a replaced member ``C.K`` of m
+            if origin == module and (used in names or (star and used == "*")):
+                if not plain:
+                    return True
+                if is_import:
+                    copies |= statement.binds
+                    continue
+            elif not (plain and not origin and used in copies):
+                continue
+            if statement.kind == "stmt" and not is_import:
+                return True
+    return False
+
+
+def _keys(module: str, names: set[str]) -> set[tuple[str, str]]:
+    """Trigger keys for names of ``module``; a replaced class member ``C.K`` is read as
+    ``m.C.K``, the key ``(m.C, K)``, too."""
+    keys = {(module, name) for name in names}
+    for name in names:
+        if "." in name:
+            owner, _, member = name.rpartition(".")
+            keys.add((f"{module}.{owner}", member))
+    return keys
+
+
+def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:
+    """Order a batch so that a module comes after the modules it imports (cycles kept)."""
+    by_name = {item.tracked.name: item for item in prepared}
+    ordered: list[Prepared] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name):
+            return
+        state[name] = 1
+        for dependency in sorted(by_name[name].imports & by_name.keys()):
+            visit(dependency)
+        state[name] = 2
+        ordered.append(by_name[name])
+
+    for name in by_name:
+        visit(name)
+    return ordered
