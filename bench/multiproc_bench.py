@@ -146,7 +146,7 @@ class Run:
     missed: int = 0  # edits never served within EDIT_TIMEOUT
     new_route: bool = False
     pids_replaced: int = 0
-    counters_restarted: int = 0
+    state_kept: bool = True  # no worker replaced, each worker's counter never went back
 
 
 def command(tool: str, worker: str, port: int, workers: int) -> list[str]:
@@ -252,9 +252,10 @@ def measure(tool: str, worker: str, workers: int, edits: int) -> Run:
     run.pids_replaced = max(0, len(pids) - workers)
     for pid in pids:
         hits = [s.body["hits"] for s in samples if s.body.get("pid") == pid]
-        run.counters_restarted += int(min(hits) <= 1 and len(hits) > 1 and pid in pids)
+        run.state_kept = run.state_kept and len(set(hits)) == len(hits)
+    run.state_kept = run.state_kept and run.pids_replaced == 0
     for line in lines:
-        if match := re.search(r"handlers\.py: 1 patched in \d+ processes in ([\d.]+) ms", line):
+        if match := re.search(r"handlers\.py: 1 patched.*? in \d+ processes in ([\d.]+) ms", line):
             run.reported.append(float(match.group(1)) / 1000)
         if match := re.search(r"versions mixed across processes for ([\d.]+) ms", line):
             run.windows.append(float(match.group(1)) / 1000)
@@ -272,15 +273,16 @@ def table(runs: list[Run], workers: int, edits: int) -> str:
         "",
         "| tool | workers | requests | failed | save → no worker serves old code, median ms "
         "(max) | relive's report, median ms | versions mixed, median ms | edits not served | "
-        "new route | pids replaced |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "new route | pids replaced | state kept |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         worst = f" ({max(run.latencies) * 1000:.0f})" if run.latencies else ""
         rows.append(
             f"| {run.tool} | {run.worker} | {run.requests} | {run.failed} | "
             f"{ms(run.latencies)}{worst} | {ms(run.reported)} | {ms(run.windows)} | "
-            f"{run.missed} | {'yes' if run.new_route else 'no'} | {run.pids_replaced} |"
+            f"{run.missed} | {'yes' if run.new_route else 'no'} | {run.pids_replaced} | "
+            f"{'yes' if run.state_kept else 'no'} |"
         )
     return "\n".join(rows)
 

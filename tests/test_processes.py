@@ -204,3 +204,40 @@ def test_children_forked_around_an_edit_run_the_new_code(tmp_path: Path, start: 
         assert all(v == version for batch in late for _, v, _ in batch), late  # type: ignore[misc]
     assert len(_children(relive)) > 6, "the pool did not replace its children"
     relive.pids.update(_children(relive))
+
+
+SPAWNING_PROGRAM = """
+import os, subprocess, sys, time
+import work
+code = (
+    "import os, time, work\\n"
+    "print('site', os.environ.get('USER_SITE_RAN'), flush=True)\\n"
+    "while True:\\n"
+    "    print('SPAWNED', os.getpid(), work.version(), flush=True)\\n"
+    "    time.sleep(0.03)\\n"
+)
+child = subprocess.Popen([sys.executable, "-c", code])
+print("pid", os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_a_spawned_python_gets_each_edit_and_the_users_sitecustomize_still_runs(
+    tmp_path: Path, start: Start
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    write_source(site / "sitecustomize.py", "import os\nos.environ['USER_SITE_RAN'] = 'yes'\n")
+    write_source(tmp_path / "work.py", WORK.format(version="v1"))
+    write_source(tmp_path / "prog.py", SPAWNING_PROGRAM)
+    relive = start("prog.py", env={"PYTHONPATH": str(site)})
+    relive.wait_for_start(1)
+    assert relive.wait_for_line("site ") == "site yes"
+    child = int(relive.wait_for_line("SPAWNED ").split()[1])
+    relive.pids.add(child)
+
+    write_source(tmp_path / "work.py", WORK.format(version="v2"))
+    _wait_for_report(relive, "work.py: 1 patched in 2 processes")
+    wait_until(lambda: _last(relive, "SPAWNED")[2:3] == ["v2"], timeout=10)
+    assert int(_last(relive, "SPAWNED")[1]) == child
