@@ -139,3 +139,16 @@ def test_state_built_by_unchanged_code_stays(package: TemporaryPackage, engine: 
     report = apply_edit(mod, v1.replace("return 1", "return 2"))
     assert mod.POOL is pool and report.modules[0].executed == ()
     assert relive.refresh().summary() == "nothing changed"
+
+
+def test_a_statement_reading_a_class_follows_its_added_member(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = (
+        "import enum\n\n\nclass E(enum.Enum):\n    A = 1\n    B = 2\n\n\n"
+        "K = len(E)\nNAMES = [m.name for m in E]\n"
+    )
+    mod = package.module("dv_enum", v1)
+    assert mod.K == 2
+    apply_edit(mod, v1.replace("    B = 2\n", "    B = 2\n    C = 3\n"))
+    assert mod.K == 3 and mod.NAMES == ["A", "B", "C"]

@@ -306,7 +306,7 @@ class ModuleApplier:
             return False
         rebound = self.local_rebound | self._trigger_names
         calls = called_keys(statement.node, statement.scope.aliases)
-        return bool(calls) and self.derived.reads_changed(statement.uses, calls, changed, rebound)
+        return self.derived.reads_changed(statement.uses, calls, changed, rebound)
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         for module, name in uses:
