@@ -5,6 +5,8 @@ program keeps."""
 from __future__ import annotations
 
 import dataclasses
+import gc
+import types
 
 import pytest
 
@@ -140,3 +142,28 @@ def plain():
     assert code in mod.HIDDEN and len(mod.HIDDEN) == 1
     assert {code: "render"} == mod.NAMES and [code] == mod.ORDER
     assert mod.plain() == "plain v2" and plain_code is not mod.plain.__code__
+
+
+def test_a_reload_leaves_no_garbage_cycles_holding_its_work(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # A cycle (a recursive closure, a frame held in its own local) keeps the batch, its
+    # plans and compiled code alive until a full collection: old code objects then look
+    # held by the program, and every edit pays a pass over the heap.
+    from relive._apply import ModuleApplier
+    from relive._prepare import Prepared
+
+    mod = package.module("rebuilt_garbage", "def f():\n    return 1\n")
+    gc.collect()
+    gc.disable()
+    try:
+        for value in (2, 3):
+            apply_edit(mod, f"def f():\n    return {value}\n")
+        left = [o for o in gc.get_objects() if isinstance(o, (ModuleApplier, Prepared))]
+        frames = [o for o in gc.get_objects() if isinstance(o, types.FrameType)]
+        relive_frames = [f for f in frames if "relive" in f.f_code.co_filename]
+    finally:
+        gc.enable()
+    assert mod.f() == 3
+    assert left == []
+    assert [f.f_code.co_name for f in relive_frames] == []

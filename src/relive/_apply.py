@@ -121,7 +121,6 @@ class ModuleApplier:
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
-        self.classes = ClassSteps(self)
         self._nested_only: set[str] = set()
         self.derived = Dependencies(self.namespace, tracked.filename, set(changed))
         self.table = DefinitionTable(
@@ -130,6 +129,11 @@ class ModuleApplier:
             tracked.filename,
             tracked.name,
         )
+
+    @property
+    def classes(self) -> ClassSteps:
+        """The class statements' steps (made on use: holding them would make a cycle)."""
+        return ClassSteps(self)
 
     # -- driving ------------------------------------------------------------------------
 
@@ -164,7 +168,7 @@ class ModuleApplier:
             old = self.tracked.statements() if self.tracked.source is not None else []
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
-        for dropped in self.table.start(steps, old):
+        for dropped in self.table.start(steps, old, edited=item is not None):
             # Another statement binding the name stays: it binds it again.
             self.local_rebound.update(dropped.binds & self.bound_here)
         # Removed names stay until the end (old code may read them until it is patched),

@@ -9,12 +9,13 @@ to their new code; rolled back, to their old one. No other thread runs a rejecte
 from __future__ import annotations
 
 import inspect
-import sys
 import threading
 import time
 import types
 import warnings
 from typing import Any
+
+from relive._heap import thread_frames
 
 __all__ = ["CommitPoint", "Gate", "gate_code", "is_runner", "wait_for_calls"]
 
@@ -114,9 +115,8 @@ def wait_for_calls(timeout: float) -> None:
 
 
 def _calls_elsewhere() -> bool:
-    current = threading.get_ident()
-    for thread, frame in sys._current_frames().items():
-        walker: types.FrameType | None = None if thread == current else frame
+    for frame in thread_frames():
+        walker: types.FrameType | None = frame
         while walker is not None:
             if _GATE_NAME in walker.f_code.co_varnames:
                 return True

@@ -18,7 +18,14 @@ import types
 from collections.abc import Callable, Collection
 from typing import Any
 
-__all__ = ["PROBE_CODE", "internal_references", "probe_class", "redirect_in", "wait_for_readers"]
+__all__ = [
+    "PROBE_CODE",
+    "internal_references",
+    "probe_class",
+    "redirect_in",
+    "thread_frames",
+    "wait_for_readers",
+]
 
 Undo = Callable[[], None]
 _MISSING: Any = object()
@@ -102,10 +109,24 @@ def wait_for_readers(filename: str, names: Collection[str]) -> None:
         time.sleep(0.0005)
 
 
+def thread_frames(*, this_thread: bool = False) -> list[types.FrameType]:
+    """The innermost frame of every other thread (and of this one, ``this_thread``: the
+    caller's caller's, so that no frame holds itself in a local).
+
+    A frame kept in one of its own locals is a reference cycle: it and every frame it was
+    called from (with all their locals: a reload's plan, its compiled code) stay alive
+    until the next full collection.
+    """
+    me = threading.get_ident()
+    frames = [frame for thread, frame in sys._current_frames().items() if thread != me]
+    if this_thread:
+        frames.append(sys._getframe(2))
+    return frames
+
+
 def _readers(filename: str, names: frozenset[str]) -> bool:
-    current = threading.get_ident()
-    for thread, frame in sys._current_frames().items():
-        walker: types.FrameType | None = None if thread == current else frame
+    for frame in thread_frames():
+        walker: types.FrameType | None = frame
         while walker is not None:
             code = walker.f_code
             if code.co_filename == filename and not names.isdisjoint(code.co_names):

@@ -50,25 +50,29 @@ class DefinitionTable:
         self._heap = HeapIndex(filename, module)
         self._old: Sequence[Statement] = ()
         self._binders: dict[str, list[Statement]] | None = None
-        self._last_binding: dict[str, int] = {}
-        self._claimed: set[tuple[str, str | None]] = set()
+        self._steps: Sequence[Step] = ()
+        self._last_binding: dict[str, int] | None = None
+        self._claimed: set[tuple[str, str | None]] | None = None
 
-    def start(self, steps: Sequence[Step], old: Sequence[Statement]) -> list[Statement]:
+    def start(
+        self, steps: Sequence[Step], old: Sequence[Statement], *, edited: bool = True
+    ) -> list[Statement]:
         """Take the plan's steps and the old statements; returns the old statements no new
         statement continues (the objects of definitions among them are buried in the
         graveyard)."""
-        self._old = old
-        for step in steps:
-            for name in step.new.binds:
-                self._last_binding[name] = step.new.lineno
+        self._old, self._steps = old, steps
+        if not edited:  # an importer run again: every statement continues, at its lines
+            return []
         matched = {id(step.old) for step in steps if step.old is not None}
-        self._claimed = {(step.old.kind, step.old.name) for step in steps if step.old is not None}
         dropped = [s for s in old if id(s) not in matched]
         # A name bound more than once: what each statement made is looked for now, before
-        # any statement runs (new objects of the same name and lines would be mistaken).
-        for statement in old:
-            if statement.name is not None and len(self._binding(statement.name)) > 1:
-                self.made_by(statement)
+        # any statement runs (new objects of the same name at the same lines would be
+        # mistaken for it).
+        for binding in self._binding().values():
+            if len(binding) > 1:
+                for statement in binding:
+                    if statement.name is not None:
+                        self.made_by(statement)
         for statement in dropped:
             if statement.name is None:
                 continue
@@ -81,20 +85,18 @@ class DefinitionTable:
         """The object the old definition statement bound (MISSING: gone, or not known)."""
         if old.lineno in self._old_made:
             return self._old_made[old.lineno]
-        self._binding(old.name or "")
-        assert self._binders is not None
-        value = resolve_made(old, self._before, self._binders, self._heap)
+        value = resolve_made(old, self._before, self._binding(), self._heap)
         self._old_made[old.lineno] = value
         return value
 
-    def _binding(self, name: str) -> list[Statement]:
-        """The old statements binding ``name``."""
+    def _binding(self) -> dict[str, list[Statement]]:
+        """The old statements binding each name."""
         if self._binders is None:
             self._binders = {}
             for statement in self._old:
                 for bound in statement.binds:
                     self._binders.setdefault(bound, []).append(statement)
-        return self._binders.get(name, [])
+        return self._binders
 
     def before(self, name: str) -> object:
         """What ``name`` held before the reload (MISSING: nothing)."""
@@ -112,6 +114,11 @@ class DefinitionTable:
 
     def bound_later(self, statement: Statement, name: str) -> bool:
         """Whether a later statement of the new source binds ``name`` too."""
+        if self._last_binding is None:
+            self._last_binding = {}
+            for step in self._steps:
+                for bound in step.new.binds:
+                    self._last_binding[bound] = step.new.lineno
         return self._last_binding.get(name, 0) > statement.lineno
 
     def adoptable(
@@ -124,6 +131,8 @@ class DefinitionTable:
         for index, obj in enumerate(buried):
             if fits(obj):
                 return buried.pop(index)
+        if self._claimed is None:
+            self._claimed = {(s.old.kind, s.old.name) for s in self._steps if s.old is not None}
         if (statement.kind, statement.name) not in self._claimed and fits(live):
             return live
         return MISSING

@@ -206,9 +206,12 @@ class Journal:
             return
         # Probes sit in the same containers as the real objects: their reference counts
         # are what "held by nothing else" looks like.
-        self.follow_nested(*PROBE_CODE)
-        self._redirects[0] = (probe_class(), None)
-        swap_code(_probe_function(), _PROBE_SWAPPED, self)
+        nested_or_thrown = bool(self._nested or self._redirects)
+        if nested_or_thrown:
+            self.follow_nested(*PROBE_CODE)
+            self._redirects[0] = (probe_class(), None)
+        if self._replaced:
+            swap_code(_probe_function(), _PROBE_SWAPPED, self)
         code = {old: _latest(new, self._nested) for old, new in self._nested.items()}
         throwaways = [throwaway for throwaway, _ in self._redirects.values()]
         objects = {key: live for key, (_, live) in self._redirects.items() if key}
@@ -217,7 +220,7 @@ class Journal:
         self._redirects.clear()
         self._replaced.clear()
         undo = self._held_by_undo()
-        targets = _held_elsewhere(list(code), throwaways, undo)
+        targets = _held_elsewhere(list(code), throwaways, undo) if nested_or_thrown else []
         # Code objects the program keeps (a decorator recording ``f.__code__`` in a set)
         # follow the swap as references to the functions do.
         held = _held_more(list(replaced), undo)
@@ -319,15 +322,12 @@ def _open(gate: Gate) -> None:
     function.__code__ = gate_code(gate, code)
 
 
+_PROBE_SWAPPED = compile("def probe():\n    return 1\n", "<relive>", "exec").co_consts[0]
+
+
 def _probe_function() -> types.FunctionType:
     """A new function nothing else refers to, nor to its code (the baseline for swaps)."""
-    namespace: dict[str, Any] = {}
-    exec(compile("def probe():\n    return 1\n", "<relive>", "exec"), namespace)
-    probe: types.FunctionType = namespace.pop("probe")
-    return probe
-
-
-_PROBE_SWAPPED = _probe_function().__code__.replace(co_name="swapped")
+    return types.FunctionType(_PROBE_SWAPPED.replace(co_name="probe"), {})
 
 
 def _held_more(codes: list[types.CodeType], undo: Counter[int]) -> list[types.CodeType]:

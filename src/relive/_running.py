@@ -10,13 +10,14 @@ as in any module.
 from __future__ import annotations
 
 import ast
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
 
 from relive._diff import Action, Step
 from relive._errors import RestartRequired
+from relive._heap import thread_frames
+from relive._reparse import source_lines
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleFrames", "RunningStatement", "check_plan", "held_from", "restart_for"]
@@ -36,7 +37,7 @@ class ModuleFrames:
 
     def __init__(self) -> None:
         self._lines: dict[int, int] = {}  # id(module namespace) -> smallest line running
-        for frame in sys._current_frames().values():
+        for frame in thread_frames(this_thread=True):
             current: FrameType | None = frame
             while current is not None:
                 if current.f_code.co_name == "<module>":
@@ -67,7 +68,7 @@ class ModuleFrames:
             body = ast.parse(tracked.started).body
         except SyntaxError:
             return None
-        lines = tracked.started.splitlines()
+        lines = source_lines(tracked.started)
         for node in body:
             if node.lineno <= lineno <= (node.end_lineno or node.lineno):
                 line = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""

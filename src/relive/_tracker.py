@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 from relive._diff import Statement, analyze_body
+from relive._heap import thread_frames
 from relive._reparse import source_lines
 from relive._sources import (
     StatKey,
@@ -647,7 +648,7 @@ def _code_matches(module: object, path: str) -> bool:
     if not isinstance(namespace, dict):
         return False
     running = None
-    for frame in sys._current_frames().values():
+    for frame in thread_frames(this_thread=True):
         current: FrameType | None = frame
         while current is not None and running is None:
             if current.f_code.co_name == "<module>" and current.f_globals is namespace:

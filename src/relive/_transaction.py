@@ -316,20 +316,25 @@ def _keys(module: str, names: set[str]) -> set[tuple[str, str]]:
 
 
 def _dependency_order(prepared: list[Prepared]) -> list[Prepared]:
-    """Order a batch so that a module comes after the modules it imports (cycles kept)."""
+    """Order a batch so that a module comes after the modules it imports (cycles kept).
+
+    Depth first with a stack of its own: a recursive closure would hold itself through its
+    cell, a cycle keeping the batch (its plans, its compiled code) alive until the next
+    full collection.
+    """
     by_name = {item.tracked.name: item for item in prepared}
     ordered: list[Prepared] = []
     state: dict[str, int] = {}
-
-    def visit(name: str) -> None:
-        if state.get(name):
-            return
-        state[name] = 1
-        for dependency in sorted(by_name[name].imports & by_name.keys()):
-            visit(dependency)
-        state[name] = 2
-        ordered.append(by_name[name])
-
-    for name in by_name:
-        visit(name)
+    for root in by_name:
+        stack = [(root, False)]
+        while stack:
+            name, finished = stack.pop()
+            if finished:
+                state[name] = 2
+                ordered.append(by_name[name])
+            elif not state.get(name):
+                state[name] = 1
+                stack.append((name, True))
+                dependencies = sorted(by_name[name].imports & by_name.keys(), reverse=True)
+                stack.extend((dependency, False) for dependency in dependencies)
     return ordered
