@@ -114,6 +114,7 @@ class Transaction:
             raise ReloadError(f"internal error while reloading: {exc!r}") from exc
         finally:
             self.tracker.on_import = None
+            journal.before_user_code = None  # it holds the transaction: no cycle left behind
             self._lean_readers()
         journal.commit()
         hooks.committed()
