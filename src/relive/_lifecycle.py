@@ -93,12 +93,19 @@ def _register(kind: Kind, function: F) -> F:
     return function
 
 
+_exiting = threading.Event()  # before_exit ran: the process is ending
+
+
 def before_exit() -> None:
     """Call every module's before-reload hooks: the process is about to end (a restart).
 
-    Errors are logged, not raised: the process ends anyway.
+    Once per process (the supervisor's word and SIGTERM may both ask). Errors are logged,
+    not raised: the process ends anyway.
     """
     with _registry.lock:
+        if _exiting.is_set():
+            return
+        _exiting.set()
         modules = [module for module, kind in _registry.hooks if kind == "before_reload"]
     for module in modules:
         for hook in _hooks(module, "before_reload"):

@@ -22,8 +22,15 @@ The channel between the two processes, kept tiny on purpose:
         {"event": "member", "pid": 124}              another process of the program (forked
                                                      or spawned) joined the edits: Ctrl-C ends
                                                      it too, even outside the worker's group
-    supervisor -> worker: nothing. The worker reads its end only to see end-of-file: the
-        supervisor is gone, so the worker sends itself SIGTERM rather than live on orphaned.
+        {"event": "hooks-ran"}                       the answer to "ending"
+    supervisor -> worker, one JSON object per line:
+        {"event": "ending"}                          the program is about to be ended (a
+                                                     restart, relive stopping): the worker
+                                                     runs the before_reload hooks at once,
+                                                     whatever SIGTERM handler the program
+                                                     installed, and answers "hooks-ran"
+        End-of-file: the supervisor is gone, so the worker sends itself SIGTERM rather than
+        live on orphaned.
     RELIVE_HUB      set by the worker for the program's processes: JSON {"address": ...},
                     the Unix socket of ``relive._hub``; ``PYTHONPATH`` starts with
                     ``relive/_boot`` so that a spawned process arms itself (``relive._member``).
@@ -40,6 +47,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "EVENT_ENDING",
+    "EVENT_HOOKS_RAN",
     "EVENT_MEMBER",
     "EVENT_NOT_STARTED",
     "EVENT_NO_RELOAD",
@@ -57,6 +66,8 @@ EVENT_NO_RELOAD = "no-reload"
 EVENT_NOT_STARTED = "not-started"
 EVENT_MEMBER = "member"
 HUB_ENV = "RELIVE_HUB"
+EVENT_ENDING = "ending"
+EVENT_HOOKS_RAN = "hooks-ran"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from relive._filewatch import Batch, FileWatcher, matches
 from relive._observers import FORCE_POLLING_ENV
 from relive._output import Console, Exited, Restarting, Watching, relative
 from relive._protocol import (
+    EVENT_ENDING,
+    EVENT_HOOKS_RAN,
     EVENT_MEMBER,
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
@@ -38,6 +40,7 @@ from relive._protocol import (
     WORKER_ENV,
     WorkerOptions,
 )
+from relive._tree import descendants, end_processes
 
 __all__ = ["DEFAULT_GRACE", "Backoff", "ChangeFilter", "RunConfig", "Supervisor", "run"]
 
@@ -210,6 +213,7 @@ class Child:
         self.members: set[int] = set()  # the program's other processes, as the worker said
         self._events = events
         self._sock: socket.socket | None = None
+        self._hooks_ran = threading.Event()  # the worker ran the program's before hooks
         self._reader: threading.Thread | None = None
         if config.python:
             self.proc = self._spawn_worker(config)
@@ -262,20 +266,41 @@ class Child:
                     message = json.loads(line)
                 except ValueError:
                     continue  # not a line our worker wrote: the program wrote to the socket
-                if isinstance(message, dict):
+                if isinstance(message, dict) and message.get("event") == EVENT_HOOKS_RAN:
+                    self._hooks_ran.set()
+                elif isinstance(message, dict):
                     self._events.put(WorkerMessage(self, message))
 
     def stop(self, first_signal: int, grace: float) -> None:
-        """End the whole group: ``first_signal``, then SIGKILL after ``grace`` seconds."""
+        """End the whole group: ``first_signal``, then SIGKILL after ``grace`` seconds.
+
+        Before SIGTERM, the worker is asked to run the program's before_reload hooks (the
+        program's own SIGTERM handler, if it has one, would not run them); the grace
+        covers them too.
+        """
         deadline = time.monotonic() + grace
+        if first_signal == signal.SIGTERM:
+            self._run_hooks(deadline)
         _signal_group(self.pid, first_signal)
         self._signal_members(first_signal)
         try:
-            self.proc.wait(timeout=grace)
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
         self.close(deadline)
+
+    def _run_hooks(self, deadline: float) -> None:
+        """Ask the worker to run the before_reload hooks; wait for them until ``deadline``."""
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendall(json.dumps({"event": EVENT_ENDING}).encode() + b"\n")
+        except OSError:
+            return  # the worker is gone already
+        while not self._hooks_ran.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() >= deadline:
+                return
 
     def kill(self) -> None:
         """SIGKILL the whole group now."""
@@ -297,11 +322,13 @@ class Child:
         return outside
 
     def close(self, deadline: float) -> None:
-        """After the leader ended: end the rest of its group and the program's processes
-        outside it, close the channel."""
+        """After the leader ended: end the rest of its group, the program's processes outside
+        it (members, and every process it started in a session of its own, adopted here),
+        close the channel."""
         outside = self._members_outside()
         _end_group(self.pid, deadline)
         _end_members(outside, signal.SIGTERM, deadline)
+        end_processes(descendants(os.getpid()), deadline)
         if self._sock is not None:
             with contextlib.suppress(OSError):  # already shut down by the worker's exit
                 self._sock.shutdown(socket.SHUT_RDWR)

@@ -28,6 +28,8 @@ from relive._errors import RestartRequired
 from relive._lifecycle import before_exit
 from relive._output import Console, default_console
 from relive._protocol import (
+    EVENT_ENDING,
+    EVENT_HOOKS_RAN,
     EVENT_MEMBER,
     EVENT_NO_RELOAD,
     EVENT_NOT_STARTED,
@@ -77,12 +79,26 @@ class SupervisorLink:
             self._sock.sendall(line.encode())
 
     def _watch_supervisor(self) -> None:
+        """Answer the supervisor's word that the program is ending (run the before_reload
+        hooks now: the program may have a SIGTERM handler of its own); end this process
+        when the supervisor is gone."""
         try:
-            while self._sock.recv(4096):
-                pass
+            with self._sock.makefile("rb") as lines:
+                for line in lines:
+                    if _event(line) == EVENT_ENDING:
+                        before_exit()
+                        self.send(EVENT_HOOKS_RAN)
         except OSError:
             pass  # a reset connection means the same as end-of-file: the supervisor is gone
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _event(line: bytes) -> object:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message.get("event") if isinstance(message, dict) else None
 
 
 @dataclass(frozen=True)
