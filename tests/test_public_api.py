@@ -133,6 +133,7 @@ def test_the_supervisor_starts_without_loading_the_engine() -> None:
         "relive._protocol",
         "relive._supervisor",
         "relive._switch",
+        "relive._tree",
     }
 
 
