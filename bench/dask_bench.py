@@ -124,7 +124,7 @@ def run_trial(method: str, workers: int, edits: int, root: Path) -> Trial:
         handle = relive.dask.watch(client, root, quiet=True) if method == "relive.dask" else None
         module = importlib.import_module(name)
         held = client.submit(module.Held, pure=False)
-        (data,) = client.scatter([list(range(10_000))], broadcast=True)
+        (data,) = client.scatter([list(range(10_000))], timeout=60)
         stream = Stream(client, module.probe)
         stream.start()
         wait_until(lambda: stream.tasks >= 4 * workers, timeout=60)
