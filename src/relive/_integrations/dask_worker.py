@@ -105,10 +105,18 @@ class _Edit:
     """One edit on one worker, run in its own thread: close the gate, apply, vote, wait
     for the decision, commit or roll back, open the gate."""
 
-    def __init__(self, plugin: ReliveWorkerPlugin, version: int, texts: dict[str, str]) -> None:
+    def __init__(
+        self,
+        plugin: ReliveWorkerPlugin,
+        version: int,
+        texts: dict[str, str],
+        *,
+        catching_up: bool = False,
+    ) -> None:
         self.plugin = plugin
         self.version = version
         self.texts = texts
+        self.catching_up = catching_up  # a newer version found behind the gate wins
         self.voted: concurrent.futures.Future[Result] = concurrent.futures.Future()
         self.decision: concurrent.futures.Future[bool] = concurrent.futures.Future()
         self.done: concurrent.futures.Future[Result] = concurrent.futures.Future()
@@ -121,6 +129,11 @@ class _Edit:
             )
             self.voted.set_result(refusal)
             self.done.set_result(refusal)
+            return
+        if self.catching_up and self.version <= plugin.version:
+            plugin.gate.open()  # a newer version was applied while this one waited
+            self.voted.set_result({"ok": True})
+            self.done.set_result({"ok": True, "modules": []})
             return
         try:
             loaded = {name: text for name, text in self.texts.items() if name in sys.modules}
@@ -254,9 +267,7 @@ class ReliveWorkerPlugin(WorkerPlugin):
 
     def catch_up(self, version: int, texts: dict[str, str]) -> Result:
         """Apply the client's current texts if this worker is behind (a newcomer)."""
-        if version <= self.version:
-            return {"ok": True, "modules": []}
-        edit = _Edit(self, version, texts)
+        edit = _Edit(self, version, texts, catching_up=True)
         edit.decision.set_result(True)
         edit.run()
         return edit.done.result()
