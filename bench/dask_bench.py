@@ -77,6 +77,7 @@ class Trial:
     data_kept: bool = False
     tasks: int = 0
     failed: int = 0
+    timed_out: int = 0  # restarts that never got every worker back (dask/distributed#8534)
 
 
 class Stream:
@@ -130,9 +131,20 @@ def run_trial(method: str, workers: int, edits: int, root: Path) -> Trial:
         wait_until(lambda: stream.tasks >= 4 * workers, timeout=60)
         before = client.run(module.calls)
         for version in range(1, edits + 1):
-            trial.latencies.append(edit(method, client, handle, path, version))
+            try:
+                trial.latencies.append(edit(method, client, handle, path, version))
+            except TimeoutError:
+                if method != "restart":
+                    raise
+                trial.timed_out += 1
+                break
             time.sleep(SETTLE)
         stream.stop()
+        if trial.timed_out:
+            trial.held_updated = "lost"
+            trial.tasks, trial.failed = stream.tasks, stream.failed
+            sys.path.remove(str(root))
+            return trial
         after = client.run(module.calls)
         trial.state_kept = all(after.get(w, 0) >= count for w, count in before.items())
         trial.held_updated = _held(client, module, held, edits)
@@ -194,6 +206,7 @@ def _merged(runs: list[Trial]) -> Trial:
         all(run.data_kept for run in runs),
         sum(run.tasks for run in runs),
         sum(run.failed for run in runs),
+        sum(run.timed_out for run in runs),
     )
 
 
@@ -204,9 +217,11 @@ def table(trials: list[Trial], workers: int) -> str:
         "|---|---|---|---|---|---|",
     ]
     for trial in trials:
-        ms = [latency * 1000 for latency in trial.latencies]
+        ms = [latency * 1000 for latency in trial.latencies] or [float("nan")]
+        hung = f"; {trial.timed_out} timed out after 120 s" if trial.timed_out else ""
         rows.append(
-            f"| {trial.method} | {statistics.median(ms):.0f} ms ({min(ms):.0f}-{max(ms):.0f}) "
+            f"| {trial.method} | {statistics.median(ms):.0f} ms ({min(ms):.0f}-{max(ms):.0f})"
+            f"{hung} "
             f"| {'yes' if trial.state_kept else 'no (reset)'} | {trial.held_updated} "
             f"| {'yes' if trial.data_kept else 'no'} | {trial.failed} of {trial.tasks} |"
         )
@@ -241,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 trial = _merged(runs)
             else:
                 trial = run_trial(method, args.workers, edits, Path(tmp) / method)
-            print(f"{method}: {len(trial.latencies)} edits done", flush=True)
             trials.append(trial)
+            print(table([trial], args.workers).splitlines()[-1], flush=True)
     print(table(trials, args.workers))
     return 0
 
