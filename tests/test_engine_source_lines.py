@@ -94,3 +94,10 @@ def test_an_importer_read_without_its_trees_keeps_its_lines(
     k = user.K()
     apply_edit(user, v1.replace("return 1", "return 3"), dedent=False)
     assert (user.f(), k.m(), user.Y) == (3, 3, 2)
+
+
+def test_a_live_loop_names_the_line_the_compiler_counts() -> None:
+    from relive._loops import _line
+
+    data = "a = 1\n\x0c# page two\u2028still line two\nb = 2\n".encode()
+    assert _line(data, 3) == "b = 2"

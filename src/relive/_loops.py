@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from relive._errors import ReloadError
 from relive._output import Rejected, default_console
+from relive._reparse import source_lines
 from relive._sources import fingerprint, read_bytes, written_recently
 from relive._switch import disabled
 from relive._writers import being_written
@@ -29,7 +30,7 @@ __all__ = ["loop"]
 
 def _line(data: bytes, lineno: int | None) -> str:
     """Line ``lineno`` of a file's bytes (empty when out of range)."""
-    lines = data.decode("utf-8", "replace").splitlines()
+    lines = source_lines(data.decode("utf-8", "replace"))
     return lines[lineno - 1] if lineno is not None and 0 < lineno <= len(lines) else ""
 
 

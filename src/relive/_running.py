@@ -128,6 +128,6 @@ def restart_for(
         f"{running.line}); it cannot run before that one ends",
         path=tracked.path,
         lineno=step.new.lineno,
-        line=step.new.text.splitlines()[0].strip(),
+        line=source_lines(step.new.text)[0].strip(),
         module=tracked.name,
     )
