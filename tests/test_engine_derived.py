@@ -152,3 +152,68 @@ def test_a_statement_reading_a_class_follows_its_added_member(
     assert mod.K == 2
     apply_edit(mod, v1.replace("    B = 2\n", "    B = 2\n    C = 3\n"))
     assert mod.K == 3 and mod.NAMES == ["A", "B", "C"]
+
+
+def test_registries_lose_what_removed_renamed_or_undecorated_definitions_registered(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.write("dv_reg/__init__.py", "")
+    bus = package.module(
+        "dv_reg.bus",
+        """
+        HANDLERS = []
+        BY_NAME = {}
+        NAMES = set()
+
+
+        def on(function):
+            HANDLERS.append(function)
+            BY_NAME[function.__name__] = function
+            NAMES.add(function)
+            return function
+
+
+        class Base:
+            registry = []
+
+            def __init_subclass__(cls, **kwargs):
+                super().__init_subclass__(**kwargs)
+                Base.registry.append(cls)
+        """,
+    )
+    v1 = """
+        from .bus import Base, on
+
+
+        @on
+        def a():
+            return "a"
+
+
+        @on
+        def b():
+            return "b"
+
+
+        class P1(Base):
+            pass
+
+
+        class P2(Base):
+            pass
+        """
+    plug = package.module("dv_reg.plug", v1)
+    assert [f.__name__ for f in bus.HANDLERS] == ["a", "b"] and len(bus.Base.registry) == 2
+    v2 = (
+        v1.replace("def a():", "def a2():")
+        .replace("@on\n        def b", "def b")
+        .replace("class P1(Base)", "class P1b(Base)")
+        .replace("class P2(Base):\n            pass\n", "")
+    )
+    apply_edit(plug, v2)
+    assert [plug.a2] == bus.HANDLERS and {"a2": plug.a2} == bus.BY_NAME
+    assert {plug.a2} == bus.NAMES
+    assert bus.Base.registry == [plug.P1b]
+    apply_edit(plug, v1)
+    assert [f.__name__ for f in bus.HANDLERS] == ["a", "b"]
+    assert [cls.__name__ for cls in bus.Base.registry] == ["P1", "P2"]

@@ -41,6 +41,7 @@ from relive._prepare import CodeCache, Prepared, source_line
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._tracker import TrackedModule
+from relive._undo import purge_definitions
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
 
@@ -447,6 +448,7 @@ class ModuleApplier:
         self.local_rebound.update(present)
         self.changes.removed += sorted(present)
         values = {name: self.namespace[name] for name in present}
+        self._purge([value for value in values.values() if self._defined_here(value)])
         if now:
             self._delete(values)
         else:
@@ -471,6 +473,21 @@ class ModuleApplier:
             and name not in starred
             and not (name.startswith("__") and name.endswith("__"))
             and not (isinstance(value, types.ModuleType) and value.__name__ == f"{module}.{name}")
+        )
+
+    def _purge(self, objects: list[object]) -> None:
+        """Take ``objects`` out of the registries of this module and of the user's modules
+        it imports (what they registered): a fresh import would not have them."""
+        names = {self.tracked.name, *self.tracked.imports}
+        modules = [sys.modules[name] for name in sorted(names) if name in sys.modules]
+        purge_definitions(objects, self.tracked.filename, modules, self.journal)
+
+    def _defined_here(self, value: object) -> bool:
+        """A function or class this module's source defined (or a wrapper of one)."""
+        if isinstance(value, type):
+            return value.__module__ == self.module.__name__
+        return bool(
+            find_functions(value, getattr(value, "__qualname__", ""), self.tracked.filename)
         )
 
     def _delete(self, values: dict[str, object]) -> None:
@@ -579,6 +596,9 @@ class ModuleApplier:
         if functions is None:
             functions = self._made_functions(step)
         target = new
+        if step.old is not None and (getattr(step.old.node, "decorator_list", None) or ()):
+            # What the old decorators registered goes; the new ones register it again.
+            self._purge([self.table.made_by(step.old), *(functions or ())])
         if functions and patch_function(functions[0], new, self.journal):
             target = functions[0]
         decorators = [eval(code, self.namespace) for code in self.codes.decorators(step.new.node)]

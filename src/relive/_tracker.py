@@ -41,6 +41,7 @@ __all__ = [
     "TrackedModule",
     "Tracker",
     "Unreadable",
+    "excluded_prefixes",
     "function_bodies",
     "imported_names",
     "not_loaded_yet",
@@ -212,7 +213,7 @@ class Tracker:
     """The set of tracked modules, their source cache and the import index."""
 
     def __init__(self, *, include: Sequence[str | os.PathLike[str]] = ()) -> None:
-        self._excluded = _excluded_prefixes()
+        self._excluded = excluded_prefixes()
         self._included = tuple(str(Path(p).resolve()) + os.sep for p in include)
         self._modules: dict[str, TrackedModule] = {}
         self._by_path: dict[str, list[TrackedModule]] = {}
@@ -545,7 +546,7 @@ def _realpath(path: str, directories: dict[str, str]) -> str:
     return os.path.join(real, base)
 
 
-def _excluded_prefixes() -> tuple[str, ...]:
+def excluded_prefixes() -> tuple[str, ...]:
     import site
 
     paths = sysconfig.get_paths()
