@@ -97,3 +97,12 @@ def test_a_pyc_of_the_text_on_disk_is_trusted(package: TemporaryPackage, bytecod
     write_source(mod.__file__ or "", v1.replace("next(COUNTER)", "next(COUNTER) * 10"))
     relive.refresh()
     assert mod.COUNTER is counter and mod.g() == 0  # the unchanged statement kept its state
+
+
+def test_names_set_by_code_run_at_import_stay(package: TemporaryPackage) -> None:
+    v1 = "def init():\n    global CONFIG\n    CONFIG = 5\n\ninit()\n\ndef f():\n    return CONFIG\n"
+    mod = package.module("unknown_global", v1)
+    write_source(mod.__file__ or "", v1.replace("return CONFIG", "return CONFIG + 1"))
+    relive.get_engine()
+    relive.refresh()
+    assert mod.CONFIG == 5 and mod.f() == 6

@@ -458,19 +458,23 @@ class ModuleApplier:
         """The names a fresh import of the module would not bind, for a module whose text
         at import is unknown (edited before relive saw it): definitions deleted meanwhile.
 
-        Special names, submodules and what star imports bring are left alone.
+        Special names, submodules, what star imports bring and the names functions declare
+        ``global`` (``init()`` run at import may set them) are left alone.
         """
         module = self.tracked.name
-        starred: set[str] = set()
+        kept: set[str] = set()
         for step in steps:
             for source, name in step.new.uses:
                 if name == "*" and source in sys.modules:
-                    starred.update(vars(sys.modules[source]))
+                    kept.update(vars(sys.modules[source]))
+            for node in ast.walk(step.new.node):
+                if isinstance(node, ast.Global):
+                    kept.update(node.names)
         return frozenset(
             name
             for name, value in list(self.namespace.items())
             if name not in self.bound_here
-            and name not in starred
+            and name not in kept
             and not (name.startswith("__") and name.endswith("__"))
             and not (isinstance(value, types.ModuleType) and value.__name__ == f"{module}.{name}")
         )
