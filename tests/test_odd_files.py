@@ -94,3 +94,24 @@ def test_an_unknown_encoding_in_the_coding_line_is_said(
         assert "unknown encoding" in str(error) and "deleted" not in str(error)
     else:
         raise AssertionError("the edit was applied")
+
+
+def test_a_module_imported_through_a_retargeted_symlink_follows_the_link(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    targets = package.root / "targets"
+    package.write("targets/first.py", "def value():\n    return 'first'\n")
+    package.write("targets/second.py", "def value():\n    return 'second'\n")
+    link = package.root / "linked.py"
+    link.symlink_to(targets / "first.py")
+    mod = package.module("linked")
+    value = mod.value
+    with relive.watch(package.root, quiet=True):
+        staged = package.root / "linked.py.new"  # ln -sfn: a new link renamed over the old
+        staged.symlink_to(targets / "second.py")
+        os.replace(staged, link)
+        wait_until(lambda: value() == "second")
+        package.write("targets/first.py", "def value():\n    return 'first, edited'\n")
+        package.write("targets/second.py", "def value():\n    return 'second, edited'\n")
+        wait_until(lambda: value() == "second, edited")
+    assert mod.value is value  # patched in place, as any edit

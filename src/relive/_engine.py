@@ -90,8 +90,10 @@ class Engine:
             self._tracker.scan()
             modules = {tracked.name: tracked for tracked in self._tracker.failed()}
             for path in paths:
-                for tracked in self._tracker.by_path(os.path.realpath(path)):
-                    modules[tracked.name] = tracked
+                # The file, or a symbolic link a module was imported through.
+                for where in {os.path.realpath(path), os.path.abspath(path)}:
+                    for tracked in self._tracker.by_path(where):
+                        modules[tracked.name] = tracked
             return self._run(self._tracker.changed_on_disk(modules.values()), retry=False)
 
     def apply_changes(

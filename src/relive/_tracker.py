@@ -217,6 +217,8 @@ class Tracker:
         self._included = tuple(str(Path(p).resolve()) + os.sep for p in include)
         self._modules: dict[str, TrackedModule] = {}
         self._by_path: dict[str, list[TrackedModule]] = {}
+        # Modules imported through a symbolic link, by the link's path (as ``__file__``).
+        self._by_link: dict[str, list[TrackedModule]] = {}
         self._seen: set[str] = set()
         self._started = process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
@@ -329,6 +331,9 @@ class Tracker:
         )
         self._modules[name] = tracked
         self._by_path.setdefault(path, []).append(tracked)
+        link = _link_path(filename, path)
+        if link is not None:
+            self._by_link.setdefault(link, []).append(tracked)
         self._index(tracked, imported_names(source, tracked.package))
         return tracked
 
@@ -410,8 +415,26 @@ class Tracker:
         return False
 
     def by_path(self, path: str) -> list[TrackedModule]:
-        """The tracked modules loaded from a file (usually one)."""
-        return [tracked for tracked in list(self._by_path.get(path, ())) if self.alive(tracked)]
+        """The tracked modules loaded from a file (usually one), or through a symbolic
+        link at ``path`` (retargeted, maybe)."""
+        found = [*self._by_path.get(path, ()), *self._by_link.get(path, ())]
+        return [tracked for tracked in dict.fromkeys(found) if self.alive(tracked)]
+
+    def _follow_link(self, tracked: TrackedModule) -> None:
+        """A module imported through a symbolic link follows the link as it is now, as a
+        fresh import would (the link was pointed at another file)."""
+        link = _link_path(tracked.filename, tracked.path)
+        if link is None:
+            return
+        real = os.path.realpath(link)
+        if real == tracked.path or not os.path.isfile(real):
+            return
+        self._by_path[tracked.path].remove(tracked)
+        if not self._by_path[tracked.path]:
+            del self._by_path[tracked.path]
+        tracked.path = real
+        tracked.stat = (0, -1, 0)  # another file: its content decides
+        self._by_path.setdefault(real, []).append(tracked)
 
     def directories(self) -> set[str]:
         """The directories the tracked modules were loaded from."""
@@ -438,6 +461,11 @@ class Tracker:
             self._by_path[tracked.path].remove(tracked)
             if not self._by_path[tracked.path]:
                 del self._by_path[tracked.path]
+            link = _link_path(tracked.filename, tracked.path)
+            if link is not None and tracked in self._by_link.get(link, ()):
+                self._by_link[link].remove(tracked)
+                if not self._by_link[link]:
+                    del self._by_link[link]
 
     def changed_on_disk(
         self, modules: Iterable[TrackedModule]
@@ -445,6 +473,7 @@ class Tracker:
         """Modules whose content differs from the cache, with the new source (None: gone)."""
         changed: list[tuple[TrackedModule, str | None]] = []
         for tracked in modules:
+            self._follow_link(tracked)
             try:
                 stat = stat_key(tracked.path)
             except OSError:
@@ -517,6 +546,13 @@ def _settled(path: str, stat: StatKey) -> bool:
         return not being_written(path) and stat_key(path) == stat
     except OSError:
         return False
+
+
+def _link_path(filename: str, path: str) -> str | None:
+    """Where a module imported as ``filename`` (resolved: ``path``) was linked from, when a
+    symbolic link led to it; None otherwise."""
+    absolute = os.path.abspath(filename)
+    return absolute if absolute != path and absolute.endswith(".py") else None
 
 
 def _nothing() -> None:

@@ -290,7 +290,9 @@ class Watcher:
             name = os.path.basename(restart[0])
             self._restart(RestartRequired(f"{name} changed and it is the running script"))
             return
-        report, errors = self._apply_changes(changed)
+        # The paths as seen too: a symbolic link a module was imported through, retargeted.
+        links = {os.fspath(path) for path in batch.changed if os.path.islink(path)}
+        report, errors = self._apply_changes(changed | links)
         rejected = [error for error in errors if not isinstance(error, RestartRequired)]
         fixed, recovered = self._pending.settle(report, rejected)
         if report:
