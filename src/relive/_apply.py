@@ -633,8 +633,10 @@ class ModuleApplier:
                 continue
             self._shifted.add(id(function))
             previous = self.journal.code_of(function)
-            self.journal.setattr(function, "__code__", shift_lines(previous, delta))
-            self.journal.follow_nested(previous, self.journal.code_of(function))
+            moved = shift_lines(previous, delta)
+            self.journal.code_replaced(previous, moved)  # held code objects follow
+            self.journal.setattr(function, "__code__", moved)
+            self.journal.follow_nested(previous, moved)
 
 
 def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:

@@ -237,8 +237,10 @@ def _redirect_set(items: set[Any], objects: dict[int, object]) -> Undo | None:
     found = [item for item in items if id(item) in objects]
     if not found:
         return None
-    added = [objects[id(item)] for item in found if objects[id(item)] not in items]
+    # Removed first: a set finds by equality, and the live object may equal the one it
+    # replaces (code objects that differ only in their line table compare equal).
     items.difference_update(found)
+    added = [live for live in (objects[id(item)] for item in found) if live not in items]
     items.update(added)
     return functools.partial(_swap_back, items, found, added)
 
