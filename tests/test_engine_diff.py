@@ -7,16 +7,8 @@ import textwrap
 
 import pytest
 
-from relive._diff import (
-    Action,
-    BodyPlan,
-    Statement,
-    Step,
-    analyze_body,
-    count_kinds,
-    future_flags,
-    plan_module,
-)
+from relive._diff import Action, BodyPlan, Step, count_kinds, plan_module
+from relive._statements import Statement, analyze_body, future_flags
 
 
 def statements(source: str, *, module: str = "pkg.mod", package: str = "pkg") -> list[Statement]:

@@ -25,7 +25,7 @@ from relive._derived import (
     is_cached,
     same_outer_code,
 )
-from relive._diff import Action, Statement, Step, future_flags
+from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
 from relive._made import MISSING, DefinitionTable, statement_lines
@@ -40,6 +40,7 @@ from relive._patch import (
 from relive._prepare import CodeCache, Prepared, source_line
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
+from relive._statements import Statement, future_flags
 from relive._tracker import TrackedModule
 from relive._undo import purge_definitions
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from relive._classes import MemberRules, incompatibility, patch_class_members
-from relive._diff import Action, BodyPlan, ClassPlan, Step, class_body
+from relive._diff import Action, BodyPlan, ClassPlan, Step
 from relive._heap import wait_for_readers
 from relive._patch import find_functions
 from relive._prepare import restart_required
+from relive._statements import class_body
 from relive._tracker import TrackedModule
 
 if TYPE_CHECKING:

@@ -1,7 +1,10 @@
-"""Old source x new source → plan: which top-level statements and class members changed.
+"""Old statements x new statements → plan: which top-level statements and class members
+changed, and what the engine does with each.
 
-Pure logic: source text and syntax trees in, a :class:`BodyPlan` out. Nothing is imported
-or executed here; the engine turns the plan into patches (patch.py).
+Pure: :class:`~relive._statements.Statement` records in (``relive._statements`` analyses
+the source), a :class:`BodyPlan` out; nothing is imported, executed or modified here (what
+it asks of a statement, ``relive._statements`` memoizes). The engine turns the plan into
+patches (``relive._apply``).
 """
 
 from __future__ import annotations
@@ -11,30 +14,21 @@ import dataclasses
 import enum
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
-from relive._reparse import source_lines
+from relive._statements import FUNCTION_NODES, Statement, class_body, dump_all
 
 __all__ = [
     "Action",
     "BodyPlan",
     "ClassPlan",
-    "Statement",
     "Step",
-    "analyze_body",
-    "class_body",
-    "future_flags",
-    "names_read",
+    "count_kinds",
     "plan_module",
 ]
 
-_LEAN_TEXT = 200  # characters: a plain statement this short keeps its tree when lean
 
-# A dependency key: (module, name). An empty module means "this module's namespace".
-Key = tuple[str, str]
-
-_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -48,88 +42,6 @@ class Action(enum.Enum):
     PATCH_FUNCTION = "patch-function"  # signature/defaults changed: rebuild, then patch in place
     REDEFINE = "redefine"  # decorators changed: patch the inner function, rebind the new object
     PATCH_CLASS = "patch-class"  # class body changed: patched member by member
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a module or class body, with what it binds and what it reads.
-
-    A *lean* statement (see :meth:`lean`) has let go of its syntax tree, which is parsed
-    again from ``text`` when asked for: relive keeps the trees of modules it read only to
-    follow an edit elsewhere in this form (a full tree is some 1,500 objects per function
-    that every full garbage collection of the program would walk).
-    """
-
-    _node: ast.stmt | None = field(repr=False, compare=False)
-    text: str
-    lineno: int  # first line, decorators included
-    kind: str  # "def", "class" or "stmt"
-    name: str | None  # the defined name, for "def" and "class"
-    binds: frozenset[str]
-    scope: _Scope = field(repr=False, compare=False)
-    _uses: frozenset[Key] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def node(self) -> ast.stmt:
-        """The statement's syntax tree (parsed again from ``text`` if the statement is lean)."""
-        if self._node is None:
-            object.__setattr__(self, "_node", _parse_statement(self))
-        assert self._node is not None
-        return self._node
-
-    @property
-    def is_lean(self) -> bool:
-        return self._node is None
-
-    def lean(self, names: Iterable[str] = ()) -> Statement:
-        """This statement without its tree; what it reads is kept, worked out first if it
-        mentions one of ``names`` (an edit elsewhere rebound them: it is about to be asked).
-
-        A short plain statement (an import, an assignment: what an edit elsewhere makes run
-        again) keeps its tree: it is small, and parsing it again would cost more.
-        """
-        if self._node is None or (self.kind == "stmt" and len(self.text) <= _LEAN_TEXT):
-            return self
-        uses = self._uses or getattr(self._node, "_relive_uses", None)
-        if uses is None and names and self.mentions(names):
-            uses = self.uses
-        return dataclasses.replace(self, _node=None, _uses=uses)
-
-    @property
-    def uses(self) -> frozenset[Key]:
-        """What the statement reads while it runs (worked out on first use, then cached)."""
-        if self._uses is not None:
-            return self._uses
-        node = self.node
-        cached: frozenset[Key] | None = getattr(node, "_relive_uses", None)
-        if cached is None:
-            cached = frozenset(_uses(node, self.scope))
-            node._relive_uses = cached  # type: ignore[attr-defined]
-        object.__setattr__(self, "_uses", cached)
-        return cached
-
-    @property
-    def decorator_uses(self) -> frozenset[Key]:
-        """What the decorators alone read."""
-        return frozenset(
-            key
-            for decorator in getattr(self.node, "decorator_list", ())
-            for key in _uses(decorator, self.scope)
-        )
-
-    def mentions(self, names: Iterable[str]) -> bool:
-        """Whether any of ``names`` occurs in the statement's text: a quick test that
-        rules out most statements before their syntax tree is walked for :attr:`uses`."""
-        return any(name in self.text for name in names)
-
-    @property
-    def dump(self) -> str:
-        """The statement's syntax tree as text, positions left out (cached on first use)."""
-        cached: str | None = getattr(self.node, "_relive_dump", None)
-        if cached is None:
-            cached = ast.dump(self.node, annotate_fields=False, include_attributes=False)
-            self.node._relive_dump = cached  # type: ignore[attr-defined]
-        return cached
 
 
 @dataclass(frozen=True)
@@ -172,56 +84,6 @@ class ClassPlan:
 
     body: BodyPlan
     rebuild: bool  # the class statement must run again (attributes, signatures, decorators)
-
-
-@dataclass
-class _Scope:
-    """Import aliases of a module: which local names stand for which modules."""
-
-    module: str
-    package: str
-    aliases: dict[str, str] = field(default_factory=dict)
-
-
-def future_flags(tree: ast.Module) -> int:
-    """Compiler flags for the ``from __future__`` imports at the top of ``tree``."""
-    import __future__
-
-    flags = 0
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            for alias in node.names:
-                feature = getattr(__future__, alias.name, None)
-                if feature is not None:
-                    flags |= feature.compiler_flag
-        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
-            break
-    return flags
-
-
-def analyze_body(
-    body: Sequence[ast.stmt],
-    lines: Sequence[str],
-    *,
-    module: str = "",
-    package: str = "",
-    previous: Sequence[Statement] = (),
-) -> list[Statement]:
-    """Describe each statement of ``body``: its text, what it binds and what it reads.
-
-    Args:
-        body: The statements (a module's or a class's body).
-        lines: The source's lines, for the statements' text.
-        module: The module's dotted name, to resolve relative imports.
-        package: The module's package, to resolve relative imports.
-        previous: The statements of the source before the edit: one with the same text
-            binds the same names, so that part of the analysis is taken from it.
-    """
-    scope = _Scope(module, package)
-    for node in body:
-        _record_aliases(node, scope)
-    known = {statement.text: statement.binds for statement in previous}
-    return [_describe(node, lines, scope, known) for node in body]
 
 
 def plan_module(old: Sequence[Statement], new: Sequence[Statement]) -> BodyPlan:
@@ -305,9 +167,9 @@ def _outline(stmt: Statement) -> str:
     """A definition without its body: decorators, arguments, return annotation, bases."""
     node = stmt.node
     if isinstance(node, ast.ClassDef):
-        return _dump_all([*node.decorator_list, *node.bases, *node.keywords])
-    if isinstance(node, _FUNCTION_NODES):
-        return type(node).__name__ + _dump_all([*node.decorator_list, node.args, node.returns])
+        return dump_all([*node.decorator_list, *node.bases, *node.keywords])
+    if isinstance(node, FUNCTION_NODES):
+        return type(node).__name__ + dump_all([*node.decorator_list, node.args, node.returns])
     return ""
 
 
@@ -355,10 +217,10 @@ def _step(old: Statement | None, new: Statement, *, in_class: bool) -> Step:
 
 
 def _function_action(old: ast.stmt, new: ast.stmt) -> Action:
-    assert isinstance(old, _FUNCTION_NODES) and isinstance(new, _FUNCTION_NODES)
-    if type(old) is not type(new) or _dump_all(old.decorator_list) != _dump_all(new.decorator_list):
+    assert isinstance(old, FUNCTION_NODES) and isinstance(new, FUNCTION_NODES)
+    if type(old) is not type(new) or dump_all(old.decorator_list) != dump_all(new.decorator_list):
         return Action.REDEFINE
-    same_signature = _dump_all([old.args, old.returns]) == _dump_all([new.args, new.returns])
+    same_signature = dump_all([old.args, old.returns]) == dump_all([new.args, new.returns])
     return Action.PATCH_BODY if same_signature else Action.PATCH_FUNCTION
 
 
@@ -369,7 +231,7 @@ def _plan_class(old: ast.ClassDef, new: ast.ClassDef) -> ClassPlan:
     if slots is not None:
         body = dataclasses.replace(body, restart_reasons=(*body.restart_reasons, slots))
     rebuild = (
-        _dump_all([*old.decorator_list, *old.bases]) != _dump_all([*new.decorator_list, *new.bases])
+        dump_all([*old.decorator_list, *old.bases]) != dump_all([*new.decorator_list, *new.bases])
         or any(_needs_rebuild(step) for step in body.steps)
         or _reordered(body.steps)
     )
@@ -407,7 +269,7 @@ def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
     methods = {
         node.name
         for node in old.body
-        if isinstance(node, _FUNCTION_NODES) and not node.decorator_list
+        if isinstance(node, FUNCTION_NODES) and not node.decorator_list
     }
     return not removed <= methods
 
@@ -415,13 +277,13 @@ def _removes_data(old: ast.ClassDef, removed: frozenset[str]) -> bool:
 def _restart_reasons(old: Statement | None, new: Statement) -> list[tuple[int, str]]:
     if old is None or old.text == new.text:
         return []
-    if isinstance(old.node, _FUNCTION_NODES) and isinstance(new.node, _FUNCTION_NODES):
+    if isinstance(old.node, FUNCTION_NODES) and isinstance(new.node, FUNCTION_NODES):
         return _kind_changes(old.node, new.node)
     # Bases are compared as objects when the class is built again (``m0.A`` and ``A``
     # imported from m0 are one class); keywords such as ``metaclass=`` as text.
     if new.kind == "class" and isinstance(old.node, ast.ClassDef):
         assert isinstance(new.node, ast.ClassDef)
-        if _dump_all(old.node.keywords) != _dump_all(new.node.keywords):
+        if dump_all(old.node.keywords) != dump_all(new.node.keywords):
             return [(new.node.lineno, f"the metaclass or class keywords of {new.name} changed")]
     return []
 
@@ -447,7 +309,7 @@ def _function_kinds_at(
     stack: list[ast.AST] = list(node.body)
     while stack:
         child = stack.pop()
-        if isinstance(child, _FUNCTION_NODES):
+        if isinstance(child, FUNCTION_NODES):
             yield from _function_kinds_at(child, f"{name}.<locals>.")
             continue
         if isinstance(child, ast.Lambda | ast.ClassDef):
@@ -458,199 +320,6 @@ def _function_kinds_at(
         yield name, "async generator" if yields else "coroutine function", node
     else:
         yield name, "generator" if yields else "plain function", node
-
-
-def names_read(statements: Iterable[Statement]) -> frozenset[str]:
-    """Every global name the statements may read, function bodies included."""
-    return frozenset(
-        node.id
-        for statement in statements
-        for node in ast.walk(statement.node)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-    )
-
-
-def _parse_statement(statement: Statement) -> ast.stmt:
-    """The tree of a lean top-level statement, at its lines in the file."""
-    padded = "\n" * (statement.lineno - 1) + statement.text
-    body = ast.parse(padded).body
-    if len(body) != 1:  # pragma: no cover - a top-level statement's text is one statement
-        raise RuntimeError(f"line {statement.lineno}: {len(body)} statements in one's text")
-    node = body[0]
-    if isinstance(node, ast.ClassDef):
-        node._relive_context = (source_lines(padded), statement.scope)  # type: ignore[attr-defined]
-    return node
-
-
-def class_body(node: ast.ClassDef) -> list[Statement]:
-    """Describe a class's body with the lines and imports of the module it is in."""
-    lines, scope = getattr(node, "_relive_context", ((), _Scope("", "")))
-    return [_describe(child, lines, scope) for child in node.body]
-
-
-def _dump_all(nodes: Iterable[ast.AST | None]) -> str:
-    return "|".join(
-        "" if node is None else ast.dump(node, annotate_fields=False, include_attributes=False)
-        for node in nodes
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Describing one statement
-
-
-def _describe(
-    node: ast.stmt,
-    lines: Sequence[str],
-    scope: _Scope,
-    known: Mapping[str, frozenset[str]] | None = None,
-) -> Statement:
-    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-    text = _segment(lines, node, first) if lines else ""
-    if isinstance(node, ast.ClassDef):
-        node._relive_context = (lines, scope)  # type: ignore[attr-defined]
-        kind, name = "class", node.name
-    elif isinstance(node, _FUNCTION_NODES):
-        kind, name = "def", node.name
-    else:
-        kind, name = "stmt", None
-    if not text:
-        text = ast.dump(node, annotate_fields=False, include_attributes=False)
-    binds = known.get(text) if known else None
-    return Statement(
-        _node=node,
-        text=text,
-        lineno=first,
-        kind=kind,
-        name=name,
-        binds=frozenset(_binds(node)) if binds is None else binds,
-        scope=scope,
-    )
-
-
-def _segment(lines: Sequence[str], node: ast.stmt, first: int) -> str:
-    end = node.end_lineno or node.lineno
-    chunk = list(lines[first - 1 : end])
-    if not chunk:
-        return ""
-    # Column offsets count UTF-8 bytes, not characters.
-    if node.end_col_offset is not None:
-        chunk[-1] = _cut(chunk[-1], None, node.end_col_offset)
-    if first == node.lineno:
-        chunk[0] = _cut(chunk[0], node.col_offset, None)
-    else:
-        chunk[0] = chunk[0].lstrip()
-    return "\n".join(chunk)
-
-
-def _cut(line: str, start: int | None, end: int | None) -> str:
-    if line.isascii():
-        return line[start:end]
-    return line.encode()[start:end].decode(errors="replace")
-
-
-def _binds(node: ast.stmt) -> Iterator[str]:
-    if isinstance(node, (*_FUNCTION_NODES, ast.ClassDef)):
-        yield node.name
-        return
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            if alias.name != "*":
-                yield alias.asname or alias.name.split(".")[0]
-        return
-    for child in _walk_executed(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
-            yield child.id
-        elif isinstance(child, (*_FUNCTION_NODES, ast.ClassDef)):
-            yield child.name
-        elif isinstance(child, (ast.Import, ast.ImportFrom)):
-            for alias in child.names:
-                if alias.name != "*":
-                    yield alias.asname or alias.name.split(".")[0]
-
-
-def _uses(node: ast.AST, scope: _Scope) -> Iterator[Key]:
-    """The names a statement reads while it executes (not inside function bodies)."""
-    if isinstance(node, ast.ImportFrom):
-        source = _resolve(node, scope)
-        for alias in node.names:
-            yield (source, alias.name)
-        return
-    for child in _walk_executed(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
-            yield ("", child.id)
-        elif isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Load):
-            yield from _attribute_keys(child, scope)
-
-
-def _attribute_keys(node: ast.Attribute, scope: _Scope) -> Iterator[Key]:
-    parts = [node.attr]
-    value: ast.expr = node.value
-    while isinstance(value, ast.Attribute):
-        parts.append(value.attr)
-        value = value.value
-    if not isinstance(value, ast.Name):
-        return
-    if value.id not in scope.aliases:
-        # ``Cls.member`` of a local class: read again when the member is replaced.
-        yield ("", f"{value.id}.{parts[-1]}")
-        return
-    dotted = [scope.aliases[value.id], *reversed(parts)]
-    for i in range(1, len(dotted)):
-        yield (".".join(dotted[:i]), dotted[i])
-
-
-def _walk_executed(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk the nodes evaluated when ``node`` runs: function bodies are skipped."""
-    stack: list[ast.AST] = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, _FUNCTION_NODES):
-            stack.extend(current.decorator_list)
-            stack.extend(current.args.defaults)
-            stack.extend(d for d in current.args.kw_defaults if d is not None)
-            stack.extend(_annotations(current))
-        elif isinstance(current, ast.Lambda):
-            stack.extend(current.args.defaults)
-            stack.extend(d for d in current.args.kw_defaults if d is not None)
-        else:
-            stack.extend(ast.iter_child_nodes(current))
-
-
-def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.expr]:
-    args = node.args
-    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-        if arg is not None and arg.annotation is not None:
-            yield arg.annotation
-    if node.returns is not None:
-        yield node.returns
-
-
-def _record_aliases(node: ast.stmt, scope: _Scope) -> None:
-    if isinstance(node, ast.Import):
-        for alias in node.names:
-            if alias.asname:
-                scope.aliases[alias.asname] = alias.name
-            else:
-                head = alias.name.split(".")[0]
-                scope.aliases[head] = head
-    elif isinstance(node, ast.ImportFrom):
-        source = _resolve(node, scope)
-        for alias in node.names:
-            # `from pkg import submodule` binds a module too; harmless when it is not one.
-            scope.aliases[alias.asname or alias.name] = f"{source}.{alias.name}"
-
-
-def _resolve(node: ast.ImportFrom, scope: _Scope) -> str:
-    if not node.level:
-        return node.module or ""
-    parts = scope.package.split(".") if scope.package else []
-    if node.level > 1:
-        parts = parts[: len(parts) - (node.level - 1)]
-    if node.module:
-        parts.append(node.module)
-    return ".".join(parts)
 
 
 def count_kinds(steps: Iterable[Step]) -> Counter[Action]:

@@ -17,9 +17,10 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from relive._diff import Statement, Step
+from relive._diff import Step
 from relive._gate import is_runner
 from relive._patch import Journal, find_functions
+from relive._statements import Statement
 from relive._tracker import Definitions
 
 __all__ = ["MISSING", "DefinitionTable", "made_functions", "statement_lines"]

@@ -12,19 +12,11 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from relive._diff import (
-    Action,
-    BodyPlan,
-    Statement,
-    Step,
-    analyze_body,
-    future_flags,
-    names_read,
-    plan_module,
-)
+from relive._diff import Action, BodyPlan, Step, plan_module
 from relive._errors import ReloadError, RestartRequired
 from relive._reparse import parse_body, source_lines
 from relive._sources import StatKey, stat_key
+from relive._statements import Statement, analyze_body, future_flags, names_read
 from relive._tracker import TrackedModule, imported_names
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]

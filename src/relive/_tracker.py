@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from relive._diff import Statement, analyze_body
 from relive._heap import thread_frames
 from relive._reparse import source_lines
 from relive._sources import (
@@ -35,6 +34,7 @@ from relive._sources import (
     stat_key,
     written_recently,
 )
+from relive._statements import Statement, analyze_body
 from relive._writers import being_written
 
 __all__ = [

@@ -16,13 +16,13 @@ from types import ModuleType
 
 from relive._apply import ModuleApplier, ModuleChanges
 from relive._derived import stale_caches, top_level_mentions
-from relive._diff import Statement
 from relive._errors import ReloadError
 from relive._lifecycle import HookRun
 from relive._output import Formatter
 from relive._patch import Journal
 from relive._prepare import Prepared
 from relive._running import ModuleFrames, check_plan
+from relive._statements import Statement
 from relive._tracker import Tracker
 from relive._undo import SideEffects
 
