@@ -120,6 +120,7 @@ class ModuleApplier:
         self.codes = CodeCache(tracked.filename, 0)
         self.lines: list[str] = []
         self._shifted: set[int] = set()  # functions already at their new lines
+        self._earlier: dict[str, Statement] = {}  # unchanged definitions run so far, by name
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
@@ -177,8 +178,11 @@ class ModuleApplier:
         # unless the new code reads them: then no statement may see them.
         self.early_removal = set(item.early_removal) if item is not None else set()
         held = held_from(steps, self.running, self.tracked)
+        self._earlier = {}
         for index, step in enumerate(steps):
             self._guarded(step, held=index >= held)
+            if step.old is not None and step.new.kind != "stmt" and step.new.name is not None:
+                self._earlier[step.new.name] = step.old
         if item is not None and self.tracked.source is None:
             removed = removed | self._not_in_source(steps)
         self._remove(removed)
@@ -335,7 +339,13 @@ class ModuleApplier:
         before = {name: self.namespace.get(name, _MISSING) for name in names}
         if _may_run_code(statement.node, self.tracked.package):
             self.journal.user_code(self.tracked.name)
-        exec(self.codes.statement(statement.node), self.namespace)
+        lent = self._lend_deleted(statement)
+        try:
+            exec(self.codes.statement(statement.node), self.namespace)
+        finally:
+            for name, value in lent.items():  # deleted again, as a later ``del`` did
+                if self.namespace.get(name, _MISSING) is value:
+                    del self.namespace[name]
         self.changes.executed.append(statement.lineno)
         if statement.name is not None:
             self.table.record(statement, self.namespace.get(statement.name, MISSING))
@@ -352,6 +362,23 @@ class ModuleApplier:
                 self.changes.added.append(name)
         for module in stars:
             self._drop_star_names(module)
+
+    def _lend_deleted(self, statement: Statement) -> dict[str, object]:
+        """Names a statement run again reads that an earlier, unchanged definition bound
+        and a later statement deleted (``def _helper(): ...``, ``X = f(_helper)``, ``del
+        _helper``): bound to what that definition made while the statement runs, as in a
+        fresh import."""
+        lent: dict[str, object] = {}
+        for module, name in statement.uses:
+            if module or name in self.namespace or name in lent:
+                continue
+            earlier = self._earlier.get(name)
+            if earlier is None:
+                continue
+            made = self.table.made_by(earlier)
+            if made is not MISSING:
+                lent[name] = self.namespace[name] = made
+        return lent
 
     def _keep_identity(self, name: str, current: object, after: object, step: Step) -> bool:
         """Patch what a statement defined anew (``def`` in an ``if`` or ``try``) into the

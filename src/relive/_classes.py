@@ -260,6 +260,8 @@ def _patch_one_member(
     if current is not _MISSING:
         if isinstance(current, type) and isinstance(value, type) and nested(name, current, value):
             return True
+        if _set_after_the_body(old, name, current, value):
+            return False
         lines = rules.lines if name in rules.several else None
         if patch_member(current, value, rules.filename, journal, lines):
             return True
@@ -268,6 +270,28 @@ def _patch_one_member(
     fix_class_cells(value, new, old, journal)
     journal.setattr(old, name, value)
     return True
+
+
+def _set_after_the_body(cls: type, name: str, current: object, value: object) -> bool:
+    """Whether the class body defines ``name`` with a ``def`` but what the class holds now
+    was made elsewhere: a later statement set it (``C.__new__ = staticmethod(_fail)``).
+    That one is neither patched with the body's code nor replaced: a fresh import runs the
+    later statement after the class body, so its binding is what stays."""
+    expected = f"{cls.__qualname__}.{name}"
+    made = _function_in(value)
+    held = _function_in(current)
+    if made is None or held is None:
+        return False
+    return made.__qualname__ == expected and held.__qualname__ != expected
+
+
+def _function_in(member: object) -> types.FunctionType | None:
+    """The function a class member is or wraps (staticmethod, classmethod, property)."""
+    if isinstance(member, (staticmethod, classmethod)):
+        member = member.__func__
+    elif isinstance(member, property):
+        member = member.fget
+    return member if isinstance(member, types.FunctionType) else None
 
 
 def _layout_descriptor(value: object, owner: type) -> bool:
