@@ -282,7 +282,14 @@ def _set_after_the_body(cls: type, name: str, current: object, value: object) ->
     held = _function_in(current)
     if made is None or held is None:
         return False
-    return made.__qualname__ == expected and held.__qualname__ != expected
+    # A decorator's wrapper is a nested function (``deco.<locals>.wrapper``), or carries
+    # the wrapped name: only a function of the module's top level, or another class's,
+    # is taken as put there by a later statement.
+    return (
+        made.__qualname__ == expected
+        and held.__qualname__ != expected
+        and "<locals>" not in held.__qualname__
+    )
 
 
 def _function_in(member: object) -> types.FunctionType | None:
