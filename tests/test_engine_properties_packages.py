@@ -34,7 +34,7 @@ REGISTRY = {}
 
 
 def on(function):
-    HANDLERS.append(function.__name__)
+    HANDLERS.append(function)
     REGISTRY[function.__name__] = function
     return function
 """
@@ -60,9 +60,12 @@ from .bus import on
 from .m0 import A, f
 
 
-@on
-def h():
+{decorator}def h():
     return f({n}) + A
+
+
+{decorator2}def {second}():
+    return {n} + 1
 
 
 D = f({d})
@@ -87,7 +90,12 @@ REGISTERS = "\n\n@on\ndef extra():\n    return 0\n\n\nBROKEN = 1 / 0\n"
 
 
 def _text(rng: random.Random, module: str) -> str:
-    numbers = {key: rng.randint(0, 9) for key in "akcmndetg"}
+    numbers: dict[str, object] = {key: rng.randint(0, 9) for key in "akcmndetg"}
+    # m1 registers h, and a second function (renamed at times), or not: a registration
+    # whose definition is gone or undecorated must leave the registries.
+    numbers["decorator"] = "@on\n" if rng.random() < 0.8 else ""
+    numbers["decorator2"] = "@on\n" if rng.random() < 0.5 else ""
+    numbers["second"] = rng.choice(("k1", "k2"))
     return TEMPLATES[module].format(**numbers)
 
 
@@ -107,7 +115,8 @@ def _observe(package: str) -> dict[str, object]:
         "T": m2.T,
         "m2.D": m2.D,
         "g": m2.g(),
-        "handlers": list(bus.HANDLERS),
+        # (as a multiset: a function decorated again registers after those that stayed)
+        "handlers": sorted(handler.__name__ for handler in bus.HANDLERS),
         "registry": {name: fn() for name, fn in bus.REGISTRY.items()},
     }
 

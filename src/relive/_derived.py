@@ -129,9 +129,12 @@ def code_names_of(value: object, filename: str) -> frozenset[str]:
     return frozenset(names)
 
 
-@functools.lru_cache(maxsize=4096)
 def code_names(code: types.CodeType) -> frozenset[str]:
-    """``co_names`` of ``code`` and of the code nested in it (closures, comprehensions)."""
+    """``co_names`` of ``code`` and of the code nested in it (closures, comprehensions).
+
+    Not cached by code object: a cache holding old code objects would make the patcher
+    believe the program still holds them, and walk the heap to find them, every reload.
+    """
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
