@@ -115,3 +115,47 @@ def test_a_module_imported_through_a_retargeted_symlink_follows_the_link(
         package.write("targets/second.py", "def value():\n    return 'second, edited'\n")
         wait_until(lambda: value() == "second, edited")
     assert mod.value is value  # patched in place, as any edit
+
+
+BLOCKS = """\
+import traceback
+if True:
+    def in_if():
+        raise ValueError("in an if")
+try:
+    def in_try():
+        raise ValueError("in a try")
+except ImportError:
+    pass
+fail = lambda: 1 / 0  # noqa: E731
+if True:
+    class InIf:
+        def method(self):
+            raise ValueError("in a class in an if")
+"""
+
+
+def _raised_at(call: object) -> int:
+    try:
+        call()  # type: ignore[operator]
+    except Exception as exc:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        assert tb is not None
+        return tb.tb_lineno
+    raise AssertionError("it did not raise")
+
+
+def test_lines_added_above_move_functions_made_in_blocks_and_lambdas(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("blocks", BLOCKS)
+    calls = [mod.in_if, mod.in_try, mod.fail, mod.InIf().method]
+    before = [_raised_at(call) for call in calls]
+    package.write("blocks.py", "# two lines\n# added above\n" + BLOCKS)
+
+    report = relive.refresh()
+
+    assert report.reloaded == ("blocks",) and not report.modules[0].executed
+    assert [_raised_at(call) for call in calls] == [line + 2 for line in before]

@@ -644,9 +644,41 @@ class ModuleApplier:
     # -- line numbers ---------------------------------------------------------------------
 
     def _shift(self, step: Step) -> None:
-        if not step.line_delta or step.old is None or step.new.name is None:
+        if not step.line_delta or step.old is None:
+            return
+        if step.new.name is None:
+            self._shift_made_in(step)
             return
         self._shift_members(self.table.made_by(step.old), step, step.new.name)
+
+    def _shift_made_in(self, step: Step) -> None:
+        """Move the functions a plain statement made (``def`` in an ``if`` or ``try``, a
+        lambda, a class in a block) to the statement's new lines."""
+        assert step.old is not None
+        first, last = step.old.lineno, step.old.lineno + step.old.text.count("\n")
+        filename = self.tracked.filename
+        for name in sorted(step.new.binds):
+            value = self.namespace.get(name)
+            if isinstance(value, type) and value.__module__ == self.module.__name__:
+                functions = list(_functions_under(value, value.__qualname__, filename))
+            elif isinstance(value, types.FunctionType):
+                functions = [value]
+            else:
+                continue
+            for function in functions:
+                code = self.journal.code_of(function)
+                if code.co_filename == filename and first <= code.co_firstlineno <= last:
+                    self._move(function, step.line_delta)
+
+    def _move(self, function: types.FunctionType, delta: int) -> None:
+        if id(function) in self._shifted:
+            return
+        self._shifted.add(id(function))
+        previous = self.journal.code_of(function)
+        moved = shift_lines(previous, delta)
+        self.journal.code_replaced(previous, moved)  # held code objects follow
+        self.journal.setattr(function, "__code__", moved)
+        self.journal.follow_nested(previous, moved)
 
     def _shift_members(self, obj: object, step: Step, qualname: str) -> None:
         """Move the functions an unchanged statement made to its new lines."""
@@ -657,14 +689,7 @@ class ModuleApplier:
         if step.new.kind == "def":
             functions = self._matching(functions, step)
         for function in functions:
-            if id(function) in self._shifted:
-                continue
-            self._shifted.add(id(function))
-            previous = self.journal.code_of(function)
-            moved = shift_lines(previous, delta)
-            self.journal.code_replaced(previous, moved)  # held code objects follow
-            self.journal.setattr(function, "__code__", moved)
-            self.journal.follow_nested(previous, moved)
+            self._move(function, delta)
 
 
 def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:
