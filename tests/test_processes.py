@@ -7,7 +7,10 @@ what version of a module they run; the harness ends the whole tree and checks ev
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,3 +244,20 @@ def test_a_spawned_python_gets_each_edit_and_the_users_sitecustomize_still_runs(
     _wait_for_report(relive, "work.py: 1 patched in 2 processes")
     wait_until(lambda: _last(relive, "SPAWNED")[2:3] == ["v2"], timeout=10)
     assert int(_last(relive, "SPAWNED")[1]) == child
+
+
+def test_a_spawned_process_starts_light_and_loads_the_engine_for_its_first_edit() -> None:
+    """relive's sitecustomize records what is imported and connects; the engine (and a
+    server's support) is loaded only when needed, so a spawned python starts fast."""
+    from relive import _member, _protocol
+
+    assert _member.HUB_ENV == _protocol.HUB_ENV
+    env = {**os.environ, **_member.hub_environment("@relive-test-no-hub")}
+    probe = "import sys; print(sorted(m for m in sys.modules if m.startswith('relive')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=30
+    )
+    loaded = set(json.loads(result.stdout.replace("'", '"')))
+    assert "relive._member" in loaded, result.stderr
+    assert "relive._engine" not in loaded
+    assert result.stderr == ""

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from relive._errors import ReloadError
 from relive._prepare import Prepared, prepare
+from relive._sources import StatKey
 from relive._tracker import TrackedModule, Tracker, not_loaded_yet
 from relive._transaction import ModuleReport, Report, Transaction
 
@@ -31,11 +32,20 @@ class Engine:
 
     Args:
         include: Extra directories whose modules are tracked even inside site-packages.
+        imported: The text (and status) of files imported before the engine existed, by
+            real path, as they were imported (a process armed lazily recorded them).
     """
 
-    def __init__(self, *, include: Iterable[str | os.PathLike[str]] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        include: Iterable[str | os.PathLike[str]] = (),
+        imported: Mapping[str, tuple[str, StatKey]] | None = None,
+    ) -> None:
         self._tracker = Tracker(include=list(include))
         self._lock = threading.RLock()
+        for path, (source, stat) in (imported or {}).items():
+            self._tracker.remember(path, source, stat)
         self._tracker.scan()
         self._tracker.record_imports()
         _fork_safely(self)

@@ -13,40 +13,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
-from relive._engine import Engine, ModuleReport, Report
 from relive._errors import ReloadError, RestartRequired
+
+if TYPE_CHECKING:  # the engine is imported when a process first applies an edit
+    from relive._engine import Engine, ModuleReport, Report
 
 __all__ = [
     "Channel",
-    "FamilyReport",
     "Participant",
     "bind_address",
     "connect",
     "error_from_record",
     "error_record",
-    "module_from_record",
     "module_record",
     "new_address",
 ]
 
 Message = dict[str, Any]
-RunEngine = Callable[[], Report]
-GatedApply = Callable[[set[str], RunEngine], Report]
+RunEngine = Callable[[], "Report"]
+GatedApply = Callable[[set[str], RunEngine], "Report"]
 
 
 def new_address() -> str:
     """A fresh address for the hub's socket: abstract on Linux (``@name``, nothing to
     clean up), a file in the temporary directory elsewhere."""
+    import secrets
+    import tempfile
+
     name = f"relive-hub-{os.getpid()}-{secrets.token_hex(4)}"
     platform = sys.platform  # checked at run time: a test may run elsewhere
     if platform.startswith("linux"):
@@ -157,45 +157,19 @@ def module_record(module: ModuleReport) -> Message:
     }
 
 
-def module_from_record(record: Message) -> ModuleReport:
-    """The module report a record stands for."""
-    return ModuleReport(
-        name=str(record["name"]),
-        path=str(record["path"]),
-        patched=tuple(record["patched"]),
-        added=tuple(record["added"]),
-        removed=tuple(record["removed"]),
-        executed=tuple(record["executed"]),
-        rebound=tuple(record["rebound"]),
-        dependent=bool(record["dependent"]),
-    )
-
-
-@dataclass(frozen=True)
-class FamilyReport(Report):
-    """What one edit did across the processes of the program.
-
-    Attributes:
-        processes: How many processes changed their code with this edit.
-    """
-
-    processes: int = 1
-
-    def summary(self) -> str:
-        """``handlers.py: 1 patched in 4 processes in 6.1 ms``."""
-        if not self.modules or self.processes <= 1:
-            return super().summary()
-        body = "; ".join(module.summary() for module in self.modules)
-        return f"{body} in {self.processes} processes in {self.duration * 1000:.1f} ms"
-
-
 @final
 class Participant:
     """Applies one round's texts in this process, through ``gated`` (a server's request
-    gate and rules) when given, deciding at the engine's commit point with ``confirm``."""
+    gate and rules) when given, deciding at the engine's commit point with ``confirm``.
+    ``engine`` gives the engine when it is first needed."""
 
-    def __init__(self, engine: Engine, gated: GatedApply | None = None) -> None:
-        self.engine = engine
+    @property
+    def engine(self) -> Engine:
+        """This process's engine."""
+        return self._engine()
+
+    def __init__(self, engine: Callable[[], Engine], gated: GatedApply | None = None) -> None:
+        self._engine = engine
         self.gated = gated
         self.committed_at = 0.0  # wall-clock time of the last commit here
 

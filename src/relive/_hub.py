@@ -15,19 +15,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 from relive._engine import ModuleReport, Report, get_engine
 from relive._errors import ReloadError
 from relive._family import (
     Channel,
-    FamilyReport,
     Message,
     Participant,
     bind_address,
     error_from_record,
     error_record,
-    module_from_record,
     new_address,
 )
 from relive._member import arm, gated_by, hub_environment
@@ -43,6 +42,38 @@ DONE_TIMEOUT = 5.0  # seconds a member may take to commit once told to
 HELLO_TIMEOUT = 5.0
 
 ApplyChanges = Callable[[set[str]], tuple[Report, list[ReloadError]]]
+
+
+def module_from_record(record: Message) -> ModuleReport:
+    """The module report a record stands for."""
+    return ModuleReport(
+        name=str(record["name"]),
+        path=str(record["path"]),
+        patched=tuple(record["patched"]),
+        added=tuple(record["added"]),
+        removed=tuple(record["removed"]),
+        executed=tuple(record["executed"]),
+        rebound=tuple(record["rebound"]),
+        dependent=bool(record["dependent"]),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyReport(Report):
+    """What one edit did across the processes of the program.
+
+    Attributes:
+        processes: How many processes changed their code with this edit.
+    """
+
+    processes: int = 1
+
+    def summary(self) -> str:
+        """``handlers.py: 1 patched in 4 processes in 6.1 ms``."""
+        if not self.modules or self.processes <= 1:
+            return super().summary()
+        body = "; ".join(module.summary() for module in self.modules)
+        return f"{body} in {self.processes} processes in {self.duration * 1000:.1f} ms"
 
 
 def _read_texts(paths: Iterable[str]) -> dict[str, str | None]:
@@ -363,7 +394,7 @@ def start_hub(
     """
     engine = get_engine()
     gated = gated_by(support) if support is not None else None
-    participant = Participant(engine, gated)
+    participant = Participant(lambda: engine, gated)
 
     def single(changed: set[str]) -> tuple[Report, list[ReloadError]]:
         if support is None:

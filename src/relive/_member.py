@@ -9,11 +9,14 @@ armed process connects to the hub (``relive._hub``) and takes part in each round
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import json
 import os
 import sys
+import sysconfig
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
@@ -27,9 +30,12 @@ from relive._family import (
     error_record,
     module_record,
 )
-from relive._protocol import HUB_ENV
+from relive._sources import StatKey, read_source, stat_key
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    from relive._engine import Engine
     from relive._hub import Hub
     from relive._integrations.servers import ServerSupport
 
@@ -43,6 +49,7 @@ __all__ = [
     "hub_environment",
 ]
 
+HUB_ENV = "RELIVE_HUB"  # relive._protocol.HUB_ENV (not imported: a spawned process starts light)
 BOOT_DIR = str(Path(__file__).resolve().parent / "_boot")
 DECISION_TIMEOUT = 30.0  # a prepared member waits this long for the decision, then rolls back
 
@@ -197,6 +204,90 @@ def gated_by(support: ServerSupport) -> Callable[[set[str], Callable[[], Any]], 
     return gated
 
 
+class _EarlySources:
+    """Until the engine exists: the text of each source file imported, as it was imported
+    (a ``sys.meta_path`` finder just before ``PathFinder``, finding what it finds), so that
+    a spawned process pays for the engine only when an edit first reaches it."""
+
+    def __init__(self) -> None:
+        paths = sysconfig.get_paths()
+        self.skipped = tuple(
+            {os.path.realpath(paths[key]) + os.sep for key in _LIBRARY_PATHS if key in paths}
+        )
+        self.sources: dict[str, tuple[str, StatKey]] = {}
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        origin = getattr(spec, "origin", None)
+        if isinstance(origin, str) and origin.endswith(".py"):
+            real = os.path.realpath(origin)
+            if not real.startswith(self.skipped):
+                with contextlib.suppress(OSError, UnicodeDecodeError, SyntaxError):
+                    self.sources[real] = (read_source(real), stat_key(real))
+        return spec
+
+    def install(self) -> None:
+        finders = sys.meta_path
+        index = next(
+            (i for i, f in enumerate(finders) if f is importlib.machinery.PathFinder),
+            len(finders),
+        )
+        finders.insert(index, self)
+
+
+_LIBRARY_PATHS = ("stdlib", "platstdlib", "purelib", "platlib")
+_SERVER_PACKAGES = frozenset({"uvicorn", "werkzeug", "django", "fastapi", "gunicorn"})
+
+
+class _ServerWatch:
+    """Finds nothing: the first import of a web server relive knows sets up its support
+    (reloader off, requests gated) before the server's own modules run."""
+
+    def __init__(self, on_server: Callable[[], None]) -> None:
+        self._on_server = on_server
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if fullname in _SERVER_PACKAGES and self in sys.meta_path:
+            sys.meta_path.remove(self)
+            self._on_server()
+
+
+class _LazyArming:
+    """A spawned process's engine and server support, made when first needed."""
+
+    def __init__(self) -> None:
+        self.early = _EarlySources()
+        self.participant = Participant(self.engine)
+        self._engine: Engine | None = None
+        self._lock = threading.RLock()
+
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from relive._engine import Engine, replace_engine
+
+                engine = Engine(imported=self.early.sources)
+                with contextlib.suppress(ValueError):
+                    sys.meta_path.remove(self.early)
+                previous = replace_engine(engine)
+                if previous is not None:  # the program made one itself: it stays
+                    replace_engine(previous)
+                    engine.close()
+                    engine = previous
+                self._engine = engine
+            return self._engine
+
+    def server_support(self) -> None:
+        from relive._integrations.servers import ServerSupport
+
+        support = ServerSupport(quiet=True, engine=self.engine()).install()
+        self.participant.gated = gated_by(support)
+
+
 def arm_spawned() -> None:
     """Called by relive's sitecustomize as a spawned process of the program starts."""
     value = os.environ.get(HUB_ENV)
@@ -204,11 +295,9 @@ def arm_spawned() -> None:
         return
     try:
         options = json.loads(value)
-        from relive._engine import get_engine
-        from relive._integrations.servers import ServerSupport
-
-        support = ServerSupport(quiet=True).install()
-        participant = Participant(get_engine(), gated_by(support))
-        arm(str(options["address"]), participant)
+        lazy = _LazyArming()
+        lazy.early.install()
+        sys.meta_path.insert(0, _ServerWatch(lazy.server_support))
+        arm(str(options["address"]), lazy.participant)
     except Exception as exc:  # the program runs on, without edits in this process
         print(f"relive: process {os.getpid()} gets no edits ({exc!r})", file=sys.stderr)

@@ -248,6 +248,11 @@ class Tracker:
             sys.meta_path.remove(self._recorder)
         self._recorder = None
 
+    def remember(self, path: str, source: str, stat: StatKey) -> None:
+        """Remember the text a user file had when it was imported (read by someone else)."""
+        if self.is_user_file(path):
+            self._captured.setdefault(path, (source, stat))
+
     def capture(
         self, path: str, name: str = "", spec: importlib.machinery.ModuleSpec | None = None
     ) -> None:
