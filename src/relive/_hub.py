@@ -217,9 +217,11 @@ class Hub:
             return sorted(self._members)
 
     def forget(self) -> None:
-        """In a forked child: close the inherited copies of the hub's sockets."""
-        with self._lock:
-            members, self._members = self._members, {}
+        """In a forked child: close the inherited copies of the hub's sockets. Takes no
+        lock: a thread of the parent may have held one at the fork, and it is not here."""
+        members, self._members = self._members, {}
+        self._lock = threading.Lock()
+        self._editing = threading.Lock()
         for channel in members.values():
             channel.close()
         self._listener.close()
