@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
+from relive._codenames import may_load, top_level_names
 from relive._heap import thread_frames
 from relive._reparse import source_lines
 from relive._sources import (
@@ -132,6 +133,8 @@ class TrackedModule:
     definitions: Definitions = field(default_factory=Definitions, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
     _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
+    # What the top-level code of ``source`` loads (see ``_codenames``); False: not known yet.
+    _top_names: frozenset[str] | bool | None = field(default=False, repr=False)
 
     @property
     def package(self) -> str:
@@ -152,6 +155,19 @@ class TrackedModule:
             )
         return self._statements
 
+    def may_read(self, names: Iterable[str]) -> bool:
+        """Whether the top-level code of ``source`` may load one of ``names`` (a first
+        filter on the code object's names: False rules the module out without a parse)."""
+        if self._top_names is False:
+            source = self.source
+            self._top_names = (
+                None
+                if source is None
+                else top_level_names(source, self.filename, self.path, self.stat)
+            )
+        assert not isinstance(self._top_names, bool)
+        return may_load(self._top_names, names)
+
     def lean(self, names: Iterable[str] = ()) -> None:
         """Let go of the statements' syntax trees; they are parsed again as needed.
 
@@ -163,6 +179,11 @@ class TrackedModule:
             return
         self._statements = [statement.lean(names) for statement in self._statements]
         self._lean = True
+
+    @property
+    def is_analysed(self) -> bool:
+        """Whether its statements were parsed and are kept (see :meth:`statements`)."""
+        return self._statements is not None
 
     @property
     def is_lean(self) -> bool:
@@ -179,6 +200,7 @@ class TrackedModule:
         """Record that ``source`` is now what the module runs (and imports)."""
         self.source = source
         self._statements = statements
+        self._top_names = False
         self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:

@@ -229,6 +229,9 @@ class Transaction:
             if "cache" in source and importer.name in sys.modules:
                 namespace = vars(sys.modules[importer.name])
                 journal.caches.extend(stale_caches(namespace, importer.filename, rebound | code))
+            if edit is None and not importer.may_read(rebound | code):
+                importer.lean()  # its top-level code loads none of them: nothing to parse
+                continue
             reads = bool(rebound) and _reads_any(source, statements, name, rebound)
             uses = bool(code) and top_level_mentions(source, code)
             uses = uses and _reads_any(source, statements, name, code, plain=True)

@@ -1,0 +1,88 @@
+"""The names a module's top-level code loads, read from its code object: a first filter
+before an importer's syntax tree is looked at.
+
+An edit that rebinds ``ROOT`` (or changes the code of ``f``) must re-run the statements of
+every importer that read it at the top level. Most importers never do; the compiler
+already lists what the top-level code loads (``co_names``: globals, attributes, imported
+names), so an importer whose list does not name one of them costs a set test, and nothing
+of it is parsed or kept. The code object comes from the module's ``.pyc`` when that was
+compiled from the file as tracked (no compile), else from compiling the tracked text once;
+only the names are kept (a frozenset per module).
+
+What counts as top level is what relive's statement analysis reads (``_diff._uses``):
+the module's code, class bodies and comprehensions (they run at import), not function or
+lambda bodies. A star import reads names no list shows: such a module is not filtered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import re
+import types
+from collections.abc import Iterable
+
+from relive._sources import StatKey, bytecode_matches
+
+__all__ = ["may_load", "top_level_names"]
+
+_CO_OPTIMIZED = 0x1  # a function's frame (def, lambda, comprehension); a class body has none
+_STAR_IMPORT = re.compile(r"\bimport\s*\*")
+
+
+def top_level_names(
+    source: str, filename: str, path: str | None = None, stat: StatKey | None = None
+) -> frozenset[str] | None:
+    """The names ``source``'s top-level code loads, or None when they cannot say what it
+    reads (a star import, text that does not compile).
+
+    ``path`` and ``stat``: the file ``source`` was read from and its status then; its
+    ``.pyc``, if compiled from that file, is read instead of compiling ``source``.
+    """
+    if _STAR_IMPORT.search(source):
+        return None
+    code = _cached_code(path, stat) if path is not None and stat is not None else None
+    if code is None:
+        try:
+            code = compile(source, filename, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return None
+    return frozenset(_loaded(code))
+
+
+def may_load(names: frozenset[str] | None, wanted: Iterable[str]) -> bool:
+    """Whether top-level code loading ``names`` (None: unknown) may read one of ``wanted``
+    (a replaced class member ``C.K`` is read through ``C``)."""
+    if names is None:
+        return True
+    return any(name.partition(".")[0] in names for name in wanted)
+
+
+def _loaded(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and _runs_at_import(const):
+            names |= _loaded(const)
+    return names
+
+
+def _runs_at_import(code: types.CodeType) -> bool:
+    """A class body or a comprehension (``<listcomp>``, ``<genexpr>``, ...): not a def.
+    Lambdas are kept too (a call at the top level runs one): more names, never fewer."""
+    return not code.co_flags & _CO_OPTIMIZED or code.co_name.startswith("<")
+
+
+def _cached_code(path: str, stat: StatKey) -> types.CodeType | None:
+    try:
+        cached = importlib.util.cache_from_source(path)
+    except (NotImplementedError, ValueError):
+        return None
+    if not bytecode_matches(cached, stat):
+        return None
+    try:
+        with open(cached, "rb") as handle:
+            data = handle.read()
+        code = marshal.loads(data[16:])
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
