@@ -18,6 +18,8 @@ READERS = {
     "cn_call": "import cn_base\n\nRESULT = cn_base.compute()\n",
     "cn_star": "from cn_base import *\n\nDOUBLE = LIMIT * 2\n",
     "cn_member": "from cn_base import LIMIT as L\n\nDOUBLE = L * 2\n",
+    # its own function named like the base's: not a read of it
+    "cn_own": "def compute():\n    return 1\n\n\nimport cn_base\n\nOWN = compute()\n",
 }
 
 
@@ -34,7 +36,8 @@ def test_importers_follow_and_those_that_never_load_the_names_are_not_parsed(
     assert users["cn_call"].RESULT == 20
     assert users["cn_star"].DOUBLE == 10 and users["cn_member"].DOUBLE == 10
     analysed = {name: engine.tracked_module(name).is_analysed for name in READERS}  # type: ignore[union-attr]
-    assert analysed == {name: name != "cn_bodies" for name in READERS}
+    assert analysed == {name: name not in ("cn_bodies", "cn_own") for name in READERS}
+    assert users["cn_own"].OWN == 1
 
 
 def test_top_level_names_cover_class_bodies_comprehensions_and_defaults_not_def_bodies() -> None:
@@ -47,8 +50,11 @@ def test_top_level_names_cover_class_bodies_comprehensions_and_defaults_not_def_
     )
     names = top_level_names(source, "<test>")
     assert names is not None
-    assert {"m", "A", "B", "D", "F"} <= names and not {"C", "E"} & names
+    assert {"A", "B", "D", "F"} <= names and not {"C", "E"} & names
     assert top_level_names("from m import *\n", "<test>") is None
     assert top_level_names("x = (\n", "<test>") is None
     assert may_load(names, {"B.member"}) and not may_load(names, {"C", "E"})
     assert may_load(None, {"anything"})
+    # Its own names are not another module's: only imported names and attributes count.
+    own = top_level_names("from m import X as Y\ndef f():\n    pass\nZ = f() + Y\n", "<t>")
+    assert own == {"X"}

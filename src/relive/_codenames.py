@@ -3,19 +3,22 @@ before an importer's syntax tree is looked at.
 
 An edit that rebinds ``ROOT`` (or changes the code of ``f``) must re-run the statements of
 every importer that read it at the top level. Most importers never do; the compiler
-already lists what the top-level code loads (``co_names``: globals, attributes, imported
-names), so an importer whose list does not name one of them costs a set test, and nothing
-of it is parsed or kept. The code object comes from the module's ``.pyc`` when that was
-compiled from the file as tracked (no compile), else from compiling the tracked text once;
-only the names are kept (a frozenset per module).
+already says what the top-level code reaches in another module: the names it imports
+(``IMPORT_FROM``) and the attributes it loads (``m.X``), so an importer whose list does not
+name one of them costs a set test, and nothing of it is parsed or kept. (Its own names are
+not counted: ``transform`` defined in both modules is not a read of the other's.)
+The code object comes from the module's ``.pyc`` when that was compiled from the file as
+tracked (no compile), else from compiling the tracked text once; only the names are kept
+(a frozenset per module).
 
-What counts as top level is what relive's statement analysis reads (``_diff._uses``):
+What counts as top level is what relive's statement analysis reads (``_statements._uses``):
 the module's code, class bodies and comprehensions (they run at import), not function or
 lambda bodies. A star import reads names no list shows: such a module is not filtered.
 """
 
 from __future__ import annotations
 
+import dis
 import importlib.util
 import marshal
 import re
@@ -27,6 +30,7 @@ from relive._sources import StatKey, bytecode_matches
 __all__ = ["may_load", "top_level_names"]
 
 _CO_OPTIMIZED = 0x1  # a function's frame (def, lambda, comprehension); a class body has none
+_REACHING = frozenset({"IMPORT_FROM", "LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR"})
 _STAR_IMPORT = re.compile(r"\bimport\s*\*")
 
 
@@ -59,7 +63,14 @@ def may_load(names: frozenset[str] | None, wanted: Iterable[str]) -> bool:
 
 
 def _loaded(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+    """The names another module's values are reached by: those imported (``from m import
+    X``) and attributes loaded (``m.X``, ``m.f()``); a name the module's own code loads is
+    its own binding (one a ``from`` import copied is counted at the import)."""
+    names = {
+        instruction.argval
+        for instruction in dis.get_instructions(code)
+        if instruction.opname in _REACHING and isinstance(instruction.argval, str)
+    }
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and _runs_at_import(const):
             names |= _loaded(const)
