@@ -40,7 +40,7 @@ from relive._patch import (
 from relive._prepare import CodeCache, Prepared, source_line
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
-from relive._statements import Statement, future_flags
+from relive._statements import Statement, class_body, class_has_values, future_flags
 from relive._tracker import TrackedModule
 from relive._undo import purge_definitions
 
@@ -308,15 +308,28 @@ class ModuleApplier:
 
     def _derived_from_changes(self, statement: Statement) -> bool:
         """A plain statement (not an import) that uses a function or class whose code
-        changed, or reads something that did: it computed its value with the old code."""
-        if statement.kind != "stmt" or isinstance(statement.node, (ast.Import, ast.ImportFrom)):
+        changed, or reads something that did: it computed its value with the old code.
+        A class statement is judged by its body's plain statements (``K = f(1)``,
+        ``N = len(E)``): its methods are patched as members anyway."""
+        if statement.kind == "class":
+            node = statement.node
+            if not isinstance(node, ast.ClassDef) or not class_has_values(node):
+                return False
+            members = [m for m in class_body(node) if m.kind == "stmt"]
+        elif statement.kind != "stmt" or isinstance(statement.node, (ast.Import, ast.ImportFrom)):
             return False
+        else:
+            members = [statement]
         changed = self._changed()
         if not (changed or self.local_rebound or self.derived.foreign):
             return False
         rebound = self.local_rebound | self._trigger_names
-        calls = called_keys(statement.node, statement.scope.aliases)
-        return self.derived.reads_changed(statement.uses, calls, changed, rebound)
+        return any(
+            self.derived.reads_changed(
+                member.uses, called_keys(member.node, statement.scope.aliases), changed, rebound
+            )
+            for member in members
+        )
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         for module, name in uses:

@@ -21,6 +21,7 @@ __all__ = [
     "Statement",
     "analyze_body",
     "class_body",
+    "class_has_values",
     "dump_all",
     "future_flags",
     "names_read",
@@ -195,6 +196,16 @@ def class_body(node: ast.ClassDef) -> list[Statement]:
     """Describe a class's body with the lines and imports of the module it is in."""
     lines, scope = getattr(node, "_relive_context", ((), _Scope("", "")))
     return [_describe(child, lines, scope) for child in node.body]
+
+
+def class_has_values(node: ast.ClassDef) -> bool:
+    """Whether a class body computes something besides its methods and docstring
+    (``K = f(1)``): such a class is built again when what it computed with changed."""
+    return any(
+        not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass))
+        and not (isinstance(child, ast.Expr) and isinstance(child.value, ast.Constant))
+        for child in node.body
+    )
 
 
 def dump_all(nodes: Iterable[ast.AST | None]) -> str:

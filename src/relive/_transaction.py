@@ -7,6 +7,7 @@ held by a :class:`Transaction`, made for that batch and dropped after it.
 
 from __future__ import annotations
 
+import ast
 import sys
 import time
 from collections import deque
@@ -22,7 +23,7 @@ from relive._output import Formatter
 from relive._patch import Journal
 from relive._prepare import Prepared
 from relive._running import ModuleFrames, check_plan
-from relive._statements import Statement
+from relive._statements import Statement, class_has_values
 from relive._tracker import Tracker
 from relive._undo import SideEffects
 
@@ -305,7 +306,14 @@ def _reads_any(
                 continue
             if statement.kind == "stmt" and not is_import:
                 return True
+            if statement.kind == "class" and _class_computes(statement):
+                return True  # ``class D: K = f(10)``: its body computed with the name
     return False
+
+
+def _class_computes(statement: Statement) -> bool:
+    node = statement.node
+    return isinstance(node, ast.ClassDef) and class_has_values(node)
 
 
 def _keys(module: str, names: set[str]) -> set[tuple[str, str]]:
