@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The supported Pythons (pyproject's requires-python onwards): each runs the whole suite.
+PYTHONS ?= 3.11 3.12 3.13
+# What `make test`, and so CI (.ci/run), runs, in this order; a check CI should run is added
+# here (and to .PHONY).
+CHECKS  ?= venvs lint test-pythons test-deps smoke
 
-.PHONY: venv test lint format demo bench clean browser plots docs
+.PHONY: venv venvs test test-quick test-pythons test-deps dist smoke lint format demo bench clean \
+	browser plots docs
 
 $(BIN)/relive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +24,36 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench examples docs
 	$(BIN)/mypy
 
-test: lint browser
+# Everything CI checks: lint and types, the suite on every supported Python and at the
+# lowest supported dependencies, then the built wheel installed alone and tried.
+test: browser $(CHECKS)
+
+# The suite once, on .venv's Python (python3) and the newest dependencies: while working.
+test-quick: lint browser
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+# Every virtualenv the checks below use, made at once (.ci/venvs): most of a fresh CI run.
+venvs:
+	.ci/venvs $(PYTHONS)
+
+test-pythons: venv browser
+	.ci/test-pythons $(PYTHONS)
+
+# The suite at the lowest release of each supported dependency (.ci/lowest.txt), on the
+# lowest supported Python: CI runs it, and so does whoever changes a range.
+test-deps: browser
+	.ci/test-lowest
+
+# sdist and wheel in dist/, checked by twine (the sdist holds tests and examples too).
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# The wheel from `make dist` in a clean virtualenv with nothing but its dependencies:
+# import, `relive --version`, and `relive run` applying an edit.
+smoke: dist
+	.ci/smoke-wheel dist/relive-*.whl
 
 # The live-reload browser test drives headless Chromium (Debian's package). Installed here
 # where we can (root with apt, as in CI); elsewhere that one test skips and says why.
@@ -62,4 +96,4 @@ docs: plots
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) build dist site docs/generated .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-* $(DEMO_VENV) build dist site docs/generated .mypy_cache .ruff_cache
