@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PYTHONS ?= 3.11 3.12 3.13
 # What `make test`, and so CI (.ci/run), runs, in this order; a check CI should run is added
 # here (and to .PHONY).
-CHECKS  ?= venvs lint test-pythons test-deps smoke
+CHECKS  ?= venvs lint test-pythons test-deps smoke docs
 
 .PHONY: venv venvs test test-quick test-pythons test-deps dist smoke lint format demo bench clean \
 	browser plots docs
