@@ -278,8 +278,8 @@ def _set_after_the_body(cls: type, name: str, current: object, value: object) ->
     That one is neither patched with the body's code nor replaced: a fresh import runs the
     later statement after the class body, so its binding is what stays."""
     expected = f"{cls.__qualname__}.{name}"
-    made = _function_in(value)
-    held = _function_in(current)
+    made = next(_functions_of(value), None)
+    held = next(_functions_of(current), None)
     if made is None or held is None:
         return False
     # A decorator's wrapper is a nested function (``deco.<locals>.wrapper``), or carries
@@ -290,15 +290,6 @@ def _set_after_the_body(cls: type, name: str, current: object, value: object) ->
         and held.__qualname__ != expected
         and "<locals>" not in held.__qualname__
     )
-
-
-def _function_in(member: object) -> types.FunctionType | None:
-    """The function a class member is or wraps (staticmethod, classmethod, property)."""
-    if isinstance(member, (staticmethod, classmethod)):
-        member = member.__func__
-    elif isinstance(member, property):
-        member = member.fget
-    return member if isinstance(member, types.FunctionType) else None
 
 
 def _layout_descriptor(value: object, owner: type) -> bool:
