@@ -311,18 +311,12 @@ class ModuleApplier:
         changed, or reads something that did: it computed its value with the old code.
         A class statement is judged by its body's plain statements (``K = f(1)``,
         ``N = len(E)``): its methods are patched as members anyway."""
-        if statement.kind == "class":
-            node = statement.node
-            if not isinstance(node, ast.ClassDef) or not class_has_values(node):
-                return False
-            members = [m for m in class_body(node) if m.kind == "stmt"]
-        elif statement.kind != "stmt" or isinstance(statement.node, (ast.Import, ast.ImportFrom)):
+        if statement.kind not in ("stmt", "class"):
             return False
-        else:
-            members = [statement]
         changed = self._changed()
         if not (changed or self.local_rebound or self.derived.foreign):
-            return False
+            return False  # before the statement's tree is looked at (a lean one is parsed)
+        members = _computing_statements(statement)
         rebound = self.local_rebound | self._trigger_names
         return any(
             self.derived.reads_changed(
@@ -773,3 +767,14 @@ def failure(
         line=source_line(lines, lineno),
         module=tracked.name,
     )
+
+
+def _computing_statements(statement: Statement) -> list[Statement]:
+    """The plain statements whose values ``statement`` computes: itself (not an import),
+    or a class body's (``K = f(1)``); none for a class of methods alone."""
+    node = statement.node
+    if statement.kind == "class":
+        if not isinstance(node, ast.ClassDef) or not class_has_values(node):
+            return []
+        return [member for member in class_body(node) if member.kind == "stmt"]
+    return [] if isinstance(node, (ast.Import, ast.ImportFrom)) else [statement]
