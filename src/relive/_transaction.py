@@ -118,6 +118,7 @@ class Transaction:
             journal.before_user_code = None  # it holds the transaction: no cycle left behind
             self._lean_readers()
         journal.commit()
+        self.effects.dispatch.commit()
         hooks.committed()
         for item in self.prepared:
             self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+from relive._dispatch import DispatchCaches
+
 __all__ = ["CacheRecord", "SideEffects", "purge", "purge_definitions"]
 
 _MISSING: Any = object()
@@ -40,6 +42,7 @@ class SideEffects:
         self.taken = False
         self.modules: set[str] = set()  # the modules recorded
         self._restorers = 0
+        self.dispatch = DispatchCaches()  # singledispatch's caches beside its registry
 
     def take(self, modules: Iterable[ModuleType]) -> None:
         """Record the state of ``modules`` (their namespaces are the journal's to keep)."""
@@ -73,6 +76,7 @@ class SideEffects:
                 except ValueError:  # an empty cell
                     continue
             inner += value.__dict__.values()
+            self.dispatch.record((value,))
             for item in inner:
                 if type(item) not in _PLAIN and _container(item):
                     self._record(item, 1)
@@ -84,6 +88,7 @@ class SideEffects:
             return
         attributes = dict(cls.__dict__)
         self._classes[id(cls)] = (cls, attributes)
+        self.dispatch.record(attributes.values())
         for value in attributes.values():
             if type(value) not in _PLAIN and _container(value):
                 self._record(value, _DEPTH)
@@ -116,6 +121,7 @@ class SideEffects:
                 _restore_container(container, saved)
             for cls, attributes in classes.values():
                 _restore_class(cls, attributes)
+            self.dispatch.restore()  # after the registries
             if first:
                 self._unload_new_modules()
 

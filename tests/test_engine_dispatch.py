@@ -1,0 +1,126 @@
+"""What ``functools.singledispatch`` and ``typing.overload`` keep beside the functions.
+
+A dispatcher's cache (which implementation each class got) and typing's overload registry
+(keyed by first line) live outside the module's namespace: after an edit they hold what a
+fresh import would, and a rolled-back edit leaves them exactly as they were.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import itertools
+import sys
+import typing
+from types import ModuleType
+
+import pytest
+
+from relive import ReloadError
+from relive._engine import Engine
+from relive.testing import TemporaryPackage, apply_edit
+
+_fresh_names = itertools.count()
+
+
+def fresh_import(module: ModuleType) -> ModuleType:
+    """The module's file as it is now, imported anew under another name."""
+    name = f"{module.__name__}_fresh_{next(_fresh_names)}"
+    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[name] = fresh
+    spec.loader.exec_module(fresh)
+    return fresh
+
+
+HIERARCHY = """\
+import functools
+
+class A:
+    pass
+
+class B(A):
+    pass
+
+@functools.singledispatch
+def fmt(x):
+    return "object"
+
+@fmt.register
+def _(x: A):
+    return "A"
+"""
+FOR_B = '\n@fmt.register\ndef _(x: B):\n    return "B"\n'
+
+
+def dispatch_cache(dispatcher: typing.Any) -> dict[typing.Any, typing.Any]:
+    """What the dispatcher's cache holds now, by class."""
+    return dict(dispatcher._clear_cache.__self__.items())
+
+
+def test_a_new_registration_for_a_subclass_dispatches_at_once(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("dispatch_subclass", HIERARCHY)
+    assert mod.fmt(mod.B()) == "A"  # cached: B -> A's implementation
+    apply_edit(mod, HIERARCHY + FOR_B, dedent=False)
+    assert mod.fmt(mod.B()) == "B" and mod.fmt(mod.A()) == "A"
+
+
+def test_a_rolled_back_registration_leaves_the_dispatch_cache_as_it_was(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("dispatch_rollback", HIERARCHY)
+    assert (mod.fmt(mod.B()), mod.fmt(1)) == ("A", "object")
+    cache = dispatch_cache(mod.fmt)
+    # The rejected edit registers B, dispatches (caching B -> "B"), then fails.
+    broken = HIERARCHY + FOR_B + "\nSEEN = fmt(B())\nX = undefined_name\n"
+    with pytest.raises(ReloadError):
+        apply_edit(mod, broken, dedent=False)
+    assert dispatch_cache(mod.fmt) == cache
+    assert mod.fmt(mod.B()) == "A"
+    assert set(mod.fmt.registry) == {object, mod.A}
+
+
+def test_a_rolled_back_edit_of_a_dispatching_method_leaves_its_caches(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """\
+import functools
+
+class A:
+    pass
+
+class B(A):
+    pass
+
+class Formatter:
+    @functools.singledispatchmethod
+    def fmt(self, x):
+        return "object"
+
+    @fmt.register
+    def _(self, x: A):
+        return "A"
+"""
+    mod = package.module("dispatch_method_rollback", v1)
+    formatter = mod.Formatter()
+    assert formatter.fmt(mod.B()) == "A"
+    method = mod.Formatter.__dict__["fmt"]
+    caches = [dict(cache.items()) for cache in _caches_of(method)]
+    broken = (
+        v1
+        + '\n    @fmt.register\n    def _(self, x: B):\n        return "B"\n'
+        + "\nSEEN = Formatter().fmt(B())\nX = undefined_name\n"
+    )
+    with pytest.raises(ReloadError):
+        apply_edit(mod, broken, dedent=False)
+    assert formatter.fmt(mod.B()) == "A"
+    assert [dict(cache.items()) for cache in _caches_of(method)] == caches
+
+
+def _caches_of(method: functools.singledispatchmethod[typing.Any]) -> list[typing.Any]:
+    caches = [method.dispatcher._clear_cache.__self__]  # type: ignore[attr-defined]
+    own = vars(method).get("_method_cache")  # 3.13: bound methods by instance
+    return [*caches, own] if own is not None else caches
