@@ -75,3 +75,58 @@ def test_a_good_file_from_a_failed_batch_applies_with_the_fix(
     report = engine.apply_paths([bad.__file__])
     assert set(report.reloaded) == {"batch_good", "batch_bad"}
     assert (good.value(), bad.value()) == (2, 3)
+
+
+BLIND = """import functools
+import reach_pkg.base
+
+
+def transform(x):
+    return x * 2
+
+
+@functools.lru_cache
+def cached(x):
+    return transform(x)
+
+
+Y = transform(3)
+"""
+
+
+def test_importers_of_the_package_follow_an_edit_only_when_their_text_names_the_module(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # Every module imports the package (``import reach_pkg.base``), so each could reach
+    # ``reach_pkg.leaf`` as an attribute; only text naming ``leaf`` (or a star import) can:
+    # ``blind`` is not even looked at for an edit of the leaf.
+    package.write("reach_pkg/__init__.py", "")
+    package.write("reach_pkg/base.py", "BASE = 1\n")
+    leaf = package.module("reach_pkg.leaf", "def transform(x):\n    return x + 1\n")
+    package.write(
+        "reach_pkg/blind.py",
+        BLIND,
+    )
+    package.write(
+        "reach_pkg/named.py",
+        "import reach_pkg.base\nimport reach_pkg.leaf\n\nY = reach_pkg.leaf.transform(3)\n",
+    )
+    blind, named = (package.module(f"reach_pkg.{n}") for n in ("blind", "named"))
+    assert (blind.Y, named.Y, blind.cached(3)) == (6, 4, 6)
+    relive.refresh()
+
+    write_source(leaf.__file__, "def transform(x):\n    return x + 10\n")
+    relive.reload(leaf)
+    assert (blind.Y, named.Y) == (6, 13)
+    # Its cache of its own ``transform`` stays (it was cleared as stale before).
+    assert blind.cached.cache_info().currsize == 1
+    # Once its text names the module, it is followed again.
+    write_source(
+        blind.__file__,
+        BLIND + "import reach_pkg.leaf\n\nZ = reach_pkg.leaf.transform(0)\n",
+    )
+    relive.reload(blind)
+    assert blind.Z == 10
+    write_source(leaf.__file__, "def transform(x):\n    return x + 20\n")
+    relive.reload(leaf)
+    assert (blind.Y, blind.Z, named.Y) == (6, 20, 23)

@@ -53,11 +53,13 @@ _IMPORT_STATEMENT = re.compile(
     r"|import[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*))",
     re.MULTILINE,
 )
+_STAR_IMPORT = re.compile(r"import[\s\\]*\*")  # ``from m import *``, continued or not
 _DEF_LINE = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]", re.MULTILINE)
 _DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its body's end
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definitions' objects
+_REACHES_KEPT = 100_000  # Tracker.may_reach answers remembered (then all forgotten)
 _GRAVEYARD_SIZE = 64  # removed definitions kept per module (the oldest leave first)
 
 
@@ -245,6 +247,7 @@ class Tracker:
         self._started = process_start_time()
         self._captured: dict[str, tuple[str, StatKey]] = {}
         self._importers: dict[str, set[str]] = {}  # module → tracked modules importing it
+        self._reaches: dict[tuple[str, str], tuple[str, bool]] = {}  # see may_reach
         self._failed: dict[str, TrackedModule] = {}  # modules whose last edit failed
         self._recorder: _SourceRecorder | None = None
         self._real_directories: dict[str, str] = {}
@@ -477,6 +480,22 @@ class Tracker:
             tracked = self._modules.get(importer)
             if tracked is not None and self.alive(tracked):
                 found.append(tracked)
+        return found
+
+    def may_reach(self, importer: TrackedModule, name: str, source: str | None) -> bool:
+        """Whether ``importer`` (its text ``source``) may reach module ``name``: it imports
+        it, or imports its package (``import pkg.other``) and its text names the module
+        (``pkg.name``, ``from pkg import name``) or star-imports. Remembered per source."""
+        if source is None or importer.name in self._importers.get(name, ()):
+            return True
+        key = (importer.name, name)
+        known = self._reaches.get(key)
+        if known is not None and known[0] is source:
+            return known[1]
+        found = name.rpartition(".")[2] in source or _STAR_IMPORT.search(source) is not None
+        if len(self._reaches) >= _REACHES_KEPT:
+            self._reaches.clear()  # forgotten modules' entries go too
+        self._reaches[key] = (source, found)
         return found
 
     def forget(self, name: str) -> None:

@@ -224,9 +224,12 @@ class Transaction:
         if not (rebound or code):
             return
         for importer in self.tracker.importers_of(name):
-            self.readers.add(importer.name)
             edit = self.editing.get(importer.name)
-            source = edit.source if edit is not None else importer.source or ""
+            known = edit.source if edit is not None else importer.source
+            if not self.tracker.may_reach(importer, name, known):
+                continue  # it imports the package, and its text never names this module
+            self.readers.add(importer.name)
+            source = known or ""
             statements = edit.statements.copy if edit is not None else importer.statements
             if "cache" in source and importer.name in sys.modules:
                 namespace = vars(sys.modules[importer.name])
