@@ -124,3 +124,105 @@ def _caches_of(method: functools.singledispatchmethod[typing.Any]) -> list[typin
     caches = [method.dispatcher._clear_cache.__self__]  # type: ignore[attr-defined]
     own = vars(method).get("_method_cache")  # 3.13: bound methods by instance
     return [*caches, own] if own is not None else caches
+
+
+# -- several definitions of one name in a class body ---------------------------------------
+
+METHODS = """\
+import functools
+
+HELD = []
+
+def hold(function):
+    HELD.append(function)
+    return function
+
+class Formatter:
+    K = 1
+
+    @functools.singledispatchmethod
+    def fmt(self, x):
+        return "object"
+
+    @fmt.register
+    def _(self, x: int):
+        return "int"
+
+    @fmt.register
+    def _(self, x: str):
+        return "str"
+
+    @hold
+    def twice(self):
+        return "first"
+
+    @hold
+    def twice(self):
+        return "second"
+"""
+
+
+def dispatching(mod: ModuleType) -> list[str]:
+    formatter = mod.Formatter()
+    return [formatter.fmt(1), formatter.fmt("a")]
+
+
+def held_handles(mod: ModuleType) -> list[typing.Any]:
+    registry = mod.Formatter.__dict__["fmt"].dispatcher.registry
+    return [registry[int], registry[str]]
+
+
+@pytest.mark.parametrize(
+    ("label", "edit"),
+    [
+        ("body of the first", lambda s: s.replace('"int"', '"int v2"')),
+        ("body of the first twin", lambda s: s.replace('"first"', '"first v2"')),
+        (
+            "with a class attribute (the class is built again)",
+            lambda s: s.replace('"int"', '"int v2"').replace("K = 1", "K = 2"),
+        ),
+        (
+            "lines moved, then the first edited",
+            lambda s: s.replace("    K = 1\n", "    K = 1\n    # a note\n    # another\n"),
+        ),
+    ],
+)
+def test_each_same_named_method_runs_its_own_new_code(
+    package: TemporaryPackage, engine: Engine, label: str, edit: typing.Any
+) -> None:
+    mod = package.module(f"same_methods_{abs(hash(label))}", METHODS)
+    handles = held_handles(mod)
+    held = list(mod.HELD)
+    v2 = edit(METHODS)
+    apply_edit(mod, v2, dedent=False)
+    if "moved" in label:  # the definitions are known by their new lines now
+        v2 = v2.replace('"int"', '"int v2"').replace('"first"', '"first v2"')
+        apply_edit(mod, v2, dedent=False)
+    fresh = fresh_import(mod)
+    assert dispatching(mod) == dispatching(fresh)
+    expected_handles = [h(fresh.Formatter(), None) for h in held_handles(fresh)]
+    assert [h(mod.Formatter(), None) for h in handles] == expected_handles
+    # Twins are held in HELD: each held one runs its own definition's new code.
+    assert [f(mod.Formatter()) for f in held] == [f(fresh.Formatter()) for f in fresh.HELD]
+    assert held == mod.HELD
+
+
+def test_a_registration_inserted_above_in_a_class_keeps_the_held_ones(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("same_methods_insert", METHODS)
+    handles = held_handles(mod)
+    float_first = '    @fmt.register\n    def _(self, x: float):\n        return "float"\n\n'
+    v2 = METHODS.replace(
+        "    @fmt.register\n    def _(self, x: int)",
+        float_first + "    @fmt.register\n    def _(self, x: int)",
+    )
+    apply_edit(mod, v2, dedent=False)
+    formatter = mod.Formatter()
+    assert [formatter.fmt(s) for s in (1, "a", 1.5)] == ["int", "str", "float"]
+    v3 = v2.replace('"int"', '"int v3"').replace('"str"', '"str v3"')
+    apply_edit(mod, v3, dedent=False)
+    fresh = fresh_import(mod)
+    expected = [fresh.Formatter().fmt(s) for s in (1, "a", 1.5)]
+    assert [formatter.fmt(s) for s in (1, "a", 1.5)] == expected == ["int v3", "str v3", "float"]
+    assert [handle(formatter, None) for handle in handles] == ["int v3", "str v3"]

@@ -8,14 +8,16 @@ restored from the graveyard or moved out of another statement is adopted the sam
 from __future__ import annotations
 
 import ast
+import gc
+import types
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from relive._classes import MemberRules, incompatibility, patch_class_members
 from relive._diff import Action, BodyPlan, ClassPlan, Step
 from relive._heap import wait_for_readers
-from relive._patch import find_functions
+from relive._patch import find_functions, patch_function
 from relive._prepare import restart_required
 from relive._statements import class_body
 from relive._tracker import TrackedModule
@@ -63,20 +65,13 @@ class ClassSteps:
     def _patch_in_place(self, cls: type, plan: ClassPlan, chain: tuple[ast.ClassDef, ...]) -> bool:
         """Patch methods whose bodies alone changed; False when the class must be rebuilt."""
         qualname = ".".join(node.name for node in chain)
+        several = _bound_several_times(plan.body.steps)
         for step in plan.body.steps:
             name = step.new.name or ""
             member = cls.__dict__.get(name, _MISSING)
             if step.action is Action.PATCH_BODY:
                 code = self.applier.codes.function(step.new.node, chain)
-                functions = self.applier._matching(
-                    find_functions(
-                        member,
-                        f"{qualname}.{name}",
-                        self.applier.tracked.filename,
-                        caches=self.applier._caches,
-                    ),
-                    step,
-                )
+                functions = self._made_in_body(member, step, f"{qualname}.{name}", several)
                 if not functions or not all(self.applier._swap(f, code, step) for f in functions):
                     return False
             elif step.action is Action.PATCH_CLASS and step.cls is not None:
@@ -86,12 +81,47 @@ class ClassSteps:
                     member, step.cls, (*chain, node)
                 ):
                     return False
+            elif step.line_delta and name in several and step.new.kind == "def":
+                for function in self._made_in_body(member, step, f"{qualname}.{name}", several):
+                    self.applier._move(function, step.line_delta)
             elif step.line_delta:
                 self.applier._shift_members(member, step, f"{qualname}.{name}")
         wait_for_readers(self.applier.tracked.filename, plan.body.removed)
         for name in plan.body.removed:  # plain methods only, or the plan asks for a rebuild
             self.applier.journal.delattr(cls, name)
         return True
+
+    def _made_in_body(
+        self, member: object, step: Step, qualname: str, several: frozenset[str]
+    ) -> list[types.FunctionType]:
+        """The functions the old version of a class body's ``def`` made. A name defined
+        several times (``def _`` registered with ``@fmt.register``, overloads, a property's
+        setter) is told apart by the first line of its old statement: what the class holds
+        is the last definition's; the others are found in the heap."""
+        applier = self.applier
+        filename = applier.tracked.filename
+        found = find_functions(member, qualname, filename, caches=applier._caches)
+        if step.new.name not in several:
+            return applier._matching(found, step)
+        if step.old is None:
+            return []
+        line = step.old.lineno
+        for candidates in (found, None):
+            if candidates is None:
+                candidates = [
+                    obj
+                    for obj in applier.table.heap.named(qualname)
+                    if isinstance(obj, types.FunctionType)
+                ]
+            matching = [
+                function
+                for function in candidates
+                if id(function) not in applier._shifted
+                and applier.journal.code_of(function).co_firstlineno == line
+            ]
+            if matching:
+                return matching
+        return []
 
     def _fresh(self, step: Step) -> type:
         scratch: dict[str, Any] = {}
@@ -130,11 +160,61 @@ class ClassSteps:
         return True
 
     def rebuild(self, live: type, step: Step, plan: ClassPlan) -> None:
+        made = self._same_named(live, plan, step.new.name or "")  # before anything changes
         fresh = self._fresh(step)
         check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
         node = step.new.node
         assert isinstance(node, ast.ClassDef)
         self._merge(live, fresh, step, self.rules(plan, node), self.nested(plan, node))
+        if made:
+            self._patch_same_named(made, step)
+
+    def _same_named(
+        self, live: type, plan: ClassPlan, qualname: str
+    ) -> list[tuple[Step, list[types.FunctionType]]]:
+        """For each ``def`` of a name the body defines several times, the functions its old
+        statement made (the class holds only the last one's)."""
+        several = _bound_several_times(plan.body.steps)
+        return [
+            (inner, made)
+            for inner in plan.body.steps
+            if inner.new.kind == "def" and inner.old is not None and inner.new.name in several
+            for made in [
+                self._made_in_body(
+                    live.__dict__.get(inner.new.name or ""),
+                    inner,
+                    f"{qualname}.{inner.new.name}",
+                    several,
+                )
+            ]
+            if made
+        ]
+
+    def _patch_same_named(
+        self, made: list[tuple[Step, list[types.FunctionType]]], step: Step
+    ) -> None:
+        """Each definition of a name defined several times patches what its old statement
+        made with what the new one made in the throwaway class (held references run their
+        own definition's new code); references to the throwaway's go to the live ones."""
+        body = _nested_codes(self.applier.codes.statement(step.new.node), step.new.name or "")
+        wanted = {
+            (f"{step.new.name}.{inner.new.name}", inner.new.lineno): inner for inner, _ in made
+        }
+        codes = {key: code for key, code in body.items() if key in wanted}
+        fresh: dict[int, list[types.FunctionType]] = {}
+        for referrer in gc.get_referrers(*codes.values()) if codes else ():
+            if type(referrer) is types.FunctionType:
+                fresh.setdefault(id(referrer.__code__), []).append(referrer)
+        journal = self.applier.journal
+        for inner, old in made:
+            key = (f"{step.new.name}.{inner.new.name}", inner.new.lineno)
+            code = codes.get(key)
+            new = fresh.get(id(code), []) if code is not None else []
+            if len(new) != 1:
+                continue
+            for function in old:
+                if function is not new[0] and patch_function(function, new[0], journal):
+                    journal.redirect(new[0], function)
 
     def _merge(
         self,
@@ -200,6 +280,29 @@ class ClassSteps:
             return True
 
         return patch_nested
+
+
+def _nested_codes(code: types.CodeType, name: str) -> dict[tuple[str, int], types.CodeType]:
+    """The functions' code of class ``name``'s body in a class statement's ``code``, by
+    qualified name and first line."""
+    found: dict[tuple[str, int], types.CodeType] = {}
+    for body in code.co_consts:
+        if isinstance(body, types.CodeType) and body.co_qualname == name:
+            for const in body.co_consts:
+                if isinstance(const, types.CodeType):
+                    found[(const.co_qualname, const.co_firstlineno)] = const
+    return found
+
+
+def _bound_several_times(steps: Iterable[Step]) -> frozenset[str]:
+    """Names a class body (old or new) binds with more than one statement."""
+    new: Counter[str] = Counter()
+    old: Counter[str] = Counter()
+    for step in steps:
+        new.update(step.new.binds)
+        if step.old is not None:
+            old.update(step.old.binds)
+    return frozenset(name for name, count in (new | old).items() if count > 1)
 
 
 def replace_nested(name: str, old: type, new: type) -> bool:

@@ -48,7 +48,7 @@ class DefinitionTable:
         self.made: dict[int, object] = {}  # by the first line of the new statements
         self._graveyard = {key: list(objects) for key, objects in graveyard.items()}
         self._before = before
-        self._heap = HeapIndex(filename, module)
+        self.heap = HeapIndex(filename, module)  # the file's functions and classes
         self._old: Sequence[Statement] = ()
         self._binders: dict[str, list[Statement]] | None = None
         self._steps: Sequence[Step] = ()
@@ -86,7 +86,7 @@ class DefinitionTable:
         """The object the old definition statement bound (MISSING: gone, or not known)."""
         if old.lineno in self._old_made:
             return self._old_made[old.lineno]
-        value = resolve_made(old, self._before, self._binding(), self._heap)
+        value = resolve_made(old, self._before, self._binding(), self.heap)
         self._old_made[old.lineno] = value
         return value
 
