@@ -40,7 +40,7 @@ from relive.testing import TemporaryPackage, fresh_engine, write_source
 EDITS = int(os.environ.get("RELIVE_JUDGE_EDITS", "80"))
 # A registration removed leaves its entry in the singledispatch registry (issue 17: what a
 # removed definition registered must leave the registries); on once that is fixed.
-REMOVE_REGISTRATIONS = os.environ.get("RELIVE_JUDGE_REMOVE_REGISTRATIONS", "") == "1"
+REMOVE_REGISTRATIONS = os.environ.get("RELIVE_JUDGE_REMOVE_REGISTRATIONS", "1") == "1"
 SEEDS = [int(os.environ["RELIVE_JUDGE_SEED"])] if "RELIVE_JUDGE_SEED" in os.environ else []
 _packages = itertools.count()
 TYPES = ("int", "str", "float", "bytes")

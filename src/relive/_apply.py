@@ -38,11 +38,11 @@ from relive._patch import (
     swap_code,
 )
 from relive._prepare import CodeCache, Prepared, source_line
+from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._statements import Statement, class_body, class_has_values, future_flags
 from relive._tracker import TrackedModule
-from relive._undo import purge_definitions
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
 
@@ -171,9 +171,7 @@ class ModuleApplier:
             old = self.tracked.statements() if self.tracked.source is not None else []
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
-        for dropped in self.table.start(steps, old, edited=item is not None):
-            # Another statement binding the name stays: it binds it again.
-            self.local_rebound.update(dropped.binds & self.bound_here)
+        self._drop_definitions(self.table.start(steps, old, edited=item is not None))
         # Removed names stay until the end (old code may read them until it is patched),
         # unless the new code reads them: then no statement may see them.
         self.early_removal = set(item.early_removal) if item is not None else set()
@@ -190,6 +188,20 @@ class ModuleApplier:
         self.changes.rebound = self.local_rebound
         self._follow_changed_code()
         return self.changes
+
+    def _drop_definitions(self, dropped: list[Statement]) -> None:
+        """Old statements no new one continues: another statement binding the name binds
+        it again; what the definitions among them registered leaves the registries now,
+        before any statement runs (one restored in this edit registers itself again)."""
+        made: list[object] = []
+        for statement in dropped:
+            self.local_rebound.update(statement.binds & self.bound_here)
+            if statement.kind in ("def", "class") and statement.name is not None:
+                made.append(self.table.made_by(statement))
+        objects = [obj for obj in made if obj is not MISSING]
+        if objects:
+            names = {s.name for s in dropped if s.kind in ("def", "class") and s.name}
+            self._purge(objects, names)
 
     def _changed(self) -> set[str]:
         """Top-level names whose code changed in this run (patched in place): not those
@@ -483,7 +495,8 @@ class ModuleApplier:
         self.local_rebound.update(present)
         self.changes.removed += sorted(present)
         values = {name: self.namespace[name] for name in present}
-        self._purge([value for value in values.values() if self._defined_here(value)])
+        defined = {name: value for name, value in values.items() if self._defined_here(value)}
+        self._purge(list(defined.values()), defined)
         if now:
             self._delete(values)
         else:
@@ -514,12 +527,14 @@ class ModuleApplier:
             and not (isinstance(value, types.ModuleType) and value.__name__ == f"{module}.{name}")
         )
 
-    def _purge(self, objects: list[object]) -> None:
+    def _purge(self, objects: list[object], names: Iterable[str] = ()) -> None:
         """Take ``objects`` out of the registries of this module and of the user's modules
-        it imports (what they registered): a fresh import would not have them."""
-        names = {self.tracked.name, *self.tracked.imports}
-        modules = [sys.modules[name] for name in sorted(names) if name in sys.modules]
-        purge_definitions(objects, self.tracked.filename, modules, self.journal)
+        it imports (what they registered): a fresh import would not have them. ``names``:
+        names the module no longer binds (registries of names lose them too)."""
+        gone = frozenset(names) - self.bound_here
+        modules = {self.tracked.name, *self.tracked.imports}
+        found = [sys.modules[name] for name in sorted(modules) if name in sys.modules]
+        purge_definitions(objects, self.tracked.filename, found, self.journal, gone)
 
     def _defined_here(self, value: object) -> bool:
         """A function or class this module's source defined (or a wrapper of one)."""

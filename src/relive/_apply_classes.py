@@ -11,7 +11,7 @@ import ast
 import gc
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from relive._classes import MemberRules, incompatibility, patch_class_members
@@ -165,7 +165,9 @@ class ClassSteps:
         check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
         node = step.new.node
         assert isinstance(node, ast.ClassDef)
-        self._merge(live, fresh, step, self.rules(plan, node), self.nested(plan, node))
+        old = step.old.node if step.old is not None else None
+        rules = self.rules(plan, node, old if isinstance(old, ast.ClassDef) else None)
+        self._merge(live, fresh, step, rules, self.nested(plan, node))
         if made:
             self._patch_same_named(made, step)
 
@@ -233,7 +235,9 @@ class ClassSteps:
             if before.get(member, _MISSING) is not live.__dict__.get(member, _MISSING):
                 self.applier.local_rebound.add(f"{step.new.name}.{member}")
 
-    def rules(self, plan: ClassPlan, node: ast.ClassDef) -> MemberRules:
+    def rules(
+        self, plan: ClassPlan, node: ast.ClassDef, old: ast.ClassDef | None = None
+    ) -> MemberRules:
         steps = plan.body.steps or tuple(Step(Action.KEEP, s, s) for s in class_body(node))
         keep: set[str] = set()
         changed: set[str] = set()
@@ -247,6 +251,7 @@ class ClassSteps:
                 # What its decorators read runs them again: ``@fmt.register`` registers
                 # into the new ``fmt``, so the new one is taken.
                 changed |= {name for module, name in inner.new.decorator_uses if not module}
+        changed |= _dropped_names(steps, old)
         # A name bound by several statements (a property and its setter) is kept only
         # when none of them changed.
         return MemberRules(
@@ -303,6 +308,20 @@ def _bound_several_times(steps: Iterable[Step]) -> frozenset[str]:
         if step.old is not None:
             old.update(step.old.binds)
     return frozenset(name for name, count in (new | old).items() if count > 1)
+
+
+def _dropped_names(steps: Sequence[Step], old: ast.ClassDef | None) -> set[str]:
+    """What the old body's statements no new one continues bound, and what their
+    decorators read: a removed ``x = 2`` after ``x = 1`` leaves ``x`` another value, a
+    removed ``@fmt.register`` leaves ``fmt`` registered with it: the new ones are taken."""
+    if old is None:
+        return set()
+    matched = {step.old.lineno for step in steps if step.old is not None}
+    names: set[str] = set()
+    for inner in class_body(old):
+        if inner.lineno not in matched:
+            names |= inner.binds | {name for module, name in inner.decorator_uses if not module}
+    return names
 
 
 def replace_nested(name: str, old: type, new: type) -> bool:

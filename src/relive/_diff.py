@@ -234,8 +234,22 @@ def _plan_class(old: ast.ClassDef, new: ast.ClassDef) -> ClassPlan:
         dump_all([*old.decorator_list, *old.bases]) != dump_all([*new.decorator_list, *new.bases])
         or any(_needs_rebuild(step) for step in body.steps)
         or _reordered(body.steps)
+        or _dropped_rebinding(old_body, body.steps)
     )
     return ClassPlan(body, rebuild or bool(body.removed and _removes_data(old, body.removed)))
+
+
+def _dropped_rebinding(old: Sequence[Statement], steps: Sequence[Step]) -> bool:
+    """Whether an old statement no new one continues bound a name the body still binds
+    (``x = 1; x = 2`` -> ``x = 1``: the class ends with another value) or registered
+    something (``@fmt.register def _``): the class is built again."""
+    matched = {id(step.old) for step in steps if step.old is not None}
+    bound = set().union(*(step.new.binds for step in steps)) if steps else set()
+    return any(
+        not statement.binds.isdisjoint(bound) or statement.decorator_uses
+        for statement in old
+        if id(statement) not in matched
+    )
 
 
 def _reordered(steps: Sequence[Step]) -> bool:

@@ -9,9 +9,7 @@ rolled-back transaction puts it back exactly (the containers keep their identity
 
 from __future__ import annotations
 
-import functools
 import gc
-import os
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -20,7 +18,7 @@ from typing import Any
 
 from relive._dispatch import DispatchCaches
 
-__all__ = ["CacheRecord", "SideEffects", "purge", "purge_definitions"]
+__all__ = ["CacheRecord", "SideEffects", "restore_container"]
 
 _MISSING: Any = object()
 _DEPTH = 2  # containers inside containers (a dict of lists), this many levels down
@@ -118,7 +116,7 @@ class SideEffects:
 
         def restore() -> None:
             for container, saved in containers.values():
-                _restore_container(container, saved)
+                restore_container(container, saved)
             for cls, attributes in classes.values():
                 _restore_class(cls, attributes)
             self.dispatch.restore()  # after the registries
@@ -164,7 +162,7 @@ _PLAIN = frozenset(
 )
 
 
-def _restore_container(container: Any, saved: Any) -> None:
+def restore_container(container: Any, saved: Any) -> None:
     if isinstance(container, dict):
         if len(container) != len(saved) or any(
             container.get(key, _MISSING) is not value for key, value in saved.items()
@@ -230,93 +228,3 @@ class CacheRecord:
         self.cache.cache_clear()
         if self._table is not None and self._saved is not None:
             self._table.update(self._saved)
-
-
-def purge(gone: dict[int, object], modules: Iterable[ModuleType], journal: Any) -> None:
-    """Take the objects of ``gone`` (by id) out of the lists, dicts and sets that
-    ``modules`` and their classes hold (what a removed or undecorated definition
-    registered); ``journal`` puts them back if the reload is rolled back."""
-    if not gone:
-        return
-    seen: set[int] = set()
-    for module in modules:
-        for container in _containers(module):
-            if id(container) not in seen:
-                seen.add(id(container))
-                _drop(container, gone, journal)
-
-
-def purge_definitions(
-    objects: Iterable[object], filename: str, modules: Iterable[ModuleType], journal: Any
-) -> None:
-    """Take functions and classes a removed or re-decorated definition of ``filename``
-    made (and the functions behind wrappers) out of the registries of the user's
-    ``modules`` (``functools``-style registries of installed packages are left alone)."""
-    from relive._patch import find_functions  # the patcher imports this module
-
-    gone: dict[int, object] = {}
-    for obj in objects:
-        if obj is None:
-            continue
-        gone[id(obj)] = obj
-        if not isinstance(obj, type):
-            qualname = getattr(obj, "__qualname__", "")
-            for function in find_functions(obj, qualname, filename):
-                gone[id(function)] = function
-    purge(gone, [module for module in modules if _user_module(module)], journal)
-
-
-def _user_module(module: ModuleType) -> bool:
-    """A module of the user's (not of the standard library or an installed package)."""
-    path = getattr(module, "__file__", None)
-    return isinstance(path, str) and not os.path.realpath(path).startswith(_excluded())
-
-
-@functools.lru_cache(maxsize=1)
-def _excluded() -> tuple[str, ...]:
-    from relive._tracker import excluded_prefixes
-
-    return excluded_prefixes()
-
-
-def _containers(module: ModuleType) -> Iterable[Any]:
-    name = module.__name__
-    values: list[Any] = []
-    for value in list(vars(module).values()):
-        kind = type(value)
-        if kind in _PLAIN or value is sys.modules:
-            continue
-        if isinstance(value, type):
-            if value.__module__ == name:
-                values += [v for v in list(value.__dict__.values()) if type(v) not in _PLAIN]
-        elif kind is not ModuleType:
-            values.append(value)
-    for value in values:
-        if type(value) in _CONTAINERS or _container(value):
-            yield value
-            inner = value.values() if isinstance(value, dict) else value
-            yield from (item for item in list(inner) if _container(item))
-
-
-def _drop(container: Any, gone: dict[int, object], journal: Any) -> None:
-    if isinstance(container, dict):
-        doomed = [k for k, v in list(container.items()) if id(k) in gone or id(v) in gone]
-        if not doomed:
-            return
-        saved: Any = dict(container)
-        for key in doomed:
-            dict.__delitem__(container, key)
-    elif isinstance(container, list):
-        if not any(id(item) in gone for item in container):
-            return
-        saved = list(container)
-        kept = [item for item in container if id(item) not in gone]
-        list.__setitem__(container, slice(None), kept)
-    else:
-        doomed = [item for item in container if id(item) in gone]
-        if not doomed:
-            return
-        saved = list(container)
-        for item in doomed:
-            set.discard(container, item)
-    journal.on_rollback(lambda: _restore_container(container, saved))
