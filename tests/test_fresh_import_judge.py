@@ -38,8 +38,7 @@ from relive._errors import ReloadError, RestartRequired
 from relive.testing import TemporaryPackage, fresh_engine, write_source
 
 EDITS = int(os.environ.get("RELIVE_JUDGE_EDITS", "80"))
-# A registration removed leaves its entry in the singledispatch registry (issue 17: what a
-# removed definition registered must leave the registries); on once that is fixed.
+# Saves that remove a singledispatch registration (RELIVE_JUDGE_REMOVE_REGISTRATIONS=0: none).
 REMOVE_REGISTRATIONS = os.environ.get("RELIVE_JUDGE_REMOVE_REGISTRATIONS", "1") == "1"
 SEEDS = [int(os.environ["RELIVE_JUDGE_SEED"])] if "RELIVE_JUDGE_SEED" in os.environ else []
 _packages = itertools.count()
