@@ -59,7 +59,7 @@ class _Gone:
         """Whether a registry entry is (or is a tuple holding) something gone."""
         if id(item) in self.objects:
             return True
-        if type(item) is str:
+        if type(item) is str:  # a list's or a set's entry, or in a tuple
             return item in self.names and item not in self.written
         if type(item) is tuple:
             return any(self.holds(inner) for inner in item if type(inner) is not tuple)
@@ -161,7 +161,7 @@ def _holders(module: ModuleType) -> list[tuple[Any, str | None]]:
     values: list[tuple[Any, str | None]] = []
     for name, value in list(vars(module).items()):
         kind = type(value)
-        if kind in _PLAIN or value is sys.modules:
+        if kind in _PLAIN or value is sys.modules or name == "__builtins__":
             continue
         if isinstance(value, type):
             if value.__module__ == module.__name__:
@@ -222,8 +222,13 @@ def _drop(container: Any, gone: _Gone, journal: Any) -> bool:
     from relive._undo import restore_container
 
     if isinstance(container, dict):
+        # Keys that are names stay: a namespace (``__builtins__``) is a dict of names too.
         doomed = [
-            key for key, value in list(container.items()) if gone.holds(key) or gone.holds(value)
+            key
+            for key, value in list(container.items())
+            if id(key) in gone.objects
+            or (type(key) is not str and gone.holds(key))
+            or gone.holds(value)
         ]
         if not doomed:
             return False
