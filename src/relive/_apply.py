@@ -29,6 +29,7 @@ from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
 from relive._made import MISSING, DefinitionTable, statement_lines
+from relive._metaclass import BUILD_NAME, MetaclassStandIns, with_stand_in
 from relive._patch import (
     Journal,
     closures_reshaped,
@@ -126,6 +127,8 @@ class ModuleApplier:
         self.early_removal: set[str] = set()  # removed names to drop before code runs
         self._nested_only: set[str] = set()
         self.derived = Dependencies(self.namespace, tracked.filename, set(changed))
+        self.stand_ins = MetaclassStandIns()  # metaclasses changed after their body
+        self._stand_ins_needed: bool | None = None
         self.table = DefinitionTable(
             tracked.definitions,
             journal.namespace_before(self.namespace),
@@ -359,8 +362,12 @@ class ModuleApplier:
         if _may_run_code(statement.node, self.tracked.package):
             self.journal.user_code(self.tracked.name)
         lent = self._lend_deleted(statement)
+        code = self.codes.statement(statement.node)
+        if isinstance(statement.node, ast.ClassDef) and self._class_stand_in():
+            code = self.stand_in_code(statement.node)
+            lent[BUILD_NAME] = self.namespace[BUILD_NAME] = self.stand_ins.builder()
         try:
-            exec(self.codes.statement(statement.node), self.namespace)
+            exec(code, self.namespace)
         finally:
             for name, value in lent.items():  # deleted again, as a later ``del`` did
                 if self.namespace.get(name, _MISSING) is value:
@@ -381,6 +388,20 @@ class ModuleApplier:
                 self.changes.added.append(name)
         for module in stars:
             self._drop_star_names(module)
+
+    def _class_stand_in(self) -> bool:
+        """Whether class statements of this module are built with metaclass stand-ins."""
+        if self._stand_ins_needed is None:
+            self._stand_ins_needed = self.stand_ins.affects(self.namespace)
+        return self._stand_ins_needed
+
+    def stand_in_code(self, node: ast.ClassDef) -> types.CodeType:
+        """The class statement ``node`` built through a metaclass stand-in (_metaclass)."""
+        module = ast.Module(body=[with_stand_in(node)], type_ignores=[])
+        code: types.CodeType = compile(
+            module, self.tracked.filename, "exec", flags=self.codes.flags, dont_inherit=True
+        )
+        return code
 
     def _lend_deleted(self, statement: Statement) -> dict[str, object]:
         """Names a statement run again reads that an earlier, unchanged definition bound

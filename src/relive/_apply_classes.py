@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from relive._classes import MemberRules, incompatibility, patch_class_members
 from relive._diff import Action, BodyPlan, ClassPlan, Step
 from relive._heap import wait_for_readers
+from relive._metaclass import BUILD_NAME, replaced_init_subclass
 from relive._patch import find_functions, patch_function
 from relive._prepare import restart_required
 from relive._statements import class_body
@@ -35,6 +36,7 @@ class ClassSteps:
 
     def __init__(self, applier: ModuleApplier) -> None:
         self.applier = applier
+        self.built: types.CodeType | None = None  # the code the last throwaway was built with
 
     def own_class(self, obj: object, qualname: str) -> TypeGuard[type]:
         """Whether ``obj`` is a class this module's source defines as ``qualname``."""
@@ -123,10 +125,22 @@ class ClassSteps:
                 return matching
         return []
 
-    def _fresh(self, step: Step) -> type:
+    def _fresh(self, step: Step, live: type) -> type:
+        """The class statement's throwaway class, built as a fresh import builds it (with
+        its metaclass as the metaclass's body defined it, see _metaclass)."""
+        applier = self.applier
+        reason = replaced_init_subclass(live)
+        if reason is not None:
+            raise restart_required(reason, applier.tracked, step.new.lineno, applier.lines)
         scratch: dict[str, Any] = {}
-        self.applier.journal.user_code(self.applier.tracked.name)
-        exec(self.applier.codes.statement(step.new.node), self.applier.namespace, scratch)
+        applier.journal.user_code(applier.tracked.name)
+        code = applier.codes.statement(step.new.node)
+        node = step.new.node
+        if isinstance(node, ast.ClassDef) and applier.stand_ins.needed(type(live)):
+            code = applier.stand_in_code(node)
+            scratch[BUILD_NAME] = applier.stand_ins.builder()
+        self.built = code
+        exec(code, applier.namespace, scratch)
         fresh = scratch[step.new.name or ""]
         assert isinstance(fresh, type)
         return fresh
@@ -134,7 +148,7 @@ class ClassSteps:
     def adopt(self, live: type, step: Step) -> bool:
         """Make a class restored or moved out of another statement the live one, patched
         with every member of its new body; False when it cannot be (then it is new)."""
-        fresh = self._fresh(step)
+        fresh = self._fresh(step, live)
         if incompatibility(live, fresh) is not None:
             if live is not self.applier.namespace.get(step.new.name or ""):  # from the graveyard
                 self.applier.namespace[step.new.name or ""] = fresh
@@ -161,7 +175,7 @@ class ClassSteps:
 
     def rebuild(self, live: type, step: Step, plan: ClassPlan) -> None:
         made = self._same_named(live, plan, step.new.name or "")  # before anything changes
-        fresh = self._fresh(step)
+        fresh = self._fresh(step, live)
         check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
         node = step.new.node
         assert isinstance(node, ast.ClassDef)
@@ -198,7 +212,8 @@ class ClassSteps:
         """Each definition of a name defined several times patches what its old statement
         made with what the new one made in the throwaway class (held references run their
         own definition's new code); references to the throwaway's go to the live ones."""
-        body = _nested_codes(self.applier.codes.statement(step.new.node), step.new.name or "")
+        assert self.built is not None  # rebuilt just before
+        body = _nested_codes(self.built, step.new.name or "")
         wanted = {
             (f"{step.new.name}.{inner.new.name}", inner.new.lineno): inner for inner, _ in made
         }
