@@ -12,19 +12,13 @@ import re
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
-from relive._derived import (
-    Dependencies,
-    cached_functions,
-    called_keys,
-    is_cached,
-    same_outer_code,
-)
+from relive._derived import cached_functions, called_keys
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
@@ -42,6 +36,7 @@ from relive._prepare import CodeCache, Prepared, source_line
 from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
+from relive._stale import Staleness, stale_definitions
 from relive._statements import Statement, class_body, class_has_values, future_flags
 from relive._tracker import TrackedModule
 
@@ -63,8 +58,10 @@ class ModuleChanges:
     executed: list[int] = field(default_factory=list)
     rebound: set[str] = field(default_factory=set)
     edited: bool = False
-    # Functions and classes whose code changed or reads what changed (not rebound).
+    # Functions, caches and classes whose code changed or reads what changed (not
+    # rebound), and the names of the class members that did (``make`` of ``Maker``).
     changed_code: set[str] = field(default_factory=set)
+    changed_members: set[str] = field(default_factory=set)
 
     def merge(self, other: ModuleChanges) -> None:
         """Add what a later visit of the same module did."""
@@ -76,6 +73,7 @@ class ModuleChanges:
         self.executed += other.executed
         self.rebound |= other.rebound
         self.changed_code |= other.changed_code
+        self.changed_members |= other.changed_members
 
     @property
     def anything(self) -> bool:
@@ -105,8 +103,8 @@ class ModuleApplier:
         tracked: TrackedModule,
         journal: Journal,
         triggers: set[Key],
+        staleness: Staleness,
         running: RunningStatement | None = None,
-        changed: Iterable[Key] = (),
     ) -> None:
         self.tracked = tracked
         self.running = running  # the top-level statement its code is running now, if any
@@ -125,8 +123,8 @@ class ModuleApplier:
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
-        self._nested_only: set[str] = set()
-        self.derived = Dependencies(self.namespace, tracked.filename, set(changed))
+        self.staleness = staleness
+        staleness.share(tracked.name, self.local_rebound)
         self.stand_ins = MetaclassStandIns()  # metaclasses changed after their body
         self._stand_ins_needed: bool | None = None
         self.table = DefinitionTable(
@@ -206,26 +204,16 @@ class ModuleApplier:
             names = {s.name for s in dropped if s.kind in ("def", "class") and s.name}
             self._purge(objects, names)
 
-    def _changed(self) -> set[str]:
-        """Top-level names whose code changed in this run (patched in place): not those
-        where only functions nested in them changed (the closures they made follow)."""
-        return {name.split(".", 1)[0] for name in self.changes.patched} - self._nested_only
-
     def _follow_changed_code(self) -> None:
         """Name what depends on changed code (for importers) and clear the caches of
         functions that do: their results were computed by the old code."""
-        changed = self._changed()
-        if not (changed or self.local_rebound or self.derived.foreign):
+        if not self.staleness.anything():
             return
-        own = [
-            name
-            for name, value in list(self.namespace.items())
-            if type(value) is types.FunctionType or is_cached(value)
-            if self.derived.depends(name, changed, self.local_rebound)
-        ]
-        self.changes.changed_code = set(own) - self.local_rebound
+        stale, members = stale_definitions(self.staleness, self.namespace, self.tracked.name)
+        self.changes.changed_code = stale - self.local_rebound
+        self.changes.changed_members = members
         for name, cache in cached_functions(self.namespace):
-            if name in own and cache not in self._caches:
+            if name in stale and cache not in self._caches:
                 self._caches.append(cache)
 
     def _guarded(self, step: Step, *, held: bool = False) -> None:
@@ -328,16 +316,16 @@ class ModuleApplier:
         ``N = len(E)``): its methods are patched as members anyway."""
         if statement.kind not in ("stmt", "class"):
             return False
-        changed = self._changed()
-        if not (changed or self.local_rebound or self.derived.foreign):
+        if not self.staleness.anything():
             return False  # before the statement's tree is looked at (a lean one is parsed)
-        members = _computing_statements(statement)
-        rebound = self.local_rebound | self._trigger_names
         return any(
-            self.derived.reads_changed(
-                member.uses, called_keys(member.node, statement.scope.aliases), changed, rebound
+            self.staleness.uses_stale(
+                self.namespace,
+                member.uses,
+                called_keys(member.node, statement.scope.aliases),
+                binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
             )
-            for member in members
+            for member in _computing_statements(statement)
         )
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
@@ -600,8 +588,6 @@ class ModuleApplier:
         if not functions or not all(self._swap(function, code, step) for function in functions):
             return False
         self.changes.patched.append(name)
-        if all(same_outer_code(old, code) for old in previous):
-            self._nested_only.add(name)  # what it returns runs the new code already
         self._note_reshaped(name, previous, code)
         assert step.old is not None
         self._bind(step, self.table.made_by(step.old))

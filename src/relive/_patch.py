@@ -80,6 +80,21 @@ class Journal:
         code: types.CodeType = gate.new.get("__code__", gate.old)
         return code
 
+    def code_change(
+        self, function: types.FunctionType
+    ) -> tuple[types.CodeType, types.CodeType] | None:
+        """``function``'s code before and in this transaction, if it was given other code."""
+        gate = self._staged.get(id(function))
+        if gate is None or gate.function is not function:
+            return None
+        code = gate.new.get("__code__")
+        return (gate.old, code) if isinstance(code, types.CodeType) else None
+
+    @property
+    def code_changes(self) -> int:
+        """How many functions were given other code or defaults (it only grows)."""
+        return len(self._staged) + len(self._replaced)
+
     def _stage(self, function: types.FunctionType, name: str, value: object) -> None:
         """Change what a function runs at the commit point, not before (see _gate)."""
         gate = self._staged.get(id(function))

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from relive._apply import ModuleApplier, ModuleChanges
-from relive._derived import stale_caches, top_level_mentions
+from relive._derived import cached_functions, top_level_mentions
 from relive._errors import ReloadError
 from relive._lifecycle import HookRun
 from relive._output import Formatter
 from relive._patch import Journal
 from relive._prepare import Prepared
 from relive._running import ModuleFrames, check_plan
+from relive._stale import Staleness, stale_definitions
 from relive._statements import Statement, class_has_values
 from relive._tracker import Tracker
 from relive._undo import SideEffects
@@ -94,6 +95,8 @@ class Transaction:
         self.journal = Journal()
         self.effects = SideEffects(user_module)
         self.hooks = HookRun(self.journal)
+        self._pushed: dict[str, set[str]] = {}  # by module: stale names told its importers
+        self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
 
     def run(self, confirm: Callable[[], bool] | None = None) -> Report:
         """Apply everything and commit, or roll back and raise ReloadError."""
@@ -170,7 +173,6 @@ class Transaction:
         pending = {item.tracked.name: item for item in prepared}
         queue = deque(pending)
         triggers: dict[str, set[tuple[str, str]]] = {}
-        derived: dict[str, set[tuple[str, str]]] = {}  # changed code importers use
         visits: dict[str, int] = {}
         reports: dict[str, ModuleChanges] = {}
         while queue:
@@ -183,12 +185,12 @@ class Transaction:
                 continue
             running = frames.running(vars(sys.modules[name]), tracked)
             applier = ModuleApplier(
-                tracked, journal, triggers.pop(name, set()), running, derived.pop(name, set())
+                tracked, journal, triggers.pop(name, set()), self.staleness, running
             )
             item = pending.pop(name, None)
             changes = applier.run(item, self.editing.get(name))
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
-            self._push(name, changes, (triggers, derived), queue, journal)
+            self._push(name, changes, triggers, queue)
         journal.settle()
         changed = [report for report in reports.values() if report.anything]
         hooks.after((report.tracked.name, report.patched) for report in changed)
@@ -213,16 +215,32 @@ class Transaction:
         self,
         name: str,
         changes: ModuleChanges,
-        triggers: tuple[dict[str, set[tuple[str, str]]], dict[str, set[tuple[str, str]]]],
+        triggers: dict[str, set[tuple[str, str]]],
         queue: deque[str],
-        journal: Journal,
     ) -> None:
         """Queue the importers of ``name`` that read one of the names it rebound, or use
-        (at the top level) a function or class of it whose code changed; clear their
-        caches of functions reading either."""
-        rebound, code = changes.rebound, changes.changed_code
+        (at the top level) a function or class of it whose code is stale, or one of their
+        own that is; clear their stale caches."""
+        code = changes.changed_code | changes.changed_members
+        self._follow(name, changes.rebound, code, triggers, queue)
+
+    def _follow(
+        self,
+        name: str,
+        rebound: set[str],
+        code: set[str],
+        triggers: dict[str, set[tuple[str, str]]],
+        queue: deque[str],
+    ) -> None:
+        pushed = self._pushed.setdefault(name, set())
+        code = code - pushed
+        pushed |= code  # an import cycle brings it back: only what is new goes on
         if not (rebound or code):
             return
+        owners = {bound.partition(".")[0] for bound in rebound if "." in bound}
+        words = rebound | owners | code
+        star = any(not bound.startswith("_") or bound == "__all__" for bound in rebound)
+        text_words = words | {"*"} if star else words  # ``from m import *`` reads them all
         for importer in self.tracker.importers_of(name):
             edit = self.editing.get(importer.name)
             known = edit.source if edit is not None else importer.source
@@ -230,23 +248,43 @@ class Transaction:
                 continue  # it imports the package, and its text never names this module
             self.readers.add(importer.name)
             source = known or ""
-            statements = edit.statements.copy if edit is not None else importer.statements
-            if "cache" in source and importer.name in sys.modules:
-                namespace = vars(sys.modules[importer.name])
-                journal.caches.extend(stale_caches(namespace, importer.filename, rebound | code))
-            if edit is None and not importer.may_read(rebound | code):
-                importer.lean()  # its top-level code loads none of them: nothing to parse
+            if edit is None and not any(word in source for word in text_words):
+                importer.lean()  # it names none of them: nothing to parse
                 continue
-            reads = bool(rebound) and _reads_any(source, statements, name, rebound)
-            uses = bool(code) and top_level_mentions(source, code)
-            uses = uses and _reads_any(source, statements, name, code, plain=True)
+            own = self._stale_own(importer.name) - self._pushed.get(importer.name, set())
+            loads = edit is not None or importer.may_read(words)
+            if not (loads or own):
+                importer.lean()  # its top-level code loads none of them
+                continue
+            statements = edit.statements.copy if edit is not None else importer.statements
+            reads = (
+                loads and bool(rebound) and _reads_any(source, statements, name, rebound | owners)
+            )
+            mentioned = (code | owners if loads else set()) | own
+            uses = bool(mentioned) and top_level_mentions(source, mentioned)
             if edit is None:
-                importer.lean(rebound | code)  # the heap stays small while many follow
-            for keys, follows, table in ((rebound, reads, triggers[0]), (code, uses, triggers[1])):
-                if follows:
-                    table.setdefault(importer.name, set()).update(_keys(name, keys))
+                importer.lean(words)  # the heap stays small while many follow
+            if reads:
+                triggers.setdefault(importer.name, set()).update(_keys(name, rebound))
             if (reads or uses) and importer.name not in queue:
                 queue.append(importer.name)
+            elif own and importer.name not in queue:
+                # Nothing of it runs again; what imports it may use what it holds.
+                self._follow(importer.name, set(), own, triggers, queue)
+
+    def _stale_own(self, name: str) -> set[str]:
+        """The importer's functions, caches and classes (and the names of their members)
+        that run stale code; its stale caches are cleared (at the commit)."""
+        module = sys.modules.get(name)
+        if module is None:
+            return set()
+        namespace = vars(module)
+        own, members = stale_definitions(self.staleness, namespace, name)
+        caches = self.journal.caches
+        for cached, cache in cached_functions(namespace):
+            if cached in own and cache not in caches:
+                caches.append(cache)
+        return own | members
 
 
 def _cycle_error(name: str, visits: dict[str, int], queue: deque[str]) -> ReloadError:

@@ -1,0 +1,355 @@
+"""Whether what a statement uses is stale after one transaction's edits, judged on the live
+objects across modules: a fresh import computes ``D = f(10)`` with ``f`` as it is now.
+
+A function is stale when its code changed in this transaction, or its code reads (through
+its own module's globals, another module's attributes, the classes it uses and their
+methods) a name rebound or a function that is stale. A class read whole (``len(E)``,
+``C.K``, ``C()``) is stale when one of its members was rebound (added, removed, another
+value); a method called on a class or an instance (``Maker().build()``, ``obj.make()``)
+when that method is. Instances made from a class whose methods were patched keep their
+state: calling the class is not calling its methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from relive._derived import code_names
+from relive._patch import Journal
+
+__all__ = ["Staleness"]
+
+Key = tuple[str, str]
+_LRU = type(functools.lru_cache(lambda: None))
+_MISSING: Any = object()
+_DEPTH = 4  # wrappers unwrapped (a decorator's closure, a cache, a partial)
+
+
+class Staleness:
+    """What one transaction changed (code swapped, names rebound), and what depends on it.
+
+    Args:
+        journal: The transaction's journal (which functions were given other code).
+        tracked: Whether a module, by name, is one relive follows (others are not read).
+    """
+
+    def __init__(self, journal: Journal, tracked: Callable[[str], bool]) -> None:
+        self.journal = journal
+        self.tracked = tracked
+        self._rebound: dict[str, list[set[str]]] = {}  # by module: the sets its runs rebind
+        self._memo: dict[int, tuple[object, bool]] = {}
+        self._state: tuple[int, int] = (-1, -1)
+
+    def share(self, module: str, rebound: set[str]) -> None:
+        """``rebound``: the names a run of ``module`` rebinds (read as it grows)."""
+        sets = self._rebound.setdefault(module, [])
+        if not any(known is rebound for known in sets):
+            sets.append(rebound)
+
+    def rebinds(self, module: str, names: Iterable[str]) -> bool:
+        """Whether ``module`` rebound one of ``names`` in this transaction."""
+        sets = self._rebound.get(module, ())
+        return any(name in known for known in sets for name in names)
+
+    def class_rebound(self, cls: type) -> bool:
+        """Whether a member of ``cls`` (a class of a followed module) was rebound."""
+        module = cls.__dict__.get("__module__")
+        sets = self._rebound.get(module) if isinstance(module, str) else None
+        if not sets:
+            return False
+        prefix = type.__getattribute__(cls, "__qualname__") + "."
+        return any(name.startswith(prefix) for known in sets for name in known)
+
+    def anything(self) -> bool:
+        """Whether code changed or a name was rebound in this transaction at all."""
+        if self.journal.code_changes:
+            return True
+        return any(known for sets in self._rebound.values() for known in sets)
+
+    def stale(self, value: object) -> bool:
+        """Whether calling ``value`` (a function, a cache, a partial, a method) runs code
+        that changed or reads something that did."""
+        self._refresh()
+        return self._stale(value, set())
+
+    def member_stale(self, cls: type, name: str) -> bool:
+        """Whether ``cls.name`` (looked up on the class, not called) runs stale code."""
+        self._refresh()
+        return self._member_stale(cls, name, set())
+
+    def uses_stale(
+        self,
+        namespace: dict[str, Any],
+        uses: Iterable[Key],
+        calls: frozenset[Key],
+        *,
+        binds: bool = True,
+    ) -> bool:
+        """Whether a top-level statement of ``namespace`` reading ``uses`` and calling
+        ``calls`` (``(".", m)`` for a method ``m`` called on something) computed its value
+        with code or classes that changed since.
+
+        ``binds``: the statement binds what it computes (``X = obj.make()``). Methods called
+        on an instance the program holds count only then: ``for c in counters: c.tick()``
+        or ``server.serve()`` act on state, which a second run would act on again."""
+        self._refresh()
+        methods = [name for module, name in calls if module == "."]
+        for module, name in uses:
+            if module:
+                container = self._resolve(module)
+                if issubclass(type(container), type):  # ``C.K``, ``C.create()``: a member
+                    if self._member_read(container, name):
+                        return True
+                    continue
+                if container is None:
+                    continue
+                value = container.__dict__.get(name, _MISSING)
+            else:
+                value = namespace.get(name, _MISSING)
+            if value is _MISSING or issubclass(type(value), types.ModuleType):
+                continue
+            if self._value_stale(value, (module, name) in calls, methods, binds=binds):
+                return True
+        return False
+
+    def _value_stale(
+        self, value: object, called: bool, methods: list[str], *, binds: bool
+    ) -> bool:
+        """A value a statement reads: a class read whole or its methods called, a function
+        called, an instance whose methods are called."""
+        if issubclass(type(value), type):
+            return self.class_rebound(value) or self._methods_stale(value, methods)  # type: ignore[arg-type]
+        if called and self._stale(value, set()):
+            return True
+        return binds and bool(methods) and self._methods_stale(type(value), methods)
+
+    def _resolve(self, dotted: str) -> Any:
+        """The followed module, or a class in one, that ``dotted`` names (None if none)."""
+        parts = dotted.split(".")
+        for index in range(len(parts), 0, -1):
+            found = sys.modules.get(".".join(parts[:index]))
+            if found is None:
+                continue
+            if not self.tracked(found.__name__):
+                return None
+            current: Any = found
+            for part in parts[index:]:
+                current = current.__dict__.get(part)
+                if not issubclass(type(current), type):
+                    return None
+            return current
+        return None
+
+    def _member_read(self, cls: type, name: str) -> bool:
+        module = cls.__dict__.get("__module__")
+        if not isinstance(module, str) or not self.tracked(module):
+            return False
+        qualname = type.__getattribute__(cls, "__qualname__")
+        return self.rebinds(module, [f"{qualname}.{name}"]) or self._member_stale(cls, name, set())
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        rebound = sum(len(known) for sets in self._rebound.values() for known in sets)
+        state = (self.journal.code_changes, rebound)
+        if state != self._state:
+            self._memo.clear()
+            self._state = state
+
+    def _methods_stale(self, cls: type, methods: list[str]) -> bool:
+        return any(self._member_stale(cls, name, set()) for name in methods)
+
+    def _member_stale(self, cls: type, name: str, seen: set[int]) -> bool:
+        for klass in _mro(cls):
+            module = klass.__dict__.get("__module__")
+            if not isinstance(module, str) or not self.tracked(module):
+                continue
+            member = klass.__dict__.get(name, _MISSING)
+            if member is not _MISSING:
+                return self._stale(member, seen)
+        return False
+
+    def _stale(self, value: object, seen: set[int]) -> bool:
+        key = id(value)
+        known = self._memo.get(key)
+        if known is not None and known[0] is value:
+            return known[1]
+        if key in seen:
+            return False  # a cycle: decided by the others on it
+        seen.add(key)
+        result = any(self._function_stale(function, seen) for function in self._functions(value))
+        self._memo[key] = (value, result)
+        return result
+
+    def _functions(self, value: object) -> Iterator[types.FunctionType]:
+        """The functions of followed modules behind ``value`` (unwrapping decorators)."""
+        stack = [(value, 0)]
+        while stack:
+            current, depth = stack.pop()
+            kind = type(current)
+            if depth > _DEPTH:
+                continue
+            inner: list[object] = []
+            if kind is types.FunctionType:
+                module = current.__globals__.get("__name__")  # type: ignore[attr-defined]
+                if isinstance(module, str) and self.tracked(module):
+                    yield current  # type: ignore[misc]
+                wrapped = current.__dict__.get("__wrapped__")
+                inner = [wrapped] if wrapped is not None else []
+            elif kind in (staticmethod, classmethod, types.MethodType):
+                inner = [current.__func__]  # type: ignore[attr-defined]
+            elif kind is _LRU:
+                inner = [current.__wrapped__]  # type: ignore[attr-defined]
+            elif kind is functools.partial:
+                inner = [current.func]  # type: ignore[attr-defined]
+            elif kind is property:
+                inner = [current.fget, current.fset, current.fdel]  # type: ignore[attr-defined]
+            elif kind is functools.cached_property:
+                inner = [current.func]  # type: ignore[attr-defined]
+            stack.extend((item, depth + 1) for item in inner if item is not None)
+
+    def _function_stale(self, function: types.FunctionType, seen: set[int]) -> bool:
+        change = self.journal.code_change(function)
+        if change is not None and code_differs(*change):
+            return True
+        names = code_names(self.journal.code_of(function))
+        scope = function.__globals__
+        module = scope.get("__name__")
+        if isinstance(module, str) and self.rebinds(module, names):
+            return True
+        owner = _owner(function, scope)
+        if owner is not None and self._class_reads(owner, names, seen, whole=False):
+            return True  # ``self.K``, ``self.helper()``: members of its own class
+        for name in names:
+            target = scope.get(name, _MISSING)
+            if target is _MISSING:
+                continue
+            kind = type(target)
+            if issubclass(kind, types.ModuleType):
+                if self._module_reads(target, names, seen):
+                    return True
+            elif issubclass(kind, type):
+                if self._class_reads(target, names, seen):
+                    return True
+            elif self._stale(target, seen):
+                return True
+        return False
+
+    def _module_reads(
+        self, module: types.ModuleType, names: frozenset[str], seen: set[int]
+    ) -> bool:
+        """``m.K``, ``m.f()`` in the code: a name of a followed module ``m`` rebound, or stale."""
+        name = module.__dict__.get("__name__")
+        if not isinstance(name, str) or not self.tracked(name):
+            return False
+        if self.rebinds(name, names):
+            return True
+        space = module.__dict__
+        for attr in names:
+            value = space.get(attr, _MISSING)
+            if value is _MISSING or issubclass(type(value), types.ModuleType):
+                continue
+            if issubclass(type(value), type):
+                if self._class_reads(value, names, seen):
+                    return True
+            elif self._stale(value, seen):
+                return True
+        return False
+
+    def _class_reads(
+        self, cls: type, names: frozenset[str], seen: set[int], *, whole: bool = True
+    ) -> bool:
+        """Code reading class ``cls``: stale if a member was rebound (one it names, unless
+        it reads the class ``whole``: ``len(E)``), or a member it names is stale
+        (``cls.build()``, ``Maker().build()``)."""
+        module = cls.__dict__.get("__module__")
+        if not isinstance(module, str) or not self.tracked(module):
+            return False
+        if whole and self.class_rebound(cls):
+            return True
+        if not whole:
+            qualname = type.__getattribute__(cls, "__qualname__")
+            if self.rebinds(module, [f"{qualname}.{name}" for name in names]):
+                return True
+        return any(
+            self._member_stale(cls, name, seen) for name in names if not name.startswith("__")
+        )
+
+
+def code_differs(old: types.CodeType, new: types.CodeType) -> bool:
+    """Whether ``new`` runs other code than ``old`` (lines moved alone are no change).
+
+    Functions and lambdas nested in it are compared by name only: the closures made from
+    them before follow the new code. Comprehensions and generator expressions run inside
+    it: compared whole."""
+    if (old.co_code, old.co_names, old.co_varnames) != (new.co_code, new.co_names, new.co_varnames):
+        return True
+    if len(old.co_consts) != len(new.co_consts):
+        return True
+    for before, after in zip(old.co_consts, new.co_consts, strict=True):
+        if isinstance(before, types.CodeType) and isinstance(after, types.CodeType):
+            if _runs_inside(before) and _runs_inside(after):
+                if code_differs(before, after):
+                    return True
+            elif before.co_qualname != after.co_qualname:
+                return True
+        elif type(before) is not type(after) or before != after:
+            return True
+    return False
+
+
+def _runs_inside(code: types.CodeType) -> bool:
+    return code.co_name.startswith("<") and code.co_name != "<lambda>"
+
+
+def _mro(cls: type) -> tuple[type, ...]:
+    try:
+        mro = type.__getattribute__(cls, "__mro__")
+    except AttributeError:
+        return (cls,)
+    return mro if isinstance(mro, tuple) else (cls,)
+
+
+def _owner(function: types.FunctionType, scope: dict[str, Any]) -> type | None:
+    """The class a method was defined in (by its qualified name), if it is at hand."""
+    parts = function.__qualname__.split(".")
+    if len(parts) < 2 or "<locals>" in parts:
+        return None
+    current: object = scope.get(parts[0], _MISSING)
+    for part in parts[1:-1]:
+        if not issubclass(type(current), type):
+            return None
+        current = current.__dict__.get(part, _MISSING)
+    return current if issubclass(type(current), type) else None  # type: ignore[return-value]
+
+
+def stale_definitions(
+    staleness: Staleness, namespace: dict[str, Any], module: str
+) -> tuple[set[str], set[str]]:
+    """The names in ``namespace`` of functions and caches whose code is stale, and of the
+    module's classes with a stale or rebound member; and the names of those members."""
+    names: set[str] = set()
+    members: set[str] = set()
+    for name, value in list(namespace.items()):
+        kind = type(value)
+        if issubclass(kind, type):
+            if value.__dict__.get("__module__") != module:
+                continue
+            found = {
+                member
+                for member, item in list(value.__dict__.items())
+                if not (member.startswith("__") and member.endswith("__")) and staleness.stale(item)
+            }
+            if found or staleness.class_rebound(value):
+                names.add(name)
+                members |= found
+        elif kind in _CALLABLES and staleness.stale(value):
+            names.add(name)
+    return names, members
+
+
+_CALLABLES = (types.FunctionType, _LRU, functools.partial)
