@@ -116,9 +116,7 @@ class Staleness:
                 return True
         return False
 
-    def _value_stale(
-        self, value: object, called: bool, methods: list[str], *, binds: bool
-    ) -> bool:
+    def _value_stale(self, value: object, called: bool, methods: list[str], *, binds: bool) -> bool:
         """A value a statement reads: a class read whole or its methods called, a function
         called, an instance whose methods are called."""
         if issubclass(type(value), type):
