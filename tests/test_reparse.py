@@ -1,8 +1,14 @@
-"""Partial re-parsing: the tree must be exactly what a full parse gives, line numbers included."""
+"""Partial re-parsing: the tree must be exactly what a full parse gives, line numbers included.
+
+``edit_region`` parses only the statements an edit touched; the body it stands for (the old
+nodes before the chunk, the chunk's new nodes, the old nodes after it moved by the change
+in line count) must be the full parse of the new text.
+"""
 
 from __future__ import annotations
 
 import ast
+import copy
 import sys
 import warnings
 from collections.abc import Callable
@@ -13,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import relive
-from relive._reparse import parse_body
+from relive._reparse import Region, edit_region
 
 SOURCES = [
     *sorted(Path(relive.__file__).parent.glob("*.py")),
@@ -54,21 +60,55 @@ def dump(body: list[ast.stmt]) -> str:
     return ast.dump(ast.Module(body=body, type_ignores=[]), include_attributes=True)
 
 
+def spans(body: list[ast.stmt]) -> list[tuple[int, int]]:
+    firsts = [min([n.lineno, *(d.lineno for d in getattr(n, "decorator_list", ()))]) for n in body]
+    ends = [node.end_lineno or node.lineno for node in body]
+    return list(zip(firsts, ends, strict=True))
+
+
+def region_of(new: str, old: str = OLD, filename: str = "m.py") -> Region | None:
+    return edit_region(old, new, spans(ast.parse(old).body), filename)
+
+
+def parse_body(new: str, filename: str, old: str, old_body: list[ast.stmt]) -> list[ast.stmt]:
+    """The new body ``edit_region`` stands for (a full parse when it gives none, as
+    ``prepare`` does: that parse raises the syntax error)."""
+    region = edit_region(old, new, spans(old_body), filename)
+    if region is None:
+        return ast.parse(new, filename).body
+    assert dump(region.old_nodes) == dump(old_body[region.lo : region.hi])
+    assert [len(region.old_lines), len(region.new_lines)] == [
+        region.end - region.start,
+        region.end + region.shift - region.start,
+    ]
+    after = [copy.deepcopy(node) for node in old_body[region.hi :]]
+    for node in after:
+        ast.increment_lineno(node, region.shift)
+    return [*old_body[: region.lo], *region.new_nodes, *after]
+
+
 def check(new: str, old: str = OLD) -> list[ast.stmt]:
     """parse_body's tree for the edit ``old`` → ``new``, checked against a full parse."""
     old_body = ast.parse(old).body
+    assert region_of(new, old) is not None  # it parses: the chunk does too
     body = parse_body(new, "m.py", old, old_body)
     assert dump(body) == dump(ast.parse(new).body)
     return body
 
 
 def test_an_edit_inside_one_function_parses_only_that_function() -> None:
-    old_body = ast.parse(OLD).body
     new = OLD.replace("total += i", "total += i * 2")
-    body = parse_body(new, "m.py", OLD, old_body)
-    assert dump(body) == dump(ast.parse(new).body)
-    changed = [index for index, node in enumerate(body) if node is not old_body[index]]
-    assert changed == [4]  # `def second`; the other statements are the old nodes
+    region = region_of(new)
+    assert region is not None and (region.lo, region.hi, region.shift) == (4, 5, 0)
+    assert [type(node).__name__ for node in region.new_nodes] == ["FunctionDef"]
+    check(new)
+
+
+def test_a_statement_that_changes_its_line_count_parses_only_that_statement() -> None:
+    new = OLD.replace("    return x + 1\n", "    x += 1\n    return x\n")
+    region = region_of(new)
+    assert region is not None and (region.lo, region.hi, region.shift) == (3, 4, 1)
+    check(new)
 
 
 def test_added_lines_give_the_later_statements_their_new_line_numbers() -> None:
@@ -180,5 +220,12 @@ def test_a_parser_warning_names_the_line_in_the_file() -> None:
         return [getattr(warning, "lineno", None) for warning in caught]
 
     expected = warned(lambda: ast.parse(new, "m.py"))
+    assert warned(lambda: ast.parse(OLD.replace("x + 1", '"\\d"'), "m.py"))  # old warns
+    old = OLD.replace("x + 1", '"\\d"')  # the old text's warning is not given again
     assert expected == [OLD.splitlines().index("    return total") + 1]
     assert warned(lambda: parse_body(new, "m.py", OLD, ast.parse(OLD).body)) == expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old_body = ast.parse(old).body
+    edited = old.replace("    return total\n", '    return total, "\\d"\n')
+    assert warned(lambda: parse_body(edited, "m.py", old, old_body)) == expected

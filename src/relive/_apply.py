@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 import sys
 import traceback
 import types
@@ -37,7 +36,12 @@ from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._stale import Staleness, stale_definitions
-from relive._statements import Statement, class_body, class_has_values, future_flags
+from relive._statements import (
+    Statement,
+    class_body,
+    class_has_values,
+    leading_future_flags,
+)
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -79,20 +83,6 @@ class ModuleChanges:
     def anything(self) -> bool:
         """Whether the module changed at all (an edit, or a statement run again)."""
         return self.edited or bool(self.patched or self.added or self.removed or self.executed)
-
-
-_FUTURE = re.compile(r"from\s+__future__\b")
-
-
-def _future_flags(statements: Sequence[Statement]) -> int:
-    """The module's ``from __future__`` flags, reading only the statements at its top."""
-    head: list[ast.stmt] = []
-    for statement in statements:
-        text = statement.text
-        if not (_FUTURE.match(text) or text.lstrip("rRbBuU")[:1] in ("'", '"')):
-            break
-        head.append(statement.node)
-    return future_flags(ast.Module(body=head, type_ignores=[]))
 
 
 class ModuleApplier:
@@ -154,7 +144,7 @@ class ModuleApplier:
                 self.codes, self.lines = current.codes, current.lines
             else:
                 statements = self.tracked.statements()
-                self.codes = CodeCache(self.tracked.filename, _future_flags(statements))
+                self.codes = CodeCache(self.tracked.filename, leading_future_flags(statements))
                 self.lines = source_lines(self.tracked.source or "")
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()
@@ -169,7 +159,7 @@ class ModuleApplier:
             if changed and self.namespace.get("__doc__") != item.docstring:
                 self.namespace["__doc__"] = item.docstring
             removed = removed - {"__doc__"}
-            old = self.tracked.statements() if self.tracked.source is not None else []
+            old = item.old
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
         self._drop_definitions(self.table.start(steps, old, edited=item is not None))

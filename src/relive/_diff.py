@@ -154,9 +154,11 @@ def _match_same_text(
             matches[id(stmt)] = pool.pop(same)
     # Then those whose decorators and signature stayed (``def _(x: float)``, body edited).
     for stmt in new:
-        if stmt.name is None or id(stmt) in matches or counts[stmt.kind, stmt.name] < 2:
+        if stmt.name is None or id(stmt) in matches:
             continue
         pool = by_name[stmt.kind, stmt.name]
+        if len(pool) < 2 and counts[stmt.kind, stmt.name] < 2:
+            continue
         key = _outline(stmt)
         same = next((i for i, old in enumerate(pool) if _outline(old) == key), None)
         if same is not None:

@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 
 from relive._diff import Action, BodyPlan, Step, plan_module
 from relive._errors import ReloadError, RestartRequired
-from relive._reparse import parse_body, source_lines
+from relive._reparse import edit_region, source_lines
 from relive._sources import StatKey, stat_key
-from relive._statements import Statement, analyze_body, future_flags, names_read
+from relive._statements import (
+    Lines,
+    Statement,
+    analyze_body,
+    future_flags,
+    leading_future_flags,
+    names_read,
+)
 from relive._tracker import TrackedModule, imported_names
 
 __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"]
@@ -52,6 +59,9 @@ class CodeCache:
         key = (id(node), "bare")
         if key not in self._codes:
             stripped = copy.copy(node)
+            decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+            # The function's first line stays its first decorator's, as the compiler has it.
+            stripped.lineno = min([node.lineno, *(d.lineno for d in decorators)])
             stripped.decorator_list = []  # type: ignore[attr-defined]
             self._codes[key] = self._compile([stripped])
         return self._codes[key]
@@ -110,6 +120,7 @@ class Prepared:
     plan: BodyPlan
     flags: int
     stat: StatKey | None = None
+    old: list[Statement] = field(default_factory=list)  # the statements the plan's steps continue
     codes: CodeCache = field(init=False)
     early_removal: frozenset[str] = field(init=False)  # removed names the new code reads
     imports: frozenset[str] = field(init=False)  # the modules the new source imports
@@ -120,7 +131,11 @@ class Prepared:
         self.codes = CodeCache(self.tracked.filename, self.flags)
         self.imports = imported_names(self.source, self.tracked.package)
         removed = self.plan.removed
-        self.early_removal = removed & names_read(self.statements) if removed else removed
+        if removed:  # only a statement whose text has the name can read it
+            reading = (statement for statement in self.statements if statement.mentions(removed))
+            self.early_removal = removed & names_read(reading)
+        else:
+            self.early_removal = removed
         try:
             self.stat = stat_key(self.tracked.path)
         except OSError:
@@ -133,6 +148,8 @@ class Prepared:
 
 
 def _compile_step(codes: CodeCache, step: Step, chain: tuple[ast.ClassDef, ...]) -> None:
+    if step.action is Action.KEEP:
+        return  # nothing runs (and a statement that moved has no tree until asked)
     node = step.new.node
     if step.action in (Action.EXECUTE, Action.DEFINE):
         codes.statement(node)
@@ -153,37 +170,36 @@ def _compile_step(codes: CodeCache, step: Step, chain: tuple[ast.ClassDef, ...])
 def prepare(tracked: TrackedModule, source: str) -> Prepared:
     """Parse, diff and compile one changed module.
 
+    Only the top-level statements the edit touched are parsed and diffed (see
+    :func:`~relive._reparse.edit_region`), unless the edit touches an import statement
+    (what every statement reads depends on the imports) or the new chunk does not parse.
+
     Raises:
         ReloadError: A syntax error.
         RestartRequired: The edit cannot be applied in place.
     """
     old = tracked.statements() if tracked.source is not None else []
-    try:  # only the statements the edit touched are parsed anew
-        reusable = [stmt.node for stmt in old] if not tracked.is_lean else []
-        body = parse_body(source, tracked.path, tracked.source, reusable)
-    except SyntaxError as exc:
-        raise _syntax_error(exc, tracked) from exc
-    # analyze_body notes the new lines and imports on each class node: a class node the
-    # old tree shares must keep its own (a rolled-back edit leaves the old tree in use).
-    body = [copy.copy(node) if isinstance(node, ast.ClassDef) else node for node in body]
-    tree = ast.Module(body=body, type_ignores=[])
     lines = source_lines(source)
-    statements = analyze_body(
-        tree.body, lines, module=tracked.name, package=tracked.package, previous=old
-    )
-    if old and statements and old[0].scope.aliases != statements[0].scope.aliases:
-        # What a statement reads is cached on its node and depends on the imports: with
-        # other imports, the nodes shared with the old tree are parsed anew.
-        tree = ast.parse(source, tracked.path)
+    partial = _partial(tracked, old, source) if old and tracked.source is not None else None
+    if partial is not None:
+        statements, plan, used = partial
+        flags = leading_future_flags(statements)
+        docstring = _docstring(statements)
+    else:
+        try:
+            tree = ast.parse(source, tracked.path)
+        except SyntaxError as exc:
+            raise _syntax_error(exc, tracked) from exc
         statements = analyze_body(
             tree.body, lines, module=tracked.name, package=tracked.package, previous=old
         )
-    plan = plan_module(old, statements)
+        plan, used = plan_module(old, statements), old
+        flags, docstring = future_flags(tree), ast.get_docstring(tree, clean=False)
     if plan.restart_reasons:
         lineno, why = plan.restart_reasons[0]
         raise restart_required(why, tracked, lineno, lines)
-    item = Prepared(tracked, source, lines, statements, plan, future_flags(tree))
-    item.docstring = ast.get_docstring(tree, clean=False)
+    item = Prepared(tracked, source, lines, statements, plan, flags, old=used)
+    item.docstring = docstring
     # A module may set __doc__ itself (``__doc__ = ...``): it is left alone unless the
     # docstring literal changed.
     item.docstring_changed = tracked.source is None or item.docstring != _docstring(old)
@@ -192,6 +208,52 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
     return item
+
+
+def _partial(
+    tracked: TrackedModule, old: list[Statement], source: str
+) -> tuple[list[Statement], BodyPlan, list[Statement]] | None:
+    """The new statements, the plan and the old statements it pairs them with, from the
+    statements the edit touched alone (None: the whole module must be analysed)."""
+    assert tracked.source is not None
+    spans = [(statement.lineno, statement.last) for statement in old]
+    region = edit_region(tracked.source, source, spans, tracked.path)
+    if region is None or _has_import(region.old_nodes) or _has_import(region.new_nodes):
+        return None
+    name, package, scope = tracked.name, tracked.package, old[0].scope
+    was = analyze_body(
+        region.old_nodes,
+        Lines(region.start, region.old_lines),
+        module=name,
+        package=package,
+        previous=old[region.lo : region.hi],
+        scope=scope,
+    )
+    now = analyze_body(
+        region.new_nodes,
+        Lines(region.start, region.new_lines),
+        module=name,
+        package=package,
+        previous=was,
+        scope=scope,
+    )
+    before, after = old[: region.lo], old[region.hi :]
+    moved = [statement.moved(region.shift) for statement in after] if region.shift else after
+    chunk = plan_module(was, now)
+    removed = chunk.removed
+    if removed:  # still bound by a statement the edit did not touch?
+        removed = removed - frozenset().union(*(s.binds for s in (*before, *after)))
+    steps = (
+        *(Step(Action.KEEP, statement, statement) for statement in before),
+        *chunk.steps,
+        *(Step(Action.KEEP, new, was_) for new, was_ in zip(moved, after, strict=True)),
+    )
+    plan = BodyPlan(steps, removed, chunk.restart_reasons)
+    return [*before, *now, *moved], plan, [*before, *was, *after]
+
+
+def _has_import(nodes: Sequence[ast.stmt]) -> bool:
+    return any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in nodes)
 
 
 def _docstring(statements: Sequence[Statement]) -> str | None:

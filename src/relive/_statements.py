@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from relive._reparse import source_lines
 
 __all__ = [
     "FUNCTION_NODES",
     "Key",
+    "Lines",
     "Statement",
     "analyze_body",
     "class_body",
     "class_has_values",
     "dump_all",
     "future_flags",
+    "leading_future_flags",
     "names_read",
 ]
 
@@ -56,6 +60,8 @@ class Statement:
     binds: frozenset[str]
     scope: _Scope = field(repr=False, compare=False)
     _uses: frozenset[Key] | None = field(default=None, repr=False, compare=False)
+    # Where ``text`` starts in its first line (UTF-8 bytes): after a form feed, or a ``;``.
+    col: int = field(default=0, repr=False, compare=False)
 
     @property
     def node(self) -> ast.stmt:
@@ -68,6 +74,17 @@ class Statement:
     @property
     def is_lean(self) -> bool:
         return self._node is None
+
+    @property
+    def last(self) -> int:
+        """The statement's last line."""
+        return self.lineno + self.text.count("\n")
+
+    def moved(self, delta: int) -> Statement:
+        """This statement ``delta`` lines further down (its tree, which carries the old
+        lines, is parsed again when asked for)."""
+        uses = self._uses or getattr(self._node, "_relive_uses", None)
+        return dataclasses.replace(self, _node=None, lineno=self.lineno + delta, _uses=uses)
 
     def lean(self, names: Iterable[str] = ()) -> Statement:
         """This statement without its tree; what it reads is kept, worked out first if it
@@ -120,6 +137,31 @@ class Statement:
         return cached
 
 
+class Lines(Sequence[str]):
+    """Some lines of a file, indexed as the file's: ``lines[i]`` is the file's line i + 1
+    (0-based, as in a list of all lines) for the lines from ``start`` on; lines before it
+    read as empty."""
+
+    def __init__(self, start: int, lines: Sequence[str]) -> None:
+        self.start = start
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return self.start + len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            first, stop, _ = index.indices(len(self))
+            pad = [""] * max(0, min(self.start, stop) - first)
+            return pad + list(self.lines[max(first - self.start, 0) : max(stop - self.start, 0)])
+        index = index + len(self) if index < 0 else index
+        return self.lines[index - self.start] if index >= self.start else ""
+
+
 @dataclass
 class _Scope:
     """Import aliases of a module: which local names stand for which modules."""
@@ -127,6 +169,20 @@ class _Scope:
     module: str
     package: str
     aliases: dict[str, str] = field(default_factory=dict)
+
+
+_FUTURE = re.compile(r"from\s+__future__\b")
+
+
+def leading_future_flags(statements: Sequence[Statement]) -> int:
+    """The module's ``from __future__`` flags, reading only the statements at its top."""
+    head: list[ast.stmt] = []
+    for statement in statements:
+        text = statement.text
+        if not (_FUTURE.match(text) or text.lstrip("rRbBuU")[:1] in ("'", '"')):
+            break
+        head.append(statement.node)
+    return future_flags(ast.Module(body=head, type_ignores=[]))
 
 
 def future_flags(tree: ast.Module) -> int:
@@ -152,6 +208,7 @@ def analyze_body(
     module: str = "",
     package: str = "",
     previous: Sequence[Statement] = (),
+    scope: _Scope | None = None,
 ) -> list[Statement]:
     """Describe each statement of ``body``: its text, what it binds and what it reads.
 
@@ -162,10 +219,13 @@ def analyze_body(
         package: The module's package, to resolve relative imports.
         previous: The statements of the source before the edit: one with the same text
             binds the same names, so that part of the analysis is taken from it.
+        scope: The module's import aliases, when ``body`` is only part of the module (the
+            part holds no import statement); by default, those of ``body``.
     """
-    scope = _Scope(module, package)
-    for node in body:
-        _record_aliases(node, scope)
+    if scope is None:
+        scope = _Scope(module, package)
+        for node in body:
+            _record_aliases(node, scope)
     known = {statement.text: statement.binds for statement in previous}
     return [_describe(node, lines, scope, known) for node in body]
 
@@ -187,8 +247,15 @@ def _parse_statement(statement: Statement) -> ast.stmt:
     if len(body) != 1:  # pragma: no cover - a top-level statement's text is one statement
         raise RuntimeError(f"line {statement.lineno}: {len(body)} statements in one's text")
     node = body[0]
+    if statement.col:  # the text was cut from the middle of its first line
+        for child in ast.walk(node):
+            if getattr(child, "lineno", None) == statement.lineno:
+                child.col_offset += statement.col  # type: ignore[attr-defined]
+            if getattr(child, "end_lineno", None) == statement.lineno:
+                child.end_col_offset += statement.col  # type: ignore[attr-defined]
     if isinstance(node, ast.ClassDef):
-        node._relive_context = (source_lines(padded), statement.scope)  # type: ignore[attr-defined]
+        lines = Lines(statement.lineno - 1, source_lines(statement.text))
+        node._relive_context = (lines, statement.scope)  # type: ignore[attr-defined]
     return node
 
 
@@ -224,7 +291,7 @@ def _describe(
     known: Mapping[str, frozenset[str]] | None = None,
 ) -> Statement:
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-    text = _segment(lines, node, first) if lines else ""
+    text, col = _segment(lines, node, first) if lines else ("", 0)
     if isinstance(node, ast.ClassDef):
         node._relive_context = (lines, scope)  # type: ignore[attr-defined]
         kind, name = "class", node.name
@@ -243,22 +310,27 @@ def _describe(
         name=name,
         binds=frozenset(_binds(node)) if binds is None else binds,
         scope=scope,
+        col=col,
     )
 
 
-def _segment(lines: Sequence[str], node: ast.stmt, first: int) -> str:
+def _segment(lines: Sequence[str], node: ast.stmt, first: int) -> tuple[str, int]:
+    """The statement's text, and the column (UTF-8 bytes) it starts at in its first line."""
     end = node.end_lineno or node.lineno
     chunk = list(lines[first - 1 : end])
     if not chunk:
-        return ""
+        return "", 0
     # Column offsets count UTF-8 bytes, not characters.
     if node.end_col_offset is not None:
         chunk[-1] = _cut(chunk[-1], None, node.end_col_offset)
     if first == node.lineno:
-        chunk[0] = _cut(chunk[0], node.col_offset, None)
+        col = node.col_offset
+        chunk[0] = _cut(chunk[0], col, None)
     else:
-        chunk[0] = chunk[0].lstrip()
-    return "\n".join(chunk)
+        stripped = chunk[0].lstrip()
+        col = len(chunk[0][: len(chunk[0]) - len(stripped)].encode())
+        chunk[0] = stripped
+    return "\n".join(chunk), col
 
 
 def _cut(line: str, start: int | None, end: int | None) -> str:
