@@ -267,3 +267,33 @@ def test_statements_acting_on_held_instances_do_not_run_again(
     # Only the assignment computing a value with the new method runs again.
     assert mod.COUNTERS is counters and [c.count for c in counters] == [13, 1]
     assert mod.FIRST == 13 and report.modules[0].executed == (16,)
+
+
+def test_a_change_inside_a_comprehension_or_generator_is_a_change(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        def total():
+            return sum(x * 2 for x in range(3))
+
+
+        def listed():
+            return [x * 2 for x in range(3)]
+
+
+        def factory():
+            def inner():
+                return 1
+
+            return inner
+
+
+        D = total()
+        L = listed()
+        MADE = factory()
+        """
+    mod = package.module("dc_nested", v1)
+    made = mod.MADE
+    apply_edit(mod, v1.replace("x * 2", "x * 3").replace("return 1\n", "return 2\n"))
+    assert (mod.D, mod.L) == (9, [0, 3, 6])
+    assert mod.MADE is made and made() == 2  # a closure made before follows the new code

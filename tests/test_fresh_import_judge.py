@@ -6,9 +6,11 @@ function with ``def _`` registrations (several definitions of one name), stacked
 definitions held by a registry, an enum (plain, ``IntEnum`` or ``StrEnum``), a dataclass
 (fields reordered, ``frozen`` toggled), a class hierarchy across modules (its base written
 ``m0.Base`` or ``Base``), a definition shadowed by a later ``try: from ... import``, a
-removed-then-restored class, and a module ``__doc__``. Random saves of one to three files
-are applied with ``relive.refresh()``; some are broken (a syntax error or a statement that
-raises in one of the files of the batch). After each save the live package, and the
+removed-then-restored class, a module ``__doc__``, and values derived from another module's
+code (through a helper of the importer's own, ``len(Color)``, ``fields(Point)``, an
+``lru_cache``, a method called on a fresh instance, a class body). Random saves of one to
+three files are applied with ``relive.refresh()``; some are broken (a syntax error or a
+statement that raises in one of the files of the batch). After each save the live package, and the
 functions, instances and enum members held since the first import, must behave as a fresh
 import of the files (the same files imported under another package name); a refused save
 must leave everything as it was.
@@ -116,8 +118,14 @@ def source_m1(model: Model) -> str:
     first, second = model.stacked
     return "\n\n".join(
         [
-            "from . import m0\nfrom .m0 import Base, f0\n",
+            "import dataclasses\nimport functools\n\nfrom . import m0\n"
+            "from .m0 import Base, Color, Point, f0\n",
             "HELD = []\n\ndef hold(function):\n    HELD.append(function)\n    return function\n",
+            # values derived from m0's code, through a helper of this module's own
+            "def helper():\n    return f0(1) + m0.K0\n",
+            "HELPED = helper()\nN_COLOURS = len(Color)\n"
+            "N_FIELDS = len(dataclasses.fields(Point))\n",
+            "@functools.lru_cache\ndef cached():\n    return helper() * 2\n",
             f"@hold\ndef g():\n    return 'g first {first}'\n",
             f"@hold\ndef g():\n    return 'g second {second}'\n",
             f"class Sub({base}):\n    def who(self):\n"
@@ -136,6 +144,8 @@ def source_m2(model: Model) -> str:
             f"def fast():\n    return 'm2 fast {model.fast_variant}'\n",
             *([shadow] if model.fast_shadowed else []),
             "class Leaf(Sub):\n    pass\n",
+            # derived through methods called on fresh instances, and in a class body
+            "WHO = Leaf().who()\n\nclass Holder:\n    SIZE = len(Color)\n",
         ]
     )
 
@@ -256,6 +266,7 @@ def observe(pkg: dict[str, ModuleType]) -> dict[str, object]:
         "shape": m0.Shape().area() if hasattr(m0, "Shape") else None,
         "m1": (m1.g(), [held() for held in m1.HELD], m1.Sub().who(), m1.f1(2)),
         "m2": (m2.f2(2), m2.fast(), m2.Leaf().who(), m2.fmt is m0.fmt, m2.Sub is m1.Sub),
+        "derived": (m1.HELPED, m1.N_COLOURS, m1.N_FIELDS, m1.cached(), m2.WHO, m2.Holder.SIZE),
     }
     return seen
 

@@ -273,9 +273,21 @@ class Staleness:
             qualname = type.__getattribute__(cls, "__qualname__")
             if self.rebinds(module, [f"{qualname}.{name}" for name in names]):
                 return True
+        if not whole and "super" in names:  # ``super().who()``: the bases' ``who`` too
+            return any(
+                self._stale(klass.__dict__[name], seen)
+                for klass in _mro(cls)
+                if self._follows(klass)
+                for name in names
+                if name in klass.__dict__ and not name.startswith("__")
+            )
         return any(
             self._member_stale(cls, name, seen) for name in names if not name.startswith("__")
         )
+
+    def _follows(self, cls: type) -> bool:
+        module = cls.__dict__.get("__module__")
+        return isinstance(module, str) and self.tracked(module)
 
 
 def code_differs(old: types.CodeType, new: types.CodeType) -> bool:
