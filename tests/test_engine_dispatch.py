@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import itertools
 import sys
 import typing
@@ -226,3 +227,101 @@ def test_a_registration_inserted_above_in_a_class_keeps_the_held_ones(
     expected = [fresh.Formatter().fmt(s) for s in (1, "a", 1.5)]
     assert [formatter.fmt(s) for s in (1, "a", 1.5)] == expected == ["int v3", "str v3", "float"]
     assert [handle(formatter, None) for handle in handles] == ["int v3", "str v3"]
+
+
+# -- typing.get_overloads ------------------------------------------------------------------
+
+OVERLOADS = """\
+import typing
+
+@typing.overload
+def double(x: int) -> int: ...
+
+@typing.overload
+def double(x: str) -> str: ...
+
+def double(x):
+    return x * 2
+
+class C:
+    @typing.overload
+    def m(self, x: int) -> int: ...
+
+    @typing.overload
+    def m(self, x: str) -> str: ...
+
+    def m(self, x):
+        return x
+"""
+FLOAT_STUBS = OVERLOADS.replace(
+    "def double(x):", "@typing.overload\ndef double(x: float) -> float: ...\n\ndef double(x):"
+).replace(
+    "    def m(self, x):",
+    "    @typing.overload\n    def m(self, x: float) -> float: ...\n\n    def m(self, x):",
+)
+NO_STR = FLOAT_STUBS.replace("@typing.overload\ndef double(x: str) -> str: ...\n\n", "").replace(
+    "    @typing.overload\n    def m(self, x: str) -> str: ...\n\n", ""
+)
+LIST_ON_TOP = OVERLOADS.replace(
+    "import typing\n", "import typing\n\n@typing.overload\ndef double(x: list) -> list: ...\n"
+)
+EDITS = {
+    "lines moved": "# a comment\n\n" + OVERLOADS,
+    "a stub edited": OVERLOADS.replace("x: str) -> str", "x: bytes) -> bytes"),
+    "a stub added": FLOAT_STUBS,
+    "a stub inserted on top": LIST_ON_TOP,
+}
+
+
+def overloads(module: ModuleType) -> list[list[tuple[str, int]]]:
+    """The signatures and first lines of what ``typing.get_overloads`` gives for the
+    module's two functions."""
+    functions = (module.double, module.C.m)
+    return [
+        [(str(inspect.signature(o)), o.__code__.co_firstlineno) for o in typing.get_overloads(f)]
+        for f in functions
+    ]
+
+
+def fresh_overloads(module: ModuleType) -> list[list[tuple[str, int]]]:
+    fresh = fresh_import(module)
+    try:
+        return overloads(fresh)
+    finally:
+        typing._overload_registry.pop(fresh.__name__, None)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("label", sorted(EDITS))
+def test_get_overloads_after_an_edit_is_a_fresh_imports(
+    package: TemporaryPackage, engine: Engine, label: str
+) -> None:
+    mod = package.module(f"overloads_{sorted(EDITS).index(label)}", OVERLOADS)
+    apply_edit(mod, EDITS[label], dedent=False)
+    assert overloads(mod) == fresh_overloads(mod)
+
+
+def test_get_overloads_through_a_sequence_of_edits(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("overloads_sequence", OVERLOADS)
+    stubs = typing.get_overloads(mod.double)
+    for source in (FLOAT_STUBS, NO_STR, OVERLOADS, LIST_ON_TOP, "# moved\n" + NO_STR):
+        apply_edit(mod, source, dedent=False)
+        assert overloads(mod) == fresh_overloads(mod), source
+    assert typing.get_overloads(mod.double)[0] is stubs[0]  # the int stub is the one it was
+
+
+def test_a_rolled_back_edit_leaves_get_overloads_as_it_was(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("overloads_rollback", OVERLOADS)
+    before = [typing.get_overloads(f) for f in (mod.double, mod.C.m)]
+    with pytest.raises(ReloadError):
+        apply_edit(mod, LIST_ON_TOP + "\nX = undefined_name\n", dedent=False)
+    after = [typing.get_overloads(f) for f in (mod.double, mod.C.m)]
+    assert [len(stubs) for stubs in after] == [2, 2]
+    assert all(
+        a is b
+        for old, new in zip(before, after, strict=True)
+        for a, b in zip(old, new, strict=True)
+    )

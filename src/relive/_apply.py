@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import sys
 import traceback
 import types
@@ -707,8 +708,44 @@ class ModuleApplier:
         functions = list(_functions_under(obj, qualname, self.tracked.filename))
         if step.new.kind == "def":
             functions = self._matching(functions, step)
+        elif isinstance(obj, type):
+            functions += self._hidden_twins(step, qualname, functions)
         for function in functions:
             self._move(function, delta)
+
+    def _hidden_twins(
+        self, step: Step, qualname: str, found: list[types.FunctionType]
+    ) -> list[types.FunctionType]:
+        """Functions of a class body's name defined several times that the class does not
+        hold (all but the last ``def _`` or ``@overload``): found in the heap by their
+        qualified name and the old statement's lines."""
+        assert step.old is not None
+        twins = _twin_names(step.new.text)
+        if not twins:
+            return []
+        lines = statement_lines(step.old)
+        known = {id(function) for function in found}
+        return [
+            obj
+            for name in sorted(twins)
+            for obj in self.table.heap.named(f"{qualname}.{name}")
+            if isinstance(obj, types.FunctionType)
+            and id(obj) not in known
+            and self.journal.code_of(obj).co_firstlineno in lines
+        ]
+
+
+_DEF = re.compile(r"^([ \t]+)(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
+
+
+def _twin_names(text: str) -> set[str]:
+    """Names a class statement's body (its first level) defines with several ``def``s."""
+    found = _DEF.findall(text)
+    if len(found) < 2:
+        return set()
+    level = min(len(indent) for indent, _ in found)
+    names = [name for indent, name in found if len(indent) == level]
+    return {name for name in names if names.count(name) > 1}
 
 
 def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[types.FunctionType]:

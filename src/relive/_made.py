@@ -109,9 +109,14 @@ class DefinitionTable:
             self.made[step.new.lineno] = self._old_made[step.old.lineno]
 
     def record(self, statement: Statement, value: object) -> None:
-        """What a definition statement bound now."""
-        self.made[statement.lineno] = value
+        """What a definition statement bound now. A ``def`` whose decorator returned
+        something that does not lead to its function (``typing.overload``'s dummy) is not
+        recorded: its function is found by its first line when asked for."""
         self.unbury(value)
+        if statement.kind == "def" and not made_functions(value, statement, self.heap.filename):
+            self.made.pop(statement.lineno, None)
+            return
+        self.made[statement.lineno] = value
 
     def bound_later(self, statement: Statement, name: str) -> bool:
         """Whether a later statement of the new source binds ``name`` too."""

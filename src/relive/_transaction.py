@@ -20,6 +20,7 @@ from relive._derived import cached_functions, top_level_mentions
 from relive._errors import ReloadError
 from relive._lifecycle import HookRun
 from relive._output import Formatter
+from relive._overloads import Overloads
 from relive._patch import Journal
 from relive._prepare import Prepared
 from relive._running import ModuleFrames, check_plan
@@ -97,6 +98,7 @@ class Transaction:
         self.hooks = HookRun(self.journal)
         self._pushed: dict[str, set[str]] = {}  # by module: stale names told its importers
         self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
+        self.overloads = Overloads()  # typing's overload registry of the modules visited
 
     def run(self, confirm: Callable[[], bool] | None = None) -> Report:
         """Apply everything and commit, or roll back and raise ReloadError."""
@@ -112,6 +114,7 @@ class Transaction:
                 raise ReloadError("the edit was called off")
         except BaseException as exc:
             journal.rollback()
+            self.overloads.rollback()
             hooks.rolled_back()
             if isinstance(exc, ReloadError) or not isinstance(exc, Exception):
                 raise
@@ -122,14 +125,26 @@ class Transaction:
             self._lean_readers()
         journal.commit()
         self.effects.dispatch.commit()
+        self._commit_overloads()
         hooks.committed()
         for item in self.prepared:
             self.tracker.commit(item.tracked, item.source, item.statements, item.stat, item.imports)
         return Report(tuple(reports), time.perf_counter() - started)
 
+    def _commit_overloads(self) -> None:
+        """``typing.get_overloads`` of the modules visited as a fresh import's."""
+        sources: dict[str, str | None] = {item.tracked.name: item.source for item in self.prepared}
+        for name in self.overloads.visited - sources.keys():
+            tracked = self.tracker.get(name)
+            sources[name] = tracked.source if tracked is not None else None
+        self.overloads.commit(sources)
+
     def _record_side_effects(self, names: Iterable[str]) -> None:
         """Before the program's code runs in modules ``names``: record the mutable state
         of the tracked modules they import, directly or not (a rollback puts it back)."""
+        names = list(names)
+        for name in names:  # a module imported anew: its stubs leave with it on rollback
+            self.overloads.visit(name)
         stack = [name for name in names if name not in self.effects.modules]
         if not stack:
             return
@@ -183,6 +198,7 @@ class Transaction:
             tracked = self.tracker.get(name)
             if tracked is None:
                 continue
+            self.overloads.visit(name)
             running = frames.running(vars(sys.modules[name]), tracked)
             applier = ModuleApplier(
                 tracked, journal, triggers.pop(name, set()), self.staleness, running
