@@ -6,7 +6,10 @@ least a restart costs), then ``ROOT_CONSTANT`` edits of the root applied with
 ``relive.reload`` (the first, then the median of the later ones; each checked: the leaf's
 ``from`` copy and ``DERIVED`` follow), then one-function edits of the leaf beside
 ``compile()`` of its new text. Before the first edit and after the last: the objects the
-collector tracks and a full ``gc.collect()``'s time (median of 3).
+collector tracks, a full ``gc.collect()``'s time (median of 3) and the process's RSS. After
+the last: how many modules relive parsed whole (the edited root, and importers it could
+not follow on their statement index: a definition to rebuild, or an index it could not
+trust) and how many indexes it could not trust.
 
 Readers: ``top`` is engine_bench's project (every module reads ``ROOT_CONSTANT`` at the
 top level); ``bodies`` reads the root only inside function bodies (``import m0`` and
@@ -45,7 +48,7 @@ def bodies_only(project_dir: Path, size: int) -> None:
         path.write_text(text)
 
 
-def snapshot() -> tuple[int, float]:
+def snapshot() -> tuple[int, float, int]:
     gc.collect()
     objects = len(gc.get_objects())
     times = []
@@ -53,7 +56,17 @@ def snapshot() -> tuple[int, float]:
         start = time.perf_counter()
         gc.collect()
         times.append(time.perf_counter() - start)
-    return objects, statistics.median(times)
+    return objects, statistics.median(times), eb.rss_bytes()
+
+
+def whole_and_untrusted() -> tuple[int, int]:
+    """Modules parsed whole, and modules whose statement index could not be trusted."""
+    from relive._engine import get_engine
+
+    modules = get_engine()._tracker.modules()
+    whole = sum(1 for tracked in modules if tracked.is_analysed)
+    untrusted = sum(1 for tracked in modules if tracked._index is None)
+    return whole, untrusted
 
 
 def measure(project_dir: Path, size: int, readers: str, edits: int) -> dict[str, Any]:
@@ -82,6 +95,7 @@ def measure(project_dir: Path, size: int, readers: str, edits: int) -> dict[str,
         if not followed:
             raise AssertionError("the leaf did not follow the root constant edit")
     after = snapshot()
+    whole, untrusted = whole_and_untrusted()
     leaf_edits, compiles = [], []
     for _ in range(3):
         trial = eb.leaf_trial(editor)
@@ -99,6 +113,9 @@ def measure(project_dir: Path, size: int, readers: str, edits: int) -> dict[str,
         "later": statistics.median(constant_edits[1:]),
         "objects": (before[0], after[0]),
         "gc": (before[1], after[1]),
+        "rss": (before[2], after[2]),
+        "whole": whole,
+        "untrusted": untrusted,
         "leaf": statistics.median(leaf_edits),
         "compile": statistics.median(compiles),
     }
@@ -118,7 +135,7 @@ def run_one(size: int, readers: str, edits: int, workdir: Path) -> dict[str, Any
 
 
 def row(size: int, readers: str, r: dict[str, Any]) -> str:
-    (o0, o1), (g0, g1) = r["objects"], r["gc"]
+    (o0, o1), (g0, g1), (m0, m1) = r["objects"], r["gc"], r["rss"]
     cells = [
         f"{size}",
         readers,
@@ -127,6 +144,8 @@ def row(size: int, readers: str, r: dict[str, Any]) -> str:
         f"{r['later'] * 1e3:.0f} ms ({r['later'] / r['import']:.3f}x)",
         f"{o0:,} → {o1:,}",
         f"{g0 * 1e3:.0f} → {g1 * 1e3:.0f} ms ({g1 / g0:.2f}x)",
+        f"{m0 / 2**20:.0f} → {m1 / 2**20:.0f} MB (+{(m1 - m0) / 2**20:.1f})",
+        f"{r['whole']} / {r['untrusted']}",
         f"{r['leaf'] * 1e3:.2f} / {r['compile'] * 1e3:.2f} ms",
     ]
     return "| " + " | ".join(cells) + " |"
@@ -147,9 +166,10 @@ def main() -> int:
     sizes, edits = ([200], 3) if args.quick else (args.sizes, args.edits)
     print(
         "| modules | readers | import | first constant edit (÷ import) | later (÷ import) "
-        "| tracked objects before → after | full GC before → after | leaf edit / compile |"
+        "| tracked objects before → after | full GC before → after | RSS before → after "
+        "| parsed whole / index untrusted | leaf edit / compile |"
     )
-    print("|--:|---|--:|--:|--:|--:|--:|--:|")
+    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     with tempfile.TemporaryDirectory() as workdir:
         for size in sizes:
             for readers in args.readers:

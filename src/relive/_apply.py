@@ -22,6 +22,7 @@ from relive._derived import cached_functions, called_keys
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
+from relive._importers import computing_statements, reads_rebound, statements_to_run
 from relive._made import MISSING, DefinitionTable, statement_lines
 from relive._metaclass import BUILD_NAME, MetaclassStandIns, with_stand_in
 from relive._patch import (
@@ -36,13 +37,9 @@ from relive._prepare import CodeCache, Prepared, source_line
 from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
+from relive._segments import Untrusted
 from relive._stale import Staleness, stale_definitions
-from relive._statements import (
-    Statement,
-    class_body,
-    class_has_values,
-    leading_future_flags,
-)
+from relive._statements import Statement, leading_future_flags
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -109,6 +106,7 @@ class ModuleApplier:
         self.local_rebound: set[str] = set()
         self.codes = CodeCache(tracked.filename, 0)
         self.lines: list[str] = []
+        self.sparse = False  # an importer visited on the statements its index chose
         self._shifted: set[int] = set()  # functions already at their new lines
         self._earlier: dict[str, Statement] = {}  # unchanged definitions run so far, by name
         self._caches = journal.caches  # cleared on commit, as they were on rollback
@@ -144,9 +142,7 @@ class ModuleApplier:
                 statements = current.statements
                 self.codes, self.lines = current.codes, current.lines
             else:
-                statements = self.tracked.statements()
-                self.codes = CodeCache(self.tracked.filename, leading_future_flags(statements))
-                self.lines = source_lines(self.tracked.source or "")
+                statements = self._importer_statements()
             steps: Sequence[Step] = [Step(Action.KEEP, s, s) for s in statements]
             removed: frozenset[str] = frozenset()
             old = statements
@@ -163,6 +159,8 @@ class ModuleApplier:
             old = item.old
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
         self.local_rebound.update(removed)  # what reads a removed name runs again
+        if self.sparse:  # the statements not visited keep what they made
+            self.table.carry_all()
         self._drop_definitions(self.table.start(steps, old, edited=item is not None))
         # Removed names stay until the end (old code may read them until it is patched),
         # unless the new code reads them: then no statement may see them.
@@ -180,6 +178,29 @@ class ModuleApplier:
         self.changes.rebound = self.local_rebound
         self._follow_changed_code()
         return self.changes
+
+    def _importer_statements(self) -> list[Statement]:
+        """The statements of an importer to visit: those its index says may run again
+        (``sparse``), or all of them."""
+        tracked = self.tracked
+        index = tracked.index() if self.running is None else None
+        if index is not None:
+            try:
+                chosen = statements_to_run(
+                    tracked, index, self.namespace, self.triggers, self.staleness
+                )
+            except Untrusted:
+                tracked.distrust()
+                chosen = None
+            if chosen is not None:
+                self.sparse = True
+                self.codes = CodeCache(tracked.filename, index.flags)
+                self.lines = source_lines(tracked.source or "")
+                return chosen
+        statements = tracked.statements()
+        self.codes = CodeCache(tracked.filename, leading_future_flags(statements))
+        self.lines = source_lines(tracked.source or "")
+        return statements
 
     def _drop_definitions(self, dropped: list[Statement]) -> None:
         """Old statements no new one continues: another statement binding the name binds
@@ -316,19 +337,11 @@ class ModuleApplier:
                 called_keys(member.node, statement.scope.aliases),
                 binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
             )
-            for member in _computing_statements(statement)
+            for member in computing_statements(statement)
         )
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
-        for module, name in uses:
-            if not module:
-                if name in self.local_rebound:
-                    return True
-            elif (module, name) in self.triggers or (
-                name == "*" and any(source == module for source, _ in self.triggers)
-            ):
-                return True
-        return False
+        return reads_rebound(uses, self.local_rebound, self.triggers)
 
     # -- plain statements -----------------------------------------------------------------
 
@@ -816,14 +829,3 @@ def failure(
         line=source_line(lines, lineno),
         module=tracked.name,
     )
-
-
-def _computing_statements(statement: Statement) -> list[Statement]:
-    """The plain statements whose values ``statement`` computes: itself (not an import),
-    or a class body's (``K = f(1)``); none for a class of methods alone."""
-    node = statement.node
-    if statement.kind == "class":
-        if not isinstance(node, ast.ClassDef) or not class_has_values(node):
-            return []
-        return [member for member in class_body(node) if member.kind == "stmt"]
-    return [] if isinstance(node, (ast.Import, ast.ImportFrom)) else [statement]

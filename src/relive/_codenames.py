@@ -22,16 +22,31 @@ import dis
 import importlib.util
 import marshal
 import re
+import sys
 import types
 from collections.abc import Iterable
 
 from relive._sources import StatKey, bytecode_matches
 
-__all__ = ["may_load", "top_level_names"]
+__all__ = ["STAR_IMPORT", "load_code", "may_load", "names_loaded", "top_level_names"]
 
 _CO_OPTIMIZED = 0x1  # a function's frame (def, lambda, comprehension); a class body has none
-_REACHING = frozenset({"IMPORT_FROM", "LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR"})
-_STAR_IMPORT = re.compile(r"\bimport\s*\*")
+STAR_IMPORT = re.compile(r"\bimport\s*\*")
+# The instructions reaching another module's names, with how far their argument is shifted
+# to index ``co_names`` (3.12 packs flags into the low bits of LOAD_ATTR's and
+# LOAD_SUPER_ATTR's).
+_SHIFTED = sys.version_info >= (3, 12)
+_REACHING: dict[int, int] = {
+    dis.opmap[name]: shift
+    for name, shift in (
+        ("IMPORT_FROM", 0),
+        ("LOAD_ATTR", 1 if _SHIFTED else 0),
+        ("LOAD_METHOD", 0),
+        ("LOAD_SUPER_ATTR", 2),
+    )
+    if dis.opmap.get(name, 256) < 256  # a pseudo-instruction never reaches co_code
+}
+_EXTENDED_ARG = dis.EXTENDED_ARG
 
 
 def top_level_names(
@@ -43,14 +58,29 @@ def top_level_names(
     ``path`` and ``stat``: the file ``source`` was read from and its status then; its
     ``.pyc``, if compiled from that file, is read instead of compiling ``source``.
     """
-    if _STAR_IMPORT.search(source):
+    if STAR_IMPORT.search(source):
         return None
+    code = load_code(source, filename, path, stat)
+    return None if code is None else names_loaded(code)
+
+
+def load_code(
+    source: str, filename: str, path: str | None = None, stat: StatKey | None = None
+) -> types.CodeType | None:
+    """The module code object of ``source``: its ``.pyc`` when compiled from the file as
+    ``stat`` saw it (see :func:`top_level_names`), else ``source`` compiled (None: it does
+    not compile)."""
     code = _cached_code(path, stat) if path is not None and stat is not None else None
     if code is None:
         try:
             code = compile(source, filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError):
             return None
+    return code
+
+
+def names_loaded(code: types.CodeType) -> frozenset[str]:
+    """The names the top-level code of the module ``code`` reaches in other modules."""
     return frozenset(_loaded(code))
 
 
@@ -66,14 +96,24 @@ def _loaded(code: types.CodeType) -> set[str]:
     """The names another module's values are reached by: those imported (``from m import
     X``) and attributes loaded (``m.X``, ``m.f()``); a name the module's own code loads is
     its own binding (one a ``from`` import copied is counted at the import)."""
-    names = {
-        instruction.argval
-        for instruction in dis.get_instructions(code)
-        if instruction.opname in _REACHING and isinstance(instruction.argval, str)
-    }
+    names = _reaching(code)
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and _runs_at_import(const):
             names |= _loaded(const)
+    return names
+
+
+def _reaching(code: types.CodeType) -> set[str]:
+    """The names of ``code``'s own instructions that reach another module (read from the
+    bytes: ``dis`` builds an object per instruction, some 30 times slower)."""
+    raw, table, names = code.co_code, code.co_names, set()
+    extended = 0
+    for index in range(0, len(raw), 2):
+        opcode, argument = raw[index], raw[index + 1] | extended
+        extended = argument << 8 if opcode == _EXTENDED_ARG else 0
+        shift = _REACHING.get(opcode)
+        if shift is not None:
+            names.add(table[argument >> shift])
     return names
 
 

@@ -76,17 +76,19 @@ _DEFINES = re.compile(r"\s*(?:async\s+)?(?:def|class)\s+(\w+)")
 def called_keys(node: ast.AST, aliases: dict[str, str]) -> frozenset[Key]:
     """What a statement calls while it runs: ``("", f)`` for ``f(...)``, ``(module, f)``
     for ``m.f(...)`` where ``m`` is imported as ``module``, ``(".", f)`` for a method
-    ``x.f(...)`` of anything else (function bodies skipped)."""
-    key = (id(node), tuple(aliases.items()))
-    cached = _CALLED.get(key)
-    if cached is None or cached[0] is not node:
-        cached = _CALLED[key] = (node, _called_keys(node, aliases))
-        if len(_CALLED) > 8192:
-            _CALLED.clear()
+    ``x.f(...)`` of anything else (function bodies skipped).
+
+    Memoized on the node (relive's own trees, never the program's): a table of its own
+    would keep the trees of statements that are let go of alive.
+    """
+    key = tuple(aliases.items())
+    cached: tuple[tuple[tuple[str, str], ...], frozenset[Key]] | None = getattr(
+        node, "_relive_called", None
+    )
+    if cached is None or cached[0] != key:
+        cached = (key, _called_keys(node, aliases))
+        node._relive_called = cached  # type: ignore[attr-defined]
     return cached[1]
-
-
-_CALLED: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[ast.AST, frozenset[Key]]] = {}
 
 
 def _called_keys(node: ast.AST, aliases: dict[str, str]) -> frozenset[Key]:

@@ -103,6 +103,11 @@ class DefinitionTable:
         """What ``name`` held before the reload (MISSING: nothing)."""
         return self._before.get(name, MISSING)
 
+    def carry_all(self) -> None:
+        """Every definition keeps what it made (a module whose lines did not move, of
+        which only some statements are visited)."""
+        self.made.update(self._old_made)
+
     def carry(self, step: Step) -> None:
         """An unchanged definition keeps what it made, at its new line."""
         if step.old is not None and step.old.lineno in self._old_made:

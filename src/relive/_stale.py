@@ -50,6 +50,12 @@ class Staleness:
         if not any(known is rebound for known in sets):
             sets.append(rebound)
 
+    def unshare(self, module: str, rebound: set[str]) -> None:
+        """Stop reading ``rebound`` for ``module`` (what was judged with it is forgotten)."""
+        sets = self._rebound.get(module, [])
+        self._rebound[module] = [known for known in sets if known is not rebound]
+        self._state = (-1, -1)
+
     def rebinds(self, module: str, names: Iterable[str]) -> bool:
         """Whether ``module`` rebound one of ``names`` in this transaction."""
         sets = self._rebound.get(module, ())

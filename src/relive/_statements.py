@@ -25,8 +25,10 @@ __all__ = [
     "analyze_body",
     "class_body",
     "class_has_values",
+    "describe_statement",
     "dump_all",
     "future_flags",
+    "import_aliases",
     "leading_future_flags",
     "names_read",
 ]
@@ -228,6 +230,22 @@ def analyze_body(
             _record_aliases(node, scope)
     known = {statement.text: statement.binds for statement in previous}
     return [_describe(node, lines, scope, known) for node in body]
+
+
+def import_aliases(nodes: Iterable[ast.stmt], module: str, package: str) -> dict[str, str]:
+    """Which local names the top-level imports among ``nodes`` bind to which modules."""
+    scope = _Scope(module, package)
+    for node in nodes:
+        _record_aliases(node, scope)
+    return scope.aliases
+
+
+def describe_statement(
+    node: ast.stmt, lines: Sequence[str], module: str, package: str, aliases: dict[str, str]
+) -> Statement:
+    """One top-level statement, described as :func:`analyze_body` would describe it in a
+    module whose imports bind ``aliases`` (see :func:`import_aliases`)."""
+    return _describe(node, lines, _Scope(module, package, aliases))
 
 
 def names_read(statements: Iterable[Statement]) -> frozenset[str]:

@@ -17,15 +17,17 @@ import os
 import re
 import sys
 import sysconfig
+import types
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from relive._codenames import may_load, top_level_names
+from relive._codenames import STAR_IMPORT, load_code, may_load, names_loaded
 from relive._heap import thread_frames
 from relive._reparse import source_lines
+from relive._segments import StatementIndex, build_index, statement_at
 from relive._sources import (
     StatKey,
     bytecode_matches,
@@ -137,6 +139,10 @@ class TrackedModule:
     _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
     # What the top-level code of ``source`` loads (see ``_codenames``); False: not known yet.
     _top_names: frozenset[str] | bool | None = field(default=False, repr=False)
+    # Where its top-level statements start (see ``_segments``); None: not to be trusted,
+    # False: not built yet. Statements cut out of it are kept until :meth:`lean`.
+    _index: StatementIndex | bool | None = field(default=False, repr=False)
+    _cut: dict[int, Statement] | None = field(default=None, repr=False)
 
     @property
     def package(self) -> str:
@@ -161,14 +167,57 @@ class TrackedModule:
         """Whether the top-level code of ``source`` may load one of ``names`` (a first
         filter on the code object's names: False rules the module out without a parse)."""
         if self._top_names is False:
-            source = self.source
-            self._top_names = (
-                None
-                if source is None
-                else top_level_names(source, self.filename, self.path, self.stat)
-            )
+            code = self._code()
+            loaded = None if code is None else names_loaded(code)
+            self._top_names = None if STAR_IMPORT.search(self.source or "") else loaded
+            if code is not None and may_load(self._top_names, names):
+                self._build_index(code)  # about to be asked: from the code object in hand
         assert not isinstance(self._top_names, bool)
         return may_load(self._top_names, names)
+
+    def index(self) -> StatementIndex | None:
+        """Where the top-level statements of ``source`` start (None: not known for sure)."""
+        if self._index is False:
+            self._build_index(self._code())
+        assert not isinstance(self._index, bool)
+        return self._index
+
+    def statement_at(self, number: int) -> Statement:
+        """Top-level statement ``number`` of :meth:`index`, parsed alone (kept until
+        :meth:`lean`).
+
+        Raises:
+            Untrusted: The index was wrong about it (see :meth:`distrust`).
+        """
+        index = self.index()
+        assert index is not None
+        cut = self._cut if self._cut is not None else {}
+        self._cut = cut
+        found = cut.get(number)
+        if found is None:
+            source = self.source or ""
+            found = cut[number] = statement_at(index, source, number, self.name, self.package)
+        return found
+
+    def drop_cut(self) -> None:
+        """Let go of the statements :meth:`statement_at` cut out (an edit is over)."""
+        self._cut = None
+
+    def distrust(self) -> None:
+        """Drop an index that proved wrong: the module takes the whole-module path."""
+        self._index, self._cut = None, None
+
+    def _code(self) -> types.CodeType | None:
+        if self.source is None:
+            return None
+        return load_code(self.source, self.filename, self.path, self.stat)
+
+    def _build_index(self, code: types.CodeType | None) -> None:
+        source = self.source
+        if code is None or source is None:
+            self._index = None
+        else:
+            self._index = build_index(source, code, self.name, self.package)
 
     def lean(self, names: Iterable[str] = ()) -> None:
         """Let go of the statements' syntax trees; they are parsed again as needed.
@@ -203,6 +252,7 @@ class TrackedModule:
         self.source = source
         self._statements = statements
         self._top_names = False
+        self._index, self._cut = False, None
         self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:

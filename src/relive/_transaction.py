@@ -11,22 +11,24 @@ import ast
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
 from relive._apply import ModuleApplier, ModuleChanges
 from relive._derived import cached_functions, top_level_mentions
 from relive._errors import ReloadError
+from relive._importers import indexed_statements, mentions_at_top
 from relive._lifecycle import HookRun
 from relive._output import Formatter
 from relive._overloads import Overloads
 from relive._patch import Journal
 from relive._prepare import Prepared
 from relive._running import ModuleFrames, check_plan
+from relive._segments import Untrusted
 from relive._stale import Staleness, stale_definitions
 from relive._statements import Statement, class_has_values
-from relive._tracker import Tracker
+from relive._tracker import TrackedModule, Tracker
 from relive._undo import SideEffects
 
 __all__ = ["ModuleReport", "Report", "Transaction"]
@@ -97,6 +99,7 @@ class Transaction:
         self.effects = SideEffects(user_module)
         self.hooks = HookRun(self.journal)
         self._pushed: dict[str, set[str]] = {}  # by module: stale names told its importers
+        self._queued: set[str] = set()  # the modules queued to visit (see _take_ready)
         self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
         self.overloads = Overloads()  # typing's overload registry of the modules visited
 
@@ -171,6 +174,7 @@ class Transaction:
             tracked = self.tracker.get(name)
             if tracked is not None:
                 tracked.lean()
+                tracked.drop_cut()
         self.readers.clear()
         self.editing = {}
 
@@ -187,6 +191,7 @@ class Transaction:
                 hooks.before(edit.tracked.name)
         pending = {item.tracked.name: item for item in prepared}
         queue = deque(pending)
+        self._queued = set(queue)
         triggers: dict[str, set[tuple[str, str]]] = {}
         visits: dict[str, int] = {}
         reports: dict[str, ModuleChanges] = {}
@@ -217,14 +222,16 @@ class Transaction:
 
         In an import cycle every member waits on another; the first queued one goes then.
         """
-        queued = set(queue)
+        queued = self._queued
         for index, name in enumerate(queue):
             item = pending.get(name)
             tracked = self.tracker.get(name)
             imports = item.imports if item is not None else tracked.imports if tracked else ()
             if not any(dependency in queued and dependency != name for dependency in imports):
                 del queue[index]
+                queued.discard(name)
                 return name
+        queued.discard(queue[0])
         return queue.popleft()
 
     def _push(
@@ -272,19 +279,17 @@ class Transaction:
             if not (loads or own):
                 importer.lean()  # its top-level code loads none of them
                 continue
-            statements = edit.statements.copy if edit is not None else importer.statements
-            reads = (
-                loads and bool(rebound) and _reads_any(source, statements, name, rebound | owners)
-            )
             mentioned = (code | owners if loads else set()) | own
-            uses = bool(mentioned) and top_level_mentions(source, mentioned)
+            read = rebound | owners if loads and rebound else set()
+            reads, uses = _follows(importer, edit, source, name, read, mentioned)
             if edit is None:
                 importer.lean(words)  # the heap stays small while many follow
             if reads:
                 triggers.setdefault(importer.name, set()).update(_keys(name, rebound))
-            if (reads or uses) and importer.name not in queue:
+            if (reads or uses) and importer.name not in self._queued:
                 queue.append(importer.name)
-            elif own and importer.name not in queue:
+                self._queued.add(importer.name)
+            elif own and importer.name not in self._queued:
                 # Nothing of it runs again; what imports it may use what it holds.
                 self._follow(importer.name, set(), own, triggers, queue)
 
@@ -327,28 +332,63 @@ def _module_report(changes: ModuleChanges) -> ModuleReport:
     )
 
 
-def _reads_any(
+def _follows(
+    importer: TrackedModule,
+    edit: Prepared | None,
     source: str,
-    statements: Callable[[], list[Statement]],
+    module: str,
+    rebound: set[str],
+    mentioned: set[str],
+) -> tuple[bool, bool]:
+    """Whether a statement of ``importer`` reads one of the names ``rebound`` in
+    ``module``, and whether one of ``mentioned`` occurs where its code runs at import:
+    from the statements its index points at, or from all of them."""
+    index = importer.index() if edit is None else None
+    if index is not None:
+        try:
+            reads = bool(rebound) and _reads_any(
+                indexed_statements(importer, index, module), module, rebound
+            )
+            return reads, bool(mentioned) and mentions_at_top(importer, index, mentioned)
+        except Untrusted:
+            importer.distrust()
+    analysed = edit.statements.copy if edit is not None else importer.statements
+    reads = bool(rebound) and _reads_any(_every(source, analysed), module, rebound)
+    return reads, bool(mentioned) and top_level_mentions(source, mentioned)
+
+
+def _every(
+    source: str, statements: Callable[[], list[Statement]]
+) -> Callable[[set[str]], Iterator[Statement]]:
+    """All the statements of ``source``, analysed only if its text mentions a name wanted."""
+
+    def every(wanted: set[str]) -> Iterator[Statement]:
+        if any(word in source for word in wanted):
+            yield from statements()
+
+    return every
+
+
+def _reads_any(
+    statements: Callable[[set[str]], Iterator[Statement]],
     module: str,
     names: set[str],
     *,
     plain: bool = False,
 ) -> bool:
-    """Whether a statement of ``source`` reads one of ``names`` of ``module`` (or
-    star-imports it); ``statements`` is called only if the text mentions one of them.
+    """Whether one of ``statements`` reads one of ``names`` of ``module`` (or star-imports
+    it); ``statements`` are asked for with the names wanted, a set that grows while they
+    are read (the statements after are those that may mention one of them).
 
     ``plain``: only statements that are not imports or definitions count, reading the
     names from ``module`` or through the names an import copied from it.
     """
     star = any(not name.startswith("_") or name == "__all__" for name in names)
-    words = names | {"*"} if star else names
-    if not any(word in source for word in words):
-        return False  # not even in the text: no need to parse the importer
+    wanted = names | {"*"} if star else set(names)
     copies: set[str] = set()
     members = _keys(module, {name for name in names if "." in name}) - {(module, n) for n in names}
-    for statement in statements():
-        if not statement.mentions(words | copies):
+    for statement in statements(wanted):
+        if not statement.mentions(wanted):
             continue
         is_import = statement.text.startswith(("import ", "from "))
         for origin, used in statement.uses:
@@ -359,6 +399,7 @@ def _reads_any(
                     return True
                 if is_import:
                     copies |= statement.binds
+                    wanted |= statement.binds
                     continue
             elif not (plain and not origin and used in copies):
                 continue

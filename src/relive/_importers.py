@@ -1,0 +1,312 @@
+"""An importer's part in an edit elsewhere, worked out from its statement index: which of
+its top-level statements read what changed, and which must run again.
+
+An edit that rebinds ``ROOT`` or changes ``root_func`` makes each importer run again the
+statements that read them (``from m import ROOT``, ``DERIVED = ROOT * 2``,
+``REGISTRY["root"] = root_func(2)``) and those that read what these rebind. The
+whole-module way parses the importer and visits all of its statements; here only the
+statements whose text mentions one of the names involved are cut out of the source
+(``_segments``) and looked at, with the same rules (:func:`may_run_again` is the
+applier's own test, made with every name the run could rebind). Anything the few
+statements cannot decide alone (a definition or class that must be rebuilt, a name that
+only an earlier, deleted definition provides) sends the importer the whole-module way.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from relive._derived import called_keys
+from relive._segments import IMPORT, StatementIndex, mentioning
+from relive._stale import Staleness
+from relive._statements import Key, Statement, class_body, class_has_values
+from relive._tracker import TrackedModule
+
+__all__ = [
+    "computing_statements",
+    "indexed_statements",
+    "mentions_at_top",
+    "reads_rebound",
+    "statements_to_run",
+    "top_level_text",
+]
+
+
+def reads_rebound(uses: Iterable[Key], local: set[str], triggers: set[Key]) -> bool:
+    """Whether a statement reading ``uses`` reads a name rebound here (``local``) or one
+    of the ``triggers`` (``(module, name)``; a star import of the module reads them all)."""
+    for module, name in uses:
+        if not module:
+            if name in local:
+                return True
+        elif (module, name) in triggers or (
+            name == "*" and any(source == module for source, _ in triggers)
+        ):
+            return True
+    return False
+
+
+def computing_statements(statement: Statement) -> list[Statement]:
+    """The plain statements whose values ``statement`` computes: itself (not an import),
+    or a class body's (``K = f(1)``); none for a class of methods alone."""
+    node = statement.node
+    if statement.kind == "class":
+        if not isinstance(node, ast.ClassDef) or not class_has_values(node):
+            return []
+        return [member for member in class_body(node) if member.kind == "stmt"]
+    return [] if isinstance(node, (ast.Import, ast.ImportFrom)) else [statement]
+
+
+def indexed_statements(
+    tracked: TrackedModule, index: StatementIndex, module: str, *, plain: bool = False
+) -> Callable[[set[str]], Iterator[Statement]]:
+    """The statements of ``tracked`` that may read names of ``module``, in order, for
+    ``_transaction._reads_any``: asked for with a set of names that grows while they are
+    read (names an import copied), each is looked for after the last one found.
+
+    Such a statement mentions one of the names first asked for and is an import or
+    mentions a name bound to ``module`` (``m.X``; ``C.K`` for a class imported from it),
+    or it mentions a name added since. ``plain``: ``def`` statements are left out (what
+    they read at the top level is never a plain use).
+    """
+    source = tracked.source or ""
+    guard = [alias for alias, target in index.aliases if _reaches(target, module)]
+
+    def statements(wanted: set[str]) -> Iterator[Statement]:
+        first = set(wanted) - {"*"}
+        number = 0
+        while True:
+            found = [
+                candidate
+                for candidate in mentioning(index, source, first, number, definitions=not plain)
+                if IMPORT.match(source, index.offsets[candidate])
+                or _reading(tracked, index, candidate, first, guard)
+            ][:1]
+            found += mentioning(index, source, wanted - first - {"*"}, number, definitions=False)
+            if not found:
+                return
+            number = min(found)
+            yield tracked.statement_at(number)
+            number += 1
+
+    return statements
+
+
+def mentions_at_top(tracked: TrackedModule, index: StatementIndex, words: set[str]) -> bool:
+    """Whether one of ``words`` occurs where ``tracked``'s code runs at import (not in a
+    plain function's body, nor in an import): a statement there may use it."""
+    source = tracked.source or ""
+    return any(
+        not IMPORT.match(source, index.offsets[number]) and _reading(tracked, index, number, words)
+        for number in mentioning(index, source, words - {"*"})
+    )
+
+
+def _reading(
+    tracked: TrackedModule,
+    index: StatementIndex,
+    number: int,
+    words: Iterable[str],
+    guard: Iterable[str] = (),
+) -> bool:
+    """Whether statement ``number`` may mention one of ``words`` (and one of ``guard``,
+    when given) where it runs at import: a plain ``def`` only in its signature."""
+    text = top_level_text(tracked, index, number)
+    if not any(word in text for word in words):
+        return False
+    return not guard or any(word in text for word in guard)
+
+
+def top_level_text(tracked: TrackedModule, index: StatementIndex, number: int) -> str:
+    """Statement ``number``'s text, without the body of a plain ``def`` whose function the
+    module holds (its code says where the body starts): what a function's body mentions
+    never runs at import."""
+    source = tracked.source or ""
+    text = index.text(source, number)
+    found = _PLAIN_DEF.match(text)
+    module = sys.modules.get(tracked.name) if found else None
+    function = vars(module).get(found.group(1)) if module and found else None
+    if type(function) is not types.FunctionType:
+        return text
+    code = function.__code__
+    first = index.lines[number]
+    if code.co_filename != tracked.filename or code.co_firstlineno != first:
+        return text
+    body = [(line, column) for line, _, column, _ in code.co_positions() if line and line > first]
+    if not body:
+        return text
+    line, column = min(body, key=lambda position: (position[0], position[1] or 0))
+    end = 0
+    for _ in range(line - first):  # the lines before the body's
+        end = text.find("\n", end) + 1
+        if not end:
+            return text
+    start_of_body = text[end:].split("\n", 1)[0].encode()[: column or 0]
+    if start_of_body.strip():  # the body starts on the signature's last line
+        return text
+    return text[:end]
+
+
+_PLAIN_DEF = re.compile(r"(?:async[ \t]+)?def[ \t]+(\w+)")
+
+
+def _reaches(target: str, module: str) -> bool:
+    """Whether a local name bound to ``target`` reads names of ``module`` through its
+    attributes (``target`` is the module, a package above it, or a name in it)."""
+    return target == module or module.startswith(target + ".") or target.startswith(module + ".")
+
+
+def statements_to_run(
+    tracked: TrackedModule,
+    index: StatementIndex,
+    namespace: dict[str, Any],
+    triggers: set[Key],
+    staleness: Staleness,
+) -> list[Statement] | None:
+    """The statements of an importer that may run again for ``triggers`` (names rebound
+    elsewhere) and what ``staleness`` says changed, in order; None when the importer must
+    take the whole-module way.
+
+    A superset of those the applier runs: every name a chosen statement binds counts as
+    rebound here while they are chosen, so what reads it is chosen too. A statement not
+    chosen would be kept as it is by the whole-module run.
+
+    Raises:
+        Untrusted: A statement the index cut out is not one statement.
+    """
+    rebound: set[str] = set()
+    staleness.share(tracked.name, rebound)  # what calls a function reading them is stale
+    try:
+        return _choose(tracked, index, namespace, triggers, staleness, rebound)
+    finally:
+        staleness.unshare(tracked.name, rebound)
+
+
+def _choose(
+    tracked: TrackedModule,
+    index: StatementIndex,
+    namespace: dict[str, Any],
+    triggers: set[Key],
+    staleness: Staleness,
+    rebound: set[str],
+) -> list[Statement] | None:
+    source = tracked.source or ""
+    trigger_names = {name for _, name in triggers}
+    chosen: dict[int, Statement] = {}
+    grew = True
+    while grew:
+        grew = False
+        # A plain ``def`` runs again only for what its decorators, defaults and annotations
+        # read, never for what it would call; an import never for what it calls.
+        words = (trigger_names | rebound) - {"*"}
+        found = [n for n in mentioning(index, source, words) if _reading(tracked, index, n, words)]
+        if staleness.anything():
+            found += _calling(tracked, index, namespace)
+        for number in sorted(set(found)):
+            statement = tracked.statement_at(number)
+            if number in chosen or not may_run_again(
+                statement, rebound, triggers, trigger_names, staleness, namespace
+            ):
+                continue
+            if statement.kind != "stmt" or _borrows(statement, namespace, tracked, index, number):
+                return None
+            chosen[number] = statement
+            if not statement.binds <= rebound:
+                rebound |= statement.binds
+                grew = True
+    return [chosen[number] for number in sorted(chosen)]
+
+
+def may_run_again(
+    statement: Statement,
+    rebound: set[str],
+    triggers: set[Key],
+    trigger_names: set[str],
+    staleness: Staleness,
+    namespace: dict[str, Any],
+) -> bool:
+    """Whether the applier could run ``statement`` again when the names ``rebound`` here
+    and ``triggers`` changed (the applier's tests, with every name that may be rebound)."""
+    names = rebound | trigger_names
+    if statement.mentions(names) and reads_rebound(statement.uses, rebound, triggers):
+        return True
+    if statement.kind == "stmt" and not statement.binds.isdisjoint(rebound):
+        return True  # an earlier statement rebinds a name it binds again
+    if statement.kind != "stmt" and statement.name in rebound:
+        return True  # a definition bound again after a statement rebound its name
+    if statement.kind == "def" or not staleness.anything():
+        return False
+    return any(
+        staleness.uses_stale(
+            namespace,
+            member.uses,
+            called_keys(member.node, statement.scope.aliases),
+            binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
+        )
+        for member in computing_statements(statement)
+    )
+
+
+_METHOD_CALL = re.compile(r"\.\s*\w+\s*\(")
+
+
+def _calling(tracked: TrackedModule, index: StatementIndex, namespace: dict[str, Any]) -> list[int]:
+    """The statements whose value may come from code that changed: not imports nor plain
+    ``def`` statements; those that name a function, class or module of the namespace, or
+    call a method of something."""
+    source = tracked.source or ""
+    names = [name for name, value in list(namespace.items()) if _runs_code(value)]
+    found = set(mentioning(index, source, names, definitions=False))
+    offsets = index.offsets
+    for number in range(len(offsets) - 1):
+        start, end = offsets[number], offsets[number + 1]
+        if number not in found and _METHOD_CALL.search(source, start, end):
+            found.add(number)
+    return [
+        number
+        for number in sorted(found)
+        if not IMPORT.match(source, offsets[number])
+        and not _DEF_START.match(source, offsets[number])
+    ]
+
+
+_DEF_START = re.compile(r"(?:async[ \t]+)?def\b")
+
+
+def _runs_code(value: object) -> bool:
+    """A function, class, module or other callable: what a statement reading it may run."""
+    return callable(value) or issubclass(type(value), types.ModuleType)
+
+
+def _borrows(
+    statement: Statement,
+    namespace: dict[str, Any],
+    tracked: TrackedModule,
+    index: StatementIndex,
+    number: int,
+) -> bool:
+    """Whether ``statement`` reads a name the namespace lacks that an earlier definition
+    binds (a later ``del`` removed it): the applier lends it, from what it knows of every
+    statement before."""
+    missing = {
+        name
+        for module, name in statement.uses
+        if not module and "." not in name and name not in namespace and name not in _BUILTINS
+    }
+    source = tracked.source or ""
+    for earlier in mentioning(index, source, missing):
+        if earlier >= number:
+            return False
+        found = tracked.statement_at(earlier)
+        if found.kind != "stmt" and found.name in missing:
+            return True
+    return False
+
+
+_BUILTINS = frozenset(vars(builtins))
