@@ -65,7 +65,8 @@ def whole_and_untrusted() -> tuple[int, int]:
 
     modules = get_engine()._tracker.modules()
     whole = sum(1 for tracked in modules if tracked.is_analysed)
-    untrusted = sum(1 for tracked in modules if tracked._index is None)
+    # (code without the index has no ``_index``: nothing counted)
+    untrusted = sum(1 for tracked in modules if getattr(tracked, "_index", False) is None)
     return whole, untrusted
 
 
