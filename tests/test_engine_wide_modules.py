@@ -17,6 +17,7 @@ from types import FunctionType, ModuleType
 import pytest
 
 import relive
+import relive._tracker
 from relive._engine import Engine
 from relive._reparse import source_lines
 from relive._statements import analyze_body
@@ -139,12 +140,22 @@ def fresh(package: TemporaryPackage, text: str) -> ModuleType:
     return package.module(name)
 
 
+@pytest.mark.parametrize("scanned", [False, True], ids=["parsed", "scanned"])
 @pytest.mark.parametrize("ending", ENDINGS, ids=list(ENDINGS))
 @pytest.mark.parametrize("form_feeds", [False, True], ids=["", "form feeds"])
 @pytest.mark.parametrize("edit", EDITS, ids=list(EDITS))
 def test_an_edit_equals_a_fresh_import(
-    package: TemporaryPackage, engine: Engine, edit: str, form_feeds: bool, ending: str
+    package: TemporaryPackage,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: str,
+    form_feeds: bool,
+    ending: str,
+    scanned: bool,
 ) -> None:
+    # A large module's statements are found by scanning its text (relive._segments): a
+    # small one is scanned too, here, by lowering the size it takes.
+    monkeypatch.setattr(relive._tracker, "SCAN_ABOVE", 0 if scanned else 10**9)
     base = with_form_feeds(WIDE) if form_feeds else WIDE
     old, new = (text.replace("\n", ENDINGS[ending]) for text in (base, EDITS[edit](base)))
     assert new != old
@@ -154,6 +165,7 @@ def test_an_edit_equals_a_fresh_import(
     tracked = engine.tracked_module(module.__name__)
     assert tracked is not None
     before = list(tracked.statements())
+    assert all(statement.is_lean for statement in before if statement.kind != "stmt") == scanned
 
     write_source(module.__file__ or "", new, dedent=False)
     relive.reload(module)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -21,16 +22,19 @@ __all__ = [
     "FUNCTION_NODES",
     "Key",
     "Lines",
+    "Scope",
     "Statement",
     "analyze_body",
     "class_body",
     "class_has_values",
+    "describe",
     "describe_statement",
     "dump_all",
     "future_flags",
     "import_aliases",
     "leading_future_flags",
     "names_read",
+    "record_aliases",
 ]
 
 
@@ -260,11 +264,13 @@ def names_read(statements: Iterable[Statement]) -> frozenset[str]:
 
 def _parse_statement(statement: Statement) -> ast.stmt:
     """The tree of a lean top-level statement, at its lines in the file."""
-    padded = "\n" * (statement.lineno - 1) + statement.text
-    body = ast.parse(padded).body
+    with warnings.catch_warnings():  # given when the text was imported or applied
+        warnings.simplefilter("ignore")
+        body = ast.parse(statement.text).body
     if len(body) != 1:  # pragma: no cover - a top-level statement's text is one statement
         raise RuntimeError(f"line {statement.lineno}: {len(body)} statements in one's text")
     node = body[0]
+    ast.increment_lineno(node, statement.lineno - 1)  # not blank lines in front: many
     if statement.col:  # the text was cut from the middle of its first line
         for child in ast.walk(node):
             if getattr(child, "lineno", None) == statement.lineno:
@@ -459,3 +465,8 @@ def _resolve(node: ast.ImportFrom, scope: _Scope) -> str:
     if node.module:
         parts.append(node.module)
     return ".".join(parts)
+
+
+Scope = _Scope  # for relive._scan, which describes statements it parsed itself
+describe = _describe
+record_aliases = _record_aliases

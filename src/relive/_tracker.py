@@ -27,6 +27,7 @@ from types import FrameType, ModuleType
 from relive._codenames import STAR_IMPORT, load_code, may_load, names_loaded
 from relive._heap import thread_frames
 from relive._reparse import source_lines
+from relive._scan import scan_statements
 from relive._segments import StatementIndex, build_index, statement_at
 from relive._sources import (
     StatKey,
@@ -61,6 +62,7 @@ _DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its bod
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definitions' objects
+SCAN_ABOVE = 100_000  # characters: a source this large is scanned for its statements
 _REACHES_KEPT = 100_000  # Tracker.may_reach answers remembered (then all forgotten)
 _GRAVEYARD_SIZE = 64  # removed definitions kept per module (the oldest leave first)
 
@@ -154,9 +156,21 @@ class TrackedModule:
         return self.name.rpartition(".")[0]
 
     def statements(self) -> list[Statement]:
-        """The analysed top-level statements of ``source`` (parsed once, then cached)."""
+        """The analysed top-level statements of ``source`` (read once, then cached).
+
+        A large source is scanned, not parsed (see ``relive._scan``): its definitions'
+        trees are parsed one by one when asked for.
+        """
         if self._statements is None:
             text = self.source or ""
+            if len(text) >= SCAN_ABOVE:
+                package = self.package
+                scanned = scan_statements(
+                    text, module=self.name, package=package, filename=self.path
+                )
+                if scanned is not None:
+                    self._statements, self._lean = scanned, True
+                    return scanned
             tree = ast.parse(text, self.path)
             self._statements = analyze_body(
                 tree.body, source_lines(text), module=self.name, package=self.package
