@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from relive._gate import ABSENT
 from relive._heap import wait_for_readers
 from relive._patch import Journal, find_functions, patch_function
 
@@ -251,7 +252,8 @@ def _patch_one_member(
     journal: Journal,
     nested: Callable[[str, type, type], bool],
 ) -> bool:
-    current = old.__dict__.get(name, _MISSING)
+    current = journal.member(old, name)  # a member replaced earlier in the transaction
+    current = _MISSING if current is ABSENT else current
     if current is value or _layout_descriptor(value, new):
         return False
     if name == "__doc__":

@@ -17,7 +17,16 @@ from typing import Any
 
 from relive._heap import thread_frames
 
-__all__ = ["CommitPoint", "Gate", "gate_code", "is_runner", "wait_for_calls"]
+__all__ = [
+    "ABSENT",
+    "CommitPoint",
+    "Gate",
+    "MemberGate",
+    "gate_code",
+    "gated_member",
+    "is_runner",
+    "wait_for_calls",
+]
 
 _SENTINEL = "__relive_gate__"
 _GATE_NAME = "__relive_args"  # a parameter of every gate's code, and of no other code
@@ -98,6 +107,104 @@ class Gate:
             return inspect.signature(view)
         except (TypeError, ValueError):  # pragma: no cover - any function has one
             return None
+
+
+ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<absent>"})()  # no member
+
+
+class MemberGate:
+    """Stands in a class's namespace for a member the transaction replaces, adds or
+    removes: the reloading thread sees the new member, every other thread the old one,
+    until the commit point (then all see the final one, and it takes the gate's place).
+
+    A data descriptor, so that it decides every lookup of the name; it behaves as the
+    member it shows would (an instance's own attribute wins over a plain member, a
+    missing member is looked for further along the MRO).
+    """
+
+    __slots__ = ("__weakref__", "cls", "name", "new", "old", "point")
+
+    def __init__(self, cls: type, name: str, old: object, point: CommitPoint) -> None:
+        self.cls = cls
+        self.name = name
+        self.old = old
+        self.new: object = old
+        self.point = point
+
+    def shown(self) -> object:
+        """The member this thread sees now (ABSENT: none)."""
+        point = self.point
+        if threading.get_ident() == point.owner or (point.closed and point.committed):
+            return self.new
+        return self.old
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        value = self.shown()
+        owner = owner if owner is not None else type(obj)
+        if value is ABSENT:
+            value = _further(self.cls, self.name, owner)
+        if obj is not None and not _is_data(value):
+            own = _own_dict(obj)
+            if own is not None and self.name in own:
+                return own[self.name]
+        if value is ABSENT:
+            raise AttributeError(self.name)
+        get = getattr(type(value), "__get__", None)
+        return get(value, obj, owner) if get is not None else value
+
+    def __set__(self, obj: object, value: object) -> None:
+        shown = self.shown()
+        setter = getattr(type(shown), "__set__", None)
+        if setter is not None:
+            setter(shown, obj, value)
+            return
+        own = _own_dict(obj)
+        if own is None:
+            raise AttributeError(self.name)
+        own[self.name] = value
+
+    def __delete__(self, obj: object) -> None:
+        shown = self.shown()
+        deleter = getattr(type(shown), "__delete__", None)
+        if deleter is not None:
+            deleter(shown, obj)
+            return
+        own = _own_dict(obj)
+        if own is None or self.name not in own:
+            raise AttributeError(self.name)
+        del own[self.name]
+
+    @property
+    def __isabstractmethod__(self) -> bool:
+        return bool(getattr(self.shown(), "__isabstractmethod__", False))
+
+
+def gated_member(value: object) -> object:
+    """What a class namespace entry stands for in this thread (a gate's member)."""
+    return value.shown() if isinstance(value, MemberGate) else value
+
+
+def _further(cls: type, name: str, owner: type) -> object:
+    """``name`` in the classes after ``cls`` in ``owner``'s MRO (as if ``cls`` lacked it)."""
+    mro = owner.__mro__
+    start = mro.index(cls) + 1 if cls in mro else len(mro)
+    for klass in mro[start:]:
+        if name in klass.__dict__:
+            return gated_member(klass.__dict__[name])
+    return ABSENT
+
+
+def _is_data(value: object) -> bool:
+    kind = type(value)
+    return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+
+
+def _own_dict(obj: object) -> dict[str, Any] | None:
+    try:
+        own = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return None
+    return own if isinstance(own, dict) else None
 
 
 def is_runner(obj: object) -> bool:

@@ -8,6 +8,7 @@ new code. Every change goes through a :class:`Journal` so a failed reload can be
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import gc
 import sys
@@ -17,7 +18,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from relive._gate import CommitPoint, Gate, gate_code, is_runner, wait_for_calls
+from relive._gate import (
+    ABSENT,
+    CommitPoint,
+    Gate,
+    MemberGate,
+    gate_code,
+    gated_member,
+    is_runner,
+    wait_for_calls,
+)
 from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
 from relive._undo import CacheRecord
 
@@ -63,6 +73,8 @@ class Journal:
     _removals: dict[int, tuple[dict[str, Any], set[str]]] = field(default_factory=dict)
     _at_commit: list[Callable[[], None]] = field(default_factory=list)
     _point: CommitPoint = field(default_factory=CommitPoint)
+    # Class members replaced at the commit point, by (id of the class, name) (see _gate).
+    _members: dict[tuple[int, str], MemberGate] = field(default_factory=dict)
     # Called before the program's own code runs in a module (with the module's name).
     before_user_code: Callable[[str], None] | None = None
 
@@ -137,6 +149,7 @@ class Journal:
         gates = list(self._staged.values())
         self._point.close(committed=committed)  # every gate at once
         self._point = CommitPoint()
+        self._close_members(committed=committed)
         for gate in gates:
             function = gate.function
             if gate.signed:
@@ -174,13 +187,51 @@ class Journal:
         if name in _STAGED and isinstance(obj, types.FunctionType):
             self._stage(obj, name, value)
             return
+        if isinstance(obj, type) and _gated(obj, name):
+            self._stage_member(obj, name, value)
+            return
         setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__
         old = _own_attribute(obj, name)
         setter(obj, name, value)
         self._undo.append(functools.partial(_restore_attribute, obj, name, old))
 
+    def _stage_member(self, cls: type, name: str, value: object) -> None:
+        """A class member replaced, added or removed (``value`` ABSENT) at the commit point:
+        until then a gate shows it to the reloading thread only (see _gate)."""
+        gate = self._members.get((id(cls), name))
+        if gate is None:
+            old = gated_member(cls.__dict__.get(name, ABSENT))
+            if old is value:
+                return
+            gate = MemberGate(cls, name, old, self._point)
+            self._members[(id(cls), name)] = gate
+            gate.new = value
+            type.__setattr__(cls, name, gate)
+        gate.new = value
+
+    def member(self, cls: type, name: str) -> object:
+        """What ``cls`` holds as ``name`` in this transaction (ABSENT: nothing)."""
+        return gated_member(cls.__dict__.get(name, ABSENT))
+
+    def _close_members(self, *, committed: bool) -> None:
+        """Every gated class member takes its final value (the point is closed already)."""
+        for gate in self._members.values():
+            final = gate.new if committed else gate.old
+            cls, name = gate.cls, gate.name
+            if cls.__dict__.get(name) is not gate:
+                continue  # the program set it meanwhile: its value stays
+            if final is ABSENT:
+                type.__delattr__(cls, name)
+            else:
+                type.__setattr__(cls, name, final)
+        self._members.clear()
+
     def delattr(self, obj: object, name: str) -> None:
         """Delete an attribute, remembering its old value."""
+        if isinstance(obj, type) and _gated(obj, name):
+            if (id(obj), name) in self._members or name in obj.__dict__:
+                self._stage_member(obj, name, ABSENT)
+            return
         old = _own_attribute(obj, name)
         if old is _MISSING:
             return
@@ -263,6 +314,8 @@ class Journal:
                 continue
             if isinstance(referrer, types.FunctionType) and self.code_of(referrer) in code:
                 swap_code(referrer, code[self.code_of(referrer)], self)
+            elif isinstance(referrer, MemberGate) and id(referrer.new) in objects:
+                referrer.new = objects[id(referrer.new)]  # the throwaway's member: the live one
             elif objects:
                 self._redirect_in(referrer, objects)
         # A dict holding only code objects and strings is not tracked by the collector, so
@@ -371,6 +424,26 @@ def _latest(code: types.CodeType, replacements: _CodeMap) -> types.CodeType:
             break
         code = following
     return code
+
+
+# What a class statement's type sets through its own descriptors (not the namespace's).
+_TYPE_DATA = frozenset(
+    name for name, value in vars(type).items() if hasattr(type(value), "__set__")
+)
+_UNGATED = _TYPE_DATA | {"__slots__", "__hash__", "__dict__", "__weakref__", "_abc_impl"}
+
+
+def _gated(cls: type, name: str) -> bool:
+    """Whether a change of the member ``name`` of ``cls`` waits for the commit point.
+
+    Special (``__x__``) and enum-style (``_x_``) names change at once: frameworks keep
+    their machinery there and read it straight from the class's ``__dict__`` while the
+    edit's later statements run (pydantic's ``__pydantic_core_schema__``, a dataclass's
+    ``__dataclass_fields__``), as do an enum's members and tables.
+    """
+    if name in _UNGATED or isinstance(cls, enum.EnumMeta):
+        return False
+    return not (name.startswith("_") and name.endswith("_"))
 
 
 def _own_attribute(obj: object, name: str) -> object:

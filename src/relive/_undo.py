@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from relive._dispatch import DispatchCaches
+from relive._gate import ABSENT, MemberGate
 
 __all__ = ["CacheRecord", "SideEffects", "restore_container"]
 
@@ -180,6 +181,12 @@ def restore_container(container: Any, saved: Any) -> None:
 
 
 def _restore_class(cls: type, attributes: dict[str, Any]) -> None:
+    # Recorded while the journal gated a member: the member before the transaction.
+    attributes = {
+        name: value.old if isinstance(value, MemberGate) else value
+        for name, value in attributes.items()
+        if not (isinstance(value, MemberGate) and value.old is ABSENT)
+    }
     current = dict(cls.__dict__)
     for name in current.keys() - attributes.keys():
         type.__delattr__(cls, name)
