@@ -177,6 +177,7 @@ class ModuleApplier:
         self.table.stage(self.journal)
         self.changes.rebound = self.local_rebound
         self._follow_changed_code()
+        self.staleness.close(self.local_rebound)
         return self.changes
 
     def _importer_statements(self) -> list[Statement]:

@@ -199,19 +199,26 @@ def _choose(
     source = tracked.source or ""
     trigger_names = {name for _, name in triggers}
     chosen: dict[int, Statement] = {}
+    members: dict[int, list[Statement]] = {}  # what each statement computes, worked out once
     grew = True
     while grew:
         grew = False
         # A plain ``def`` runs again only for what its decorators, defaults and annotations
         # read, never for what it would call; an import never for what it calls.
         words = (trigger_names | rebound) - {"*"}
-        found = [n for n in mentioning(index, source, words) if _reading(tracked, index, n, words)]
-        if staleness.anything():
-            found += _calling(tracked, index, namespace)
-        for number in sorted(set(found)):
+        found = mentioning(index, source, words)
+        reading = {number for number in found if _reading(tracked, index, number, words)}
+        calling = set(_calling(tracked, index, namespace)) if staleness.anything() else set()
+        for number in sorted(reading | calling):
+            if number in chosen or (number not in reading and tracked.plain_classes >> number & 1):
+                continue  # a class of methods alone: what it calls never makes it run again
             statement = tracked.statement_at(number)
-            if number in chosen or not may_run_again(
-                statement, rebound, triggers, trigger_names, staleness, namespace
+            if number not in members:
+                members[number] = computing_statements(statement)
+            if statement.kind == "class" and not members[number]:
+                tracked.plain_classes |= 1 << number  # its methods are patched as members
+            if not may_run_again(
+                statement, members[number], rebound, triggers, trigger_names, (staleness, namespace)
             ):
                 continue
             if statement.kind != "stmt" or _borrows(statement, namespace, tracked, index, number):
@@ -225,14 +232,17 @@ def _choose(
 
 def may_run_again(
     statement: Statement,
+    members: list[Statement],
     rebound: set[str],
     triggers: set[Key],
     trigger_names: set[str],
-    staleness: Staleness,
-    namespace: dict[str, Any],
+    stale: tuple[Staleness, dict[str, Any]],
 ) -> bool:
-    """Whether the applier could run ``statement`` again when the names ``rebound`` here
-    and ``triggers`` changed (the applier's tests, with every name that may be rebound)."""
+    """Whether the applier could run ``statement`` (which computes ``members``, see
+    :func:`computing_statements`) again when the names ``rebound`` here and ``triggers``
+    changed, with ``stale``: what changed code, and the namespace (the applier's tests,
+    with every name that may be rebound)."""
+    staleness, namespace = stale
     names = rebound | trigger_names
     if statement.mentions(names) and reads_rebound(statement.uses, rebound, triggers):
         return True
@@ -249,7 +259,7 @@ def may_run_again(
             called_keys(member.node, statement.scope.aliases),
             binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
         )
-        for member in computing_statements(statement)
+        for member in members
     )
 
 

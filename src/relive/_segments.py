@@ -85,7 +85,8 @@ def build_index(
     imports: list[ast.stmt] = []
     for index, start in enumerate(offsets[:-1]):
         if IMPORT.match(source, start):
-            node = _parse_one(source[start : offsets[index + 1]], lines[index])
+            text = source[start : offsets[index + 1]]
+            node = _simple_import(text) or _parse_one(text, lines[index])
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 return None
             imports.append(node)
@@ -260,6 +261,37 @@ def _parse_one(text: str, lineno: int) -> ast.stmt | None:
     decorators: list[ast.expr] = getattr(node, "decorator_list", [])
     first = min([node.lineno, *(decorator.lineno for decorator in decorators)])
     return node if first == lineno else None
+
+
+_DOTTED = r"[A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*"
+_ALIAS = rf"{_DOTTED}(?:[ \t]+as[ \t]+[A-Za-z_]\w*)?"
+_SIMPLE_IMPORT = re.compile(
+    rf"(?:import[ \t]+(?P<modules>{_ALIAS}(?:[ \t]*,[ \t]*{_ALIAS})*)"
+    rf"|from[ \t]+(?P<dots>\.*)[ \t]*(?P<module>{_DOTTED})?[ \t]+import[ \t]+"
+    rf"(?P<names>{_ALIAS}(?:[ \t]*,[ \t]*{_ALIAS})*))"
+    r"[ \t]*(?:#[^\r\n]*)?(?:(?:\r\n|\r|\n)[ \t\f]*(?:#[^\r\n]*)?)*\Z"
+)
+
+
+_AS = re.compile(r"[ \t]+as[ \t]+")
+
+
+def _simple_import(text: str) -> ast.stmt | None:
+    """The import statement ``text`` holds when it is a one-line import of ASCII names
+    (no brackets, no continuation: most of them), read without the parser; None for
+    any other text (the parser reads it)."""
+    found = _SIMPLE_IMPORT.match(text) if text.isascii() else None
+    if found is None:
+        return None
+    names = found.group("modules") or found.group("names")
+    aliases = []
+    for part in names.split(","):
+        name, *asname = _AS.split(part.strip())
+        aliases.append(ast.alias(name="".join(name.split()), asname=asname[0] if asname else None))
+    if found.group("modules") is not None:
+        return ast.Import(names=aliases)
+    module = "".join((found.group("module") or "").split()) or None
+    return ast.ImportFrom(module=module, names=aliases, level=len(found.group("dots")))
 
 
 def _is_future(node: ast.stmt) -> bool:

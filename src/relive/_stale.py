@@ -43,17 +43,31 @@ class Staleness:
         self._rebound: dict[str, list[set[str]]] = {}  # by module: the sets its runs rebind
         self._memo: dict[int, tuple[object, bool]] = {}
         self._state: tuple[int, int] = (-1, -1)
+        # The sets still growing (their run is not over), and how many names the others
+        # hold: what has changed is known without counting every module's names again.
+        self._open: list[set[str]] = []
+        self._closed = 0
 
     def share(self, module: str, rebound: set[str]) -> None:
         """``rebound``: the names a run of ``module`` rebinds (read as it grows)."""
         sets = self._rebound.setdefault(module, [])
         if not any(known is rebound for known in sets):
             sets.append(rebound)
+            self._open.append(rebound)
+
+    def close(self, rebound: set[str]) -> None:
+        """The run that rebinds ``rebound`` (shared before) is over: it grows no more."""
+        for index, known in enumerate(self._open):
+            if known is rebound:
+                del self._open[index]
+                self._closed += len(rebound)
+                return
 
     def unshare(self, module: str, rebound: set[str]) -> None:
         """Stop reading ``rebound`` for ``module`` (what was judged with it is forgotten)."""
         sets = self._rebound.get(module, [])
         self._rebound[module] = [known for known in sets if known is not rebound]
+        self._open = [known for known in self._open if known is not rebound]
         self._state = (-1, -1)
 
     def rebinds(self, module: str, names: Iterable[str]) -> bool:
@@ -158,7 +172,7 @@ class Staleness:
     # -- the walk -------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        rebound = sum(len(known) for sets in self._rebound.values() for known in sets)
+        rebound = self._closed + sum(len(known) for known in self._open)
         state = (self.journal.code_changes, rebound)
         if state != self._state:
             self._memo.clear()

@@ -145,6 +145,9 @@ class TrackedModule:
     # False: not built yet. Statements cut out of it are kept until :meth:`lean`.
     _index: StatementIndex | bool | None = field(default=False, repr=False)
     _cut: dict[int, Statement] | None = field(default=None, repr=False)
+    # The statements of the index that are classes computing nothing but their methods (a
+    # bit each): what changes elsewhere never makes one run again.
+    plain_classes: int = field(default=0, repr=False)
 
     @property
     def package(self) -> str:
@@ -266,7 +269,7 @@ class TrackedModule:
         self.source = source
         self._statements = statements
         self._top_names = False
-        self._index, self._cut = False, None
+        self._index, self._cut, self.plain_classes = False, None, 0
         self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:
