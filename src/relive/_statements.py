@@ -284,9 +284,16 @@ def _parse_statement(statement: Statement) -> ast.stmt:
 
 
 def class_body(node: ast.ClassDef) -> list[Statement]:
-    """Describe a class's body with the lines and imports of the module it is in."""
-    lines, scope = getattr(node, "_relive_context", ((), _Scope("", "")))
-    return [_describe(child, lines, scope) for child in node.body]
+    """Describe a class's body with the lines and imports of the module it is in (once per
+    node and context: every edit of a wide module asks again for each class it keeps)."""
+    context = getattr(node, "_relive_context", None)
+    cached = getattr(node, "_relive_body", None)
+    if cached is not None and cached[0] is context:
+        return list(cached[1])
+    lines, scope = context if context is not None else ((), _Scope("", ""))
+    body = [_describe(child, lines, scope) for child in node.body]
+    node._relive_body = (context, tuple(body))  # type: ignore[attr-defined]
+    return body
 
 
 def class_has_values(node: ast.ClassDef) -> bool:
