@@ -166,3 +166,23 @@ def test_a_rolled_back_removal_leaves_registries_and_dispatch_as_they_were(
     package.write("reg_rollback.py", LIST + DISPATCH, dedent=False)
     relive.refresh()
     assert module.R == [] and module.fmt(1) == "object"
+
+
+def test_what_an_edit_registers_takes_its_place_in_the_text(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    base = (
+        "class Base:\n    registry = []\n\n    def __init_subclass__(cls, **kwargs):\n"
+        "        super().__init_subclass__(**kwargs)\n        Base.registry.append(cls)\n\n\n"
+    )
+    v1 = base + LIST + "class A(Base):\n    pass\n\n\n@reg\ndef a():\n    return 'a'\n\n\n"
+    v1 += "class Z(Base):\n    pass\n\n\n@reg\ndef z():\n    return 'z'\n"
+    module = package.module("reg_order", v1)
+    v2 = v1.replace(
+        "class Z(Base)",
+        "class M(Base):\n    pass\n\n\n@reg\ndef m():\n    return 'm'\n\n\nclass Z(Base)",
+    )
+    apply_edit(module, v2, dedent=False)
+    fresh = fresh_import(module)
+    assert [c.__name__ for c in module.Base.registry] == ["A", "M", "Z"]
+    assert [f() for f in module.R] == [f() for f in fresh.R] == ["a", "m", "z"]

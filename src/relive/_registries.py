@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["purge_definitions"]
+__all__ = ["purge_definitions", "reorder_registries"]
 
 # What a namespace mostly holds, never a container: skipped at the cost of a set lookup.
 _PLAIN = frozenset(
@@ -250,3 +250,44 @@ def _drop(container: Any, gone: _Gone, journal: Any) -> bool:
             set.discard(container, item)
     journal.on_rollback(lambda: restore_container(container, saved))
     return True
+
+
+Position = Callable[[object], "tuple[str, int] | None"]
+
+
+def reorder_registries(lists: Iterable[tuple[list[Any], list[Any]]], position: Position) -> None:
+    """Put what a reload registered into lists where a fresh import would: before the
+    first entry made further down the same file (``class KindB`` added above ``class
+    Leaf`` registers before it, not after it). ``lists``: each list with its entries as
+    they were before the reload; ``position``: an entry's (file, first line), if known.
+    The lists were recorded for the rollback, which puts them back as they were."""
+    for registry, before in lists:
+        known = {id(item) for item in before}
+        if len(registry) == len(before) and all(id(item) in known for item in registry):
+            continue
+        added = [item for item in registry if id(item) not in known]
+        if any(position(item) is not None for item in added):
+            _place(registry, added, position)
+
+
+def _place(registry: list[Any], added: list[Any], position: Position) -> None:
+    order = list(registry)
+    for item in added:
+        where = position(item)
+        if where is None:
+            continue
+        at = order.index(item)
+        del order[at]
+        index = next(
+            (
+                i
+                for i, other in enumerate(order)
+                if (there := position(other)) is not None
+                and there[0] == where[0]
+                and there[1] > where[1]
+            ),
+            None,
+        )
+        order.insert(at if index is None else index, item)
+    if any(a is not b for a, b in zip(order, registry, strict=True)):
+        list.__setitem__(registry, slice(None), order)

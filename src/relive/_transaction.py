@@ -8,8 +8,10 @@ held by a :class:`Transaction`, made for that batch and dropped after it.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from relive._output import Formatter
 from relive._overloads import Overloads
 from relive._patch import Journal
 from relive._prepare import Prepared
+from relive._registries import reorder_registries
 from relive._running import ModuleFrames, check_plan
 from relive._segments import Untrusted
 from relive._stale import Staleness, stale_definitions
@@ -213,9 +216,28 @@ class Transaction:
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes, triggers, queue)
         journal.settle()
+        reorder_registries(self.effects.lists, self._position)
         changed = [report for report in reports.values() if report.anything]
         hooks.after((report.tracked.name, report.patched) for report in changed)
         return [_module_report(report) for report in changed]
+
+    def _position(self, obj: object) -> tuple[str, int] | None:
+        """Where a function or a top-level class of a tracked module is defined now."""
+        if isinstance(obj, types.FunctionType):
+            code = self.journal.code_of(obj)
+            return code.co_filename, code.co_firstlineno
+        if not isinstance(obj, type) or "." in obj.__qualname__:
+            return None
+        name = obj.__module__
+        tracked = self.tracker.get(name) if isinstance(name, str) else None
+        if tracked is None:
+            return None
+        edit = self.editing.get(name)
+        source = (edit.source if edit is not None else tracked.source) or ""
+        found = re.search(rf"^class\s+{re.escape(obj.__name__)}\b", source, re.MULTILINE)
+        if found is None:
+            return None
+        return tracked.filename, source.count("\n", 0, found.start()) + 1
 
     def _take_ready(self, queue: deque[str], pending: dict[str, Prepared]) -> str:
         """The first queued module that imports no other queued module (dependency order).

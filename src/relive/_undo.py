@@ -36,6 +36,7 @@ class SideEffects:
     def __init__(self, user_module: Callable[[ModuleType], bool]) -> None:
         self._user_module = user_module
         self._containers: dict[int, tuple[Any, Any]] = {}
+        self.lists: list[tuple[list[Any], list[Any]]] = []  # every list recorded, as it was
         self._classes: dict[int, tuple[type, dict[str, Any]]] = {}
         self._loaded: set[str] = set()
         self.taken = False
@@ -102,6 +103,8 @@ class SideEffects:
             saved = list(value)
             inner = saved
         self._containers[id(value)] = (value, saved)
+        if type(value) is list:
+            self.lists.append((value, saved))
         if depth > 1:
             for item in inner:
                 if type(item) not in _PLAIN and _container(item):
