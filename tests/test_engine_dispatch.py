@@ -325,3 +325,36 @@ def test_a_rolled_back_edit_leaves_get_overloads_as_it_was(
         for old, new in zip(before, after, strict=True)
         for a, b in zip(old, new, strict=True)
     )
+
+
+PROPERTY = """\
+class Box:
+    K = 1
+
+    @property
+    def size(self):
+        return ("get", 1)
+
+    @size.setter
+    def size(self, value):
+        self.stored = ("set", 1, value)
+"""
+
+
+@pytest.mark.parametrize("rebuilt", [False, True])
+def test_a_property_and_its_setter_each_run_their_new_code(
+    package: TemporaryPackage, engine: Engine, rebuilt: bool
+) -> None:
+    mod = package.module(f"same_property_{int(rebuilt)}", PROPERTY)
+    getter, setter = mod.Box.size.fget, mod.Box.size.fset
+    box = mod.Box()
+    v2 = PROPERTY.replace('("get", 1)', '("get", 2)').replace('("set", 1,', '("set", 2,')
+    if rebuilt:
+        v2 = v2.replace("K = 1", "K = 2")
+    apply_edit(mod, v2, dedent=False)
+    box.size = "x"
+    setter(box, "y")
+    assert (box.size, getter(box), box.stored) == (("get", 2), ("get", 2), ("set", 2, "y"))
+    fresh = fresh_import(mod).Box()
+    fresh.size = "y"
+    assert (fresh.size, fresh.stored) == (box.size, box.stored)
