@@ -331,14 +331,11 @@ class ModuleApplier:
             return False
         if not self.staleness.anything():
             return False  # before the statement's tree is looked at (a lean one is parsed)
+        inputs = statement.memo("derived inputs", lambda: _derived_inputs(statement))
+        assert isinstance(inputs, tuple)
         return any(
-            self.staleness.uses_stale(
-                self.namespace,
-                member.uses,
-                called_keys(member.node, statement.scope.aliases),
-                binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
-            )
-            for member in computing_statements(statement)
+            self.staleness.uses_stale(self.namespace, uses, called, binds=binds)
+            for uses, called, binds in inputs
         )
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
@@ -812,6 +809,21 @@ def _imports_loaded(node: ast.stmt, package: str) -> bool:
     return module is not None and all(
         alias.name == "*" or alias.name in vars(module) or f"{name}.{alias.name}" in sys.modules
         for alias in node.names
+    )
+
+
+def _derived_inputs(
+    statement: Statement,
+) -> tuple[tuple[frozenset[Key], frozenset[Key], bool], ...]:
+    """What each plain statement ``statement`` computes with reads (see
+    ``_derived_from_changes``): from its text and imports, not its lines."""
+    return tuple(
+        (
+            member.uses,
+            called_keys(member.node, statement.scope.aliases),
+            isinstance(member.node, (ast.Assign, ast.AnnAssign)),
+        )
+        for member in computing_statements(statement)
     )
 
 

@@ -12,7 +12,7 @@ import ast
 import dataclasses
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -68,6 +68,9 @@ class Statement:
     _uses: frozenset[Key] | None = field(default=None, repr=False, compare=False)
     # Where ``text`` starts in its first line (UTF-8 bytes): after a form feed, or a ``;``.
     col: int = field(default=0, repr=False, compare=False)
+    # What was worked out from the text and the imports alone (not the lines), by name: it
+    # stays with the statement when it moves or lets go of its tree (see :meth:`memo`).
+    _memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def node(self) -> ast.stmt:
@@ -90,7 +93,16 @@ class Statement:
         """This statement ``delta`` lines further down (its tree, which carries the old
         lines, is parsed again when asked for)."""
         uses = self._uses or getattr(self._node, "_relive_uses", None)
-        return dataclasses.replace(self, _node=None, lineno=self.lineno + delta, _uses=uses)
+        return dataclasses.replace(
+            self, _node=None, lineno=self.lineno + delta, _uses=uses, _memo=self._memo
+        )
+
+    def memo(self, key: str, compute: Callable[[], object]) -> object:
+        """``compute()``, once for this statement's text and imports: kept when it moves
+        or goes lean (it must not depend on the statement's lines)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def lean(self, names: Iterable[str] = ()) -> Statement:
         """This statement without its tree; what it reads is kept, worked out first if it
@@ -104,7 +116,7 @@ class Statement:
         uses = self._uses or getattr(self._node, "_relive_uses", None)
         if uses is None and names and self.mentions(names):
             uses = self.uses
-        return dataclasses.replace(self, _node=None, _uses=uses)
+        return dataclasses.replace(self, _node=None, _uses=uses, _memo=self._memo)
 
     @property
     def uses(self) -> frozenset[Key]:
