@@ -297,3 +297,37 @@ def test_a_change_inside_a_comprehension_or_generator_is_a_change(
     apply_edit(mod, v1.replace("x * 2", "x * 3").replace("return 1\n", "return 2\n"))
     assert (mod.D, mod.L) == (9, [0, 3, 6])
     assert mod.MADE is made and made() == 2  # a closure made before follows the new code
+
+
+def test_chains_through_a_module_with_nothing_to_run_again_reach_its_importers(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    package.write("dc_three/__init__.py", "")
+    base = "LIMIT = 3\n\n\nclass Base:\n    def who(self):\n        return 'base 1'\n"
+    m0 = package.module("dc_three.m0", base)
+    m1 = package.module(
+        "dc_three.m1",
+        """
+        from . import m0
+        from .m0 import Base
+
+
+        def helper():
+            return m0.LIMIT * 2
+
+
+        class Sub(Base):
+            def who(self):
+                return "sub " + super().who()
+        """,
+    )
+    m2 = package.module(
+        "dc_three.m2",
+        "from .m1 import Sub, helper\n\nX = helper()\nWHO = Sub().who()\n",
+    )
+    assert (m2.X, m2.WHO) == (6, "sub base 1")
+    report = apply_edit(m0, base.replace("LIMIT = 3", "LIMIT = 5"), dedent=False)
+    assert (m2.X, m2.WHO) == (10, "sub base 1") and "dc_three.m1" not in report.reloaded
+    apply_edit(m0, base.replace("base 1", "base 2"), dedent=False)
+    assert (m2.X, m2.WHO) == (6, "sub base 2")
+    assert m1.helper() == 6

@@ -38,7 +38,7 @@ from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._segments import Untrusted
-from relive._stale import Staleness, stale_definitions
+from relive._stale import Staleness
 from relive._statements import Statement, leading_future_flags
 from relive._tracker import TrackedModule
 
@@ -60,10 +60,6 @@ class ModuleChanges:
     executed: list[int] = field(default_factory=list)
     rebound: set[str] = field(default_factory=set)
     edited: bool = False
-    # Functions, caches and classes whose code changed or reads what changed (not
-    # rebound), and the names of the class members that did (``make`` of ``Maker``).
-    changed_code: set[str] = field(default_factory=set)
-    changed_members: set[str] = field(default_factory=set)
 
     def merge(self, other: ModuleChanges) -> None:
         """Add what a later visit of the same module did."""
@@ -74,8 +70,6 @@ class ModuleChanges:
         self.removed += other.removed
         self.executed += other.executed
         self.rebound |= other.rebound
-        self.changed_code |= other.changed_code
-        self.changed_members |= other.changed_members
 
     @property
     def anything(self) -> bool:
@@ -218,15 +212,12 @@ class ModuleApplier:
             self._purge(objects, names)
 
     def _follow_changed_code(self) -> None:
-        """Name what depends on changed code (for importers) and clear the caches of
-        functions that do: their results were computed by the old code."""
+        """Clear the caches of functions that run stale code: their results were computed
+        by the old code (importers learn what is stale from the transaction)."""
         if not self.staleness.anything():
             return
-        stale, members = stale_definitions(self.staleness, self.namespace, self.tracked.name)
-        self.changes.changed_code = stale - self.local_rebound
-        self.changes.changed_members = members
-        for name, cache in cached_functions(self.namespace):
-            if name in stale and cache not in self._caches:
+        for _, cache in cached_functions(self.namespace):
+            if cache not in self._caches and self.staleness.stale(cache):
                 self._caches.append(cache)
 
     def _guarded(self, step: Step, *, held: bool = False) -> None:

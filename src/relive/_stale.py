@@ -13,6 +13,7 @@ state: calling the class is not calling its methods.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -20,8 +21,9 @@ from typing import Any
 
 from relive._derived import code_names
 from relive._patch import Journal
+from relive._tracker import function_bodies
 
-__all__ = ["Staleness"]
+__all__ = ["Staleness", "identifiers"]
 
 Key = tuple[str, str]
 _LRU = type(functools.lru_cache(lambda: None))
@@ -169,6 +171,54 @@ class Staleness:
         qualname = type.__getattribute__(cls, "__qualname__")
         return self.rebinds(module, [f"{qualname}.{name}"]) or self._member_stale(cls, name, set())
 
+    def stale_members(self, cls: type) -> set[str]:
+        """The members of class ``cls`` (not special ones) whose code is stale."""
+        if not self._follows(cls):
+            return set()
+        return {
+            member
+            for member, item in list(cls.__dict__.items())
+            if not (member.startswith("__") and member.endswith("__")) and self.stale(item)
+        }
+
+    def stale_named(
+        self, namespace: dict[str, Any], source: str, *, top_level: bool = False
+    ) -> set[str]:
+        """The names ``source`` uses (outside function bodies and imports, if
+        ``top_level``) of the functions, caches and classes in ``namespace`` that run stale
+        code; for a class, the names of its stale members it uses too (``obj.make()``)."""
+        return self.stale_among(namespace, _identifiers(source, top_level=top_level))
+
+    @property
+    def state(self) -> tuple[int, int]:
+        """Grows with what changed: answers given in one state hold in it."""
+        self._refresh()
+        return self._state
+
+    def stale_among(
+        self, namespace: dict[str, Any], words: frozenset[str], *, classes: bool = False
+    ) -> set[str]:
+        """The names among ``words`` of the functions, caches and classes in ``namespace``
+        that run stale code; for a class, the names among ``words`` of its stale members
+        (and the class's name then, or if ``classes`` whenever a member is stale: its
+        subclasses and instances elsewhere run it)."""
+        found: set[str] = set()
+        for name in words & namespace.keys():
+            value = namespace[name]
+            kind = type(value)
+            if issubclass(kind, type):
+                stale = self.stale_members(value) if classes else set()
+                members = {
+                    member
+                    for member in words & value.__dict__.keys()
+                    if not member.startswith("__") and self._member_stale(value, member, set())
+                }
+                if members or stale or self.class_rebound(value):
+                    found |= members | {name}
+            elif kind in _CALLABLES and self.stale(value):
+                found.add(name)
+        return found
+
     # -- the walk -------------------------------------------------------------------------
 
     def _refresh(self) -> None:
@@ -258,20 +308,25 @@ class Staleness:
         return False
 
     def _module_reads(
-        self, module: types.ModuleType, names: frozenset[str], seen: set[int]
+        self, module: types.ModuleType, names: frozenset[str], seen: set[int], depth: int = 0
     ) -> bool:
-        """``m.K``, ``m.f()`` in the code: a name of a followed module ``m`` rebound, or stale."""
+        """``m.K``, ``m.f()``, ``pkg.m.K`` in the code: a name of a followed module ``m``
+        rebound, or stale."""
         name = module.__dict__.get("__name__")
-        if not isinstance(name, str) or not self.tracked(name):
-            return False
-        if self.rebinds(name, names):
+        followed = isinstance(name, str) and self.tracked(name)
+        if followed and self.rebinds(name, names):  # type: ignore[arg-type]
             return True
         space = module.__dict__
         for attr in names:
             value = space.get(attr, _MISSING)
-            if value is _MISSING or issubclass(type(value), types.ModuleType):
+            if value is _MISSING:
                 continue
-            if issubclass(type(value), type):
+            if issubclass(type(value), types.ModuleType):
+                if depth < _DEPTH and self._module_reads(value, names, seen, depth + 1):
+                    return True
+            elif not followed:
+                continue
+            elif issubclass(type(value), type):
                 if self._class_reads(value, names, seen):
                     return True
             elif self._stale(value, seen):
@@ -306,6 +361,7 @@ class Staleness:
         )
 
     def _follows(self, cls: type) -> bool:
+        """Whether ``cls`` is a class of a followed module."""
         module = cls.__dict__.get("__module__")
         return isinstance(module, str) and self.tracked(module)
 
@@ -357,29 +413,36 @@ def _owner(function: types.FunctionType, scope: dict[str, Any]) -> type | None:
     return current if issubclass(type(current), type) else None  # type: ignore[return-value]
 
 
-def stale_definitions(
-    staleness: Staleness, namespace: dict[str, Any], module: str
-) -> tuple[set[str], set[str]]:
-    """The names in ``namespace`` of functions and caches whose code is stale, and of the
-    module's classes with a stale or rebound member; and the names of those members."""
-    names: set[str] = set()
-    members: set[str] = set()
-    for name, value in list(namespace.items()):
-        kind = type(value)
-        if issubclass(kind, type):
-            if value.__dict__.get("__module__") != module:
-                continue
-            found = {
-                member
-                for member, item in list(value.__dict__.items())
-                if not (member.startswith("__") and member.endswith("__")) and staleness.stale(item)
-            }
-            if found or staleness.class_rebound(value):
-                names.add(name)
-                members |= found
-        elif kind in _CALLABLES and staleness.stale(value):
-            names.add(name)
-    return names, members
-
-
 _CALLABLES = (types.FunctionType, _LRU, functools.partial)
+
+
+_WORD = re.compile(r"[^\W\d]\w*")
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from|import)[ \t].*$", re.MULTILINE)
+_IDENTIFIERS: dict[tuple[int, bool], tuple[str, frozenset[str]]] = {}
+
+
+def identifiers(source: str, *, top_level: bool = False) -> frozenset[str]:
+    """The identifiers in ``source`` (outside function bodies and import lines, if
+    ``top_level``), kept per text while the text is."""
+    return _identifiers(source, top_level=top_level)
+
+
+def _identifiers(source: str, *, top_level: bool) -> frozenset[str]:
+    """The identifiers in ``source`` (outside function bodies and import lines, if
+    ``top_level``)."""
+    key = (id(source), top_level)
+    known = _IDENTIFIERS.get(key)
+    if known is not None and known[0] is source:
+        return known[1]
+    text = source
+    if top_level:
+        spans = function_bodies(source)
+        starts = [0, *(end for _, end in spans)]
+        ends = [*(start for start, _ in spans), len(source)]
+        text = "\n".join(source[start:end] for start, end in zip(starts, ends, strict=True))
+        text = _IMPORT_LINE.sub("", text)  # what an import binds is not a use
+    words = frozenset(_WORD.findall(text))
+    if len(_IDENTIFIERS) > 4096:  # the sources of a large project, kept between edits
+        _IDENTIFIERS.clear()
+    _IDENTIFIERS[key] = (source, words)
+    return words

@@ -192,6 +192,13 @@ class TrackedModule:
         assert not isinstance(self._top_names, bool)
         return may_load(self._top_names, names)
 
+    def top_level_loads(self) -> frozenset[str] | None:
+        """The names of other modules the top-level code of ``source`` loads (imported
+        names, attributes), or None when that cannot be said (a star import...)."""
+        self.may_read(())
+        assert not isinstance(self._top_names, bool)
+        return self._top_names
+
     def index(self) -> StatementIndex | None:
         """Where the top-level statements of ``source`` start (None: not known for sure)."""
         if self._index is False:
@@ -537,11 +544,12 @@ class Tracker:
         """The directories the tracked modules were loaded from."""
         return {os.path.dirname(path) for path in self._by_path}
 
-    def importers_of(self, name: str) -> list[TrackedModule]:
-        """Tracked modules whose source may import ``name`` (or import from its package)."""
-        candidates = self._importers.get(name, set()) | self._importers.get(
-            name.rpartition(".")[0], set()
-        )
+    def importers_of(self, name: str, *, direct: bool = False) -> list[TrackedModule]:
+        """Tracked modules whose source may import ``name`` (or import from its package,
+        unless ``direct``)."""
+        candidates = self._importers.get(name, set())
+        if not direct:
+            candidates = candidates | self._importers.get(name.rpartition(".")[0], set())
         found: list[TrackedModule] = []
         for importer in sorted(candidates - {name}):
             tracked = self._modules.get(importer)

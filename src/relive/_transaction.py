@@ -29,7 +29,7 @@ from relive._prepare import Prepared
 from relive._registries import reorder_registries
 from relive._running import ModuleFrames, check_plan
 from relive._segments import Untrusted
-from relive._stale import Staleness, stale_definitions
+from relive._stale import Staleness, identifiers
 from relive._statements import Statement, class_has_values
 from relive._tracker import TrackedModule, Tracker
 from relive._undo import SideEffects
@@ -101,7 +101,9 @@ class Transaction:
         self.journal = Journal()
         self.effects = SideEffects(user_module)
         self.hooks = HookRun(self.journal)
-        self._pushed: dict[str, set[str]] = {}  # by module: stale names told its importers
+        # By (module, importer): the stale names of the module its importer was told of.
+        self._pushed: dict[tuple[str, str], set[str]] = {}
+        self._own: dict[str, tuple[tuple[int, int], set[str]]] = {}  # see _stale_own
         self._queued: set[str] = set()  # the modules queued to visit (see _take_ready)
         self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
         self.overloads = Overloads()  # typing's overload registry of the modules visited
@@ -264,70 +266,91 @@ class Transaction:
         queue: deque[str],
     ) -> None:
         """Queue the importers of ``name`` that read one of the names it rebound, or use
-        (at the top level) a function or class of it whose code is stale, or one of their
-        own that is; clear their stale caches."""
-        code = changes.changed_code | changes.changed_members
-        self._follow(name, changes.rebound, code, triggers, queue)
+        (at the top level) a function or class whose code is stale (one of ``name``'s, or
+        their own); clear their stale caches. Importers with nothing to run again are
+        followed further: their importers may use their stale functions."""
+        stack = [(name, changes.rebound)]
+        followed = {name}
+        while stack:
+            current, rebound = stack.pop()
+            for importer in self._importers(current, direct=current != name):
+                if self._visit(current, rebound, importer, triggers, queue):
+                    continue
+                if importer.name not in followed and importer.name not in self._queued:
+                    followed.add(importer.name)
+                    stack.append((importer.name, set()))
 
-    def _follow(
+    def _importers(self, name: str, *, direct: bool) -> Iterator[TrackedModule]:
+        """The importers of ``name`` (only those naming it, when they import its package
+        alone; only those importing it, if ``direct``)."""
+        for importer in self.tracker.importers_of(name, direct=direct):
+            edit = self.editing.get(importer.name)
+            known = edit.source if edit is not None else importer.source
+            if self.tracker.may_reach(importer, name, known):
+                self.readers.add(importer.name)
+                yield importer
+
+    def _visit(
         self,
         name: str,
         rebound: set[str],
-        code: set[str],
+        importer: TrackedModule,
         triggers: dict[str, set[tuple[str, str]]],
         queue: deque[str],
-    ) -> None:
-        pushed = self._pushed.setdefault(name, set())
-        code = code - pushed
+    ) -> bool:
+        """Queue ``importer`` if it reads what ``name`` rebound, or uses at the top level
+        what is stale; whether it was (or has nothing more to follow)."""
+        edit = self.editing.get(importer.name)
+        source = (edit.source if edit is not None else importer.source) or ""
+        # What its top level loads of ``name`` that runs stale code (its own functions,
+        # which may read more of ``name``, are judged with what its top level uses).
+        loaded = importer.top_level_loads() if edit is None else None
+        pushed = self._pushed.setdefault((name, importer.name), set())
+        namespace = vars(sys.modules[name])
+        used = loaded if loaded is not None else identifiers(source)
+        code = self.staleness.stale_among(namespace, used, classes=True) - pushed
         pushed |= code  # an import cycle brings it back: only what is new goes on
-        if not (rebound or code):
-            return
         owners = {bound.partition(".")[0] for bound in rebound if "." in bound}
         words = rebound | owners | code
         star = any(not bound.startswith("_") or bound == "__all__" for bound in rebound)
-        text_words = words | {"*"} if star else words  # ``from m import *`` reads them all
-        for importer in self.tracker.importers_of(name):
-            edit = self.editing.get(importer.name)
-            known = edit.source if edit is not None else importer.source
-            if not self.tracker.may_reach(importer, name, known):
-                continue  # it imports the package, and its text never names this module
-            self.readers.add(importer.name)
-            source = known or ""
-            if edit is None and not any(word in source for word in text_words):
-                importer.lean()  # it names none of them: nothing to parse
-                continue
-            own = self._stale_own(importer.name) - self._pushed.get(importer.name, set())
-            loads = edit is not None or importer.may_read(words)
-            if not (loads or own):
-                importer.lean()  # its top-level code loads none of them
-                continue
-            mentioned = (code | owners if loads else set()) | own
-            read = rebound | owners if loads and rebound else set()
-            reads, uses = _follows(importer, edit, source, name, read, mentioned)
-            if edit is None:
-                importer.lean(words)  # the heap stays small while many follow
-            if reads:
-                triggers.setdefault(importer.name, set()).update(_keys(name, rebound))
-            if (reads or uses) and importer.name not in self._queued:
-                queue.append(importer.name)
-                self._queued.add(importer.name)
-            elif own and importer.name not in self._queued:
-                # Nothing of it runs again; what imports it may use what it holds.
-                self._follow(importer.name, set(), own, triggers, queue)
+        if edit is None and not any(word in source for word in words | ({"*"} if star else set())):
+            importer.lean()  # it names none of them: nothing to parse
+            return True
+        own = self._stale_own(importer.name, source)
+        loads = edit is not None or importer.may_read(words)
+        if not (loads or own):
+            importer.lean()  # its top-level code loads none of them
+            return False
+        mentioned = (code | owners if loads else set()) | own
+        read = rebound | owners if loads and rebound else set()
+        reads, uses = _follows(importer, edit, source, name, read, mentioned)
+        if edit is None:
+            importer.lean(words)  # the heap stays small while many follow
+        if reads:
+            triggers.setdefault(importer.name, set()).update(_keys(name, rebound))
+        if (reads or uses) and importer.name not in self._queued:
+            queue.append(importer.name)
+            self._queued.add(importer.name)
+        return reads or uses
 
-    def _stale_own(self, name: str) -> set[str]:
-        """The importer's functions, caches and classes (and the names of their members)
-        that run stale code; its stale caches are cleared (at the commit)."""
+    def _stale_own(self, name: str, source: str) -> set[str]:
+        """The importer's functions and classes its top-level code uses that run stale
+        code; its stale caches are cleared (at the commit)."""
         module = sys.modules.get(name)
         if module is None:
             return set()
+        known = self._own.get(name)
+        if known is not None and known[0] == self.staleness.state:
+            return known[1]
         namespace = vars(module)
-        own, members = stale_definitions(self.staleness, namespace, name)
-        caches = self.journal.caches
-        for cached, cache in cached_functions(namespace):
-            if cached in own and cache not in caches:
-                caches.append(cache)
-        return own | members
+        if "cache" in source:
+            caches = self.journal.caches
+            for _, cache in cached_functions(namespace):
+                if cache not in caches and self.staleness.stale(cache):
+                    caches.append(cache)
+        own = self.staleness.stale_named(namespace, source, top_level=True)
+        self._own[name] = (self.staleness.state, own)
+        return own
 
 
 def _cycle_error(name: str, visits: dict[str, int], queue: deque[str]) -> ReloadError:
