@@ -119,7 +119,7 @@ def test_statements_spanning_lines_decorators_and_compound_statements_are_cut_ex
     index = index_of(SPANNING)
     assert index is not None
     assert_same_statements(SPANNING, index)
-    assert dict(index.aliases)["p"] == "os.path" and index.flags  # annotations
+    assert index.alias_map()["p"] == "os.path" and index.flags  # annotations
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
@@ -166,7 +166,7 @@ def test_strings_and_brackets_over_column_zero_lines_stay_in_their_statement(
 def test_two_statements_on_one_line_are_refused_when_cut() -> None:
     source = "import m\nA = m.X; B = A * 2\nC = 3\n"
     index = index_of(source)
-    assert index is not None and index.lines == (1, 2, 3)
+    assert index is not None and tuple(index.lines) == (1, 2, 3)
     with pytest.raises(Untrusted):
         statement_at(index, source, 1, "m", "")
     assert statement_at(index, source, 2, "m", "").binds == {"C"}

@@ -76,7 +76,7 @@ def indexed_statements(
     they read at the top level is never a plain use).
     """
     source = tracked.source or ""
-    guard = [alias for alias, target in index.aliases if _reaches(target, module)]
+    guard = [alias for alias, target in index.alias_map().items() if _reaches(target, module)]
 
     def statements(wanted: set[str]) -> Iterator[Statement]:
         first = set(wanted) - {"*"}
@@ -199,6 +199,7 @@ def _choose(
     source = tracked.source or ""
     trigger_names = {name for _, name in triggers}
     chosen: dict[int, Statement] = {}
+    statements: dict[int, Statement] = {}
     members: dict[int, list[Statement]] = {}  # what each statement computes, worked out once
     grew = True
     while grew:
@@ -212,9 +213,10 @@ def _choose(
         for number in sorted(reading | calling):
             if number in chosen or (number not in reading and tracked.plain_classes >> number & 1):
                 continue  # a class of methods alone: what it calls never makes it run again
-            statement = tracked.statement_at(number)
-            if number not in members:
-                members[number] = computing_statements(statement)
+            if number not in members:  # each looked at once (a long one is not kept)
+                statements[number] = tracked.statement_at(number)
+                members[number] = computing_statements(statements[number])
+            statement = statements[number]
             if statement.kind == "class" and not members[number]:
                 tracked.plain_classes |= 1 << number  # its methods are patched as members
             if not may_run_again(

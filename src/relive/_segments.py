@@ -3,10 +3,10 @@ compact index that lets an importer's statements be read one at a time.
 
 An edit elsewhere makes an importer run again the few top-level statements that read
 what changed. Finding them should not need the importer's syntax tree, nor keep one: the
-index holds, per top-level statement, its first line and where its text starts (tuples of
-ints, which the garbage collector does not track), the module's import aliases and its
-``from __future__`` flags. A statement's text is cut from the source and parsed alone,
-at its own lines, when an edit mentions one of its names.
+index holds, per top-level statement, its first line and where its text starts (two
+arrays of ints, which the garbage collector does not track), the module's import aliases
+(one string) and its ``from __future__`` flags. A statement's text is cut from the source
+and parsed alone, at its own lines, when an edit mentions one of its names.
 
 A statement starts on a line at column 0 (not a clause such as ``else:``, not a line
 continued by a backslash, not a decorated definition's ``def``). The module's code object
@@ -14,14 +14,16 @@ continued by a backslash, not a decorated definition's ``def``). The module's co
 expression (an instruction's position spans them: a string or a call running over several
 lines) and that every start has code of its own. The index is not trusted, and the
 importer takes the whole-module path, when that evidence is missing: a start with no
-instruction (``global``, dead code, a line in a string the compiler dropped), brackets
-that do not balance within a statement's text (a continuation line at column 0 inside
-brackets), a byte-order mark or a star import. A statement cut out this way is used only
+instruction (``global``, dead code), brackets that do not balance within a statement's
+text (a continuation line at column 0 inside brackets), a name the code stores at column 0
+of a line where the text has another (a ``.pyc`` compiled from other text), a byte-order
+mark or a star import. A statement cut out this way is used only
 if its text parses as exactly one statement starting on its line (:func:`statement_at`).
 """
 
 from __future__ import annotations
 
+import array
 import ast
 import bisect
 import dis
@@ -57,12 +59,18 @@ class Untrusted(Exception):
 
 
 class StatementIndex(NamedTuple):
-    """The top-level statements of one source text, without their trees."""
+    """The top-level statements of one source text, without their trees: a few objects
+    per module (arrays of ints, one string), whatever its size."""
 
-    lines: tuple[int, ...]  # the first line of each statement (decorators included)
-    offsets: tuple[int, ...]  # where each statement's text starts; the source's length last
-    aliases: tuple[tuple[str, str], ...]  # local name -> module, as the imports bind them
+    lines: array.array[int]  # the first line of each statement (decorators included)
+    offsets: array.array[int]  # where each statement's text starts; the source's length last
+    aliases: str  # local name, module, ...: as the imports bind them (NUL-separated)
     flags: int  # the ``from __future__`` compiler flags
+
+    def alias_map(self) -> dict[str, str]:
+        """Which local names the module's imports bind to which modules."""
+        parts = self.aliases.split("\0") if self.aliases else []
+        return dict(zip(parts[::2], parts[1::2], strict=True))
 
     def text(self, source: str, index: int) -> str:
         """Statement ``index``'s text, with the blank and comment lines that follow it."""
@@ -90,9 +98,11 @@ def build_index(
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 return None
             imports.append(node)
-    aliases = tuple(import_aliases(imports, module, package).items())
+    aliases = "\0".join(
+        part for pair in import_aliases(imports, module, package).items() for part in pair
+    )
     flags = future_flags(ast.Module(body=[n for n in imports if _is_future(n)], type_ignores=[]))
-    return StatementIndex(tuple(lines), tuple(offsets), aliases, flags)
+    return StatementIndex(array.array("l", lines), array.array("q", offsets), aliases, flags)
 
 
 def mentioning(
@@ -145,7 +155,7 @@ def statement_at(
     if node is None:
         raise Untrusted(f"line {lineno}: not one statement")
     lines = Lines(lineno - 1, source_lines(text))
-    return describe_statement(node, lines, module, package, dict(index.aliases))
+    return describe_statement(node, lines, module, package, index.alias_map())
 
 
 def _starts(source: str, code: types.CodeType) -> tuple[list[int] | None, list[int]]:

@@ -61,6 +61,7 @@ _DEF_LINE = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]", re.MULTILINE)
 _DEDENT: dict[int, re.Pattern[str]] = {}  # by the indentation of a def: its body's end
 _RELIVE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
+_KEPT_TEXT = 200  # characters: a statement cut out this short is kept for the whole edit
 Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definitions' objects
 SCAN_ABOVE = 100_000  # characters: a source this large is scanned for its statements
 _REACHES_KEPT = 100_000  # Tracker.may_reach answers remembered (then all forgotten)
@@ -207,8 +208,9 @@ class TrackedModule:
         return self._index
 
     def statement_at(self, number: int) -> Statement:
-        """Top-level statement ``number`` of :meth:`index`, parsed alone (kept until
-        :meth:`lean`).
+        """Top-level statement ``number`` of :meth:`index`, parsed alone (a short one is
+        kept until :meth:`drop_cut`: the edit asks for it again; a long one, a class or a
+        function, is parsed again when asked: many of them kept at once would weigh).
 
         Raises:
             Untrusted: The index was wrong about it (see :meth:`distrust`).
@@ -220,7 +222,9 @@ class TrackedModule:
         found = cut.get(number)
         if found is None:
             source = self.source or ""
-            found = cut[number] = statement_at(index, source, number, self.name, self.package)
+            found = statement_at(index, source, number, self.name, self.package)
+            if len(found.text) <= _KEPT_TEXT:
+                cut[number] = found
         return found
 
     def drop_cut(self) -> None:

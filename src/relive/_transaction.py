@@ -215,6 +215,7 @@ class Transaction:
             )
             item = pending.pop(name, None)
             changes = applier.run(item, self.editing.get(name))
+            tracked.drop_cut()  # what it asks next (a cycle's next visit) is cut out again
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes, triggers, queue)
         journal.settle()
