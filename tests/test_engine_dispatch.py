@@ -266,6 +266,10 @@ LIST_ON_TOP = OVERLOADS.replace(
     "import typing\n", "import typing\n\n@typing.overload\ndef double(x: list) -> list: ...\n"
 )
 EDITS = {
+    "a stub made a plain function in place (no line moves)": OVERLOADS.replace(
+        "@typing.overload\ndef double(x: str) -> str: ...\n", "def unrelated(): ...\n\n"
+    ),
+    "an implementation edited": OVERLOADS.replace("x * 2", "x * 3"),
     "lines moved": "# a comment\n\n" + OVERLOADS,
     "a stub edited": OVERLOADS.replace("x: str) -> str", "x: bytes) -> bytes"),
     "a stub added": FLOAT_STUBS,

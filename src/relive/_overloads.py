@@ -10,6 +10,7 @@ rolled-back transaction puts them back as they were.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import types
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 __all__ = ["Overloads", "overload_positions"]
 
 _Entries = dict[str, dict[int, Any]]  # qualified name -> first line -> stub
+_DECORATOR = re.compile(r"^[ \t]*@[ \t]*(?:[\w.]+\.)?overload\b", re.MULTILINE)
 
 
 def _registry() -> Any:
@@ -31,16 +33,20 @@ class Overloads:
     def __init__(self) -> None:
         self._saved: dict[str, _Entries] = {}
         self._codes: dict[int, types.CodeType] = {}  # each stub's code when first seen
+        self._decorators: dict[str, int] = {}  # ``@...overload`` lines of the text before
 
     @property
     def visited(self) -> set[str]:
         """The modules visited so far."""
         return set(self._saved)
 
-    def visit(self, module: str) -> None:
-        """Record ``module``'s entries before the transaction runs any of its code."""
+    def visit(self, module: str, source: str | None = None) -> None:
+        """Record ``module``'s entries before the transaction runs any of its code
+        (``source``: its text as last applied, if known)."""
         if module in self._saved:
             return
+        if source is not None:
+            self._decorators[module] = len(_DECORATOR.findall(source))
         registry = _registry()
         entries = registry.get(module) if registry is not None else None
         saved = {name: dict(stubs) for name, stubs in (entries or {}).items()}
@@ -60,16 +66,39 @@ class Overloads:
         self._saved.clear()
 
     def commit(self, sources: Mapping[str, str | None]) -> None:
-        """Rebuild the entries of every visited module from its text as it is now."""
+        """Rebuild the entries of every visited module from its text as it is now (unless
+        nothing an overload is made of changed: a wide module is not parsed for nothing)."""
         registry = _registry()
         if registry is None:
             return
         for module, saved in self._saved.items():
             current = registry.get(module)
             source = sources.get(module)
-            if (current or saved) and source is not None:
-                _store(registry, module, self._rebuilt(source, saved, current or {}))
+            if not (current or saved) or source is None:
+                continue
+            if self._unchanged(module, saved, current or {}, source):
+                continue
+            _store(registry, module, self._rebuilt(source, saved, current or {}))
         self._saved.clear()
+
+    def _unchanged(
+        self, module: str, saved: _Entries, current: Mapping[str, Any], source: str
+    ) -> bool:
+        """The same stubs under the same keys, each still at its key's line, and as many
+        ``@...overload`` decorators in the text as when the module was visited."""
+        if self._decorators.get(module) != len(_DECORATOR.findall(source)):
+            return False
+        if saved.keys() != current.keys():
+            return False
+        for name, stubs in saved.items():
+            now = current[name]
+            if now.keys() != stubs.keys() or any(now[line] is not stubs[line] for line in stubs):
+                return False
+            for line, stub in stubs.items():
+                code = getattr(stub, "__code__", None)
+                if not isinstance(code, types.CodeType) or code.co_firstlineno != line:
+                    return False
+        return True
 
     def _rebuilt(self, source: str, saved: _Entries, current: Mapping[str, Any]) -> _Entries:
         """Each ``@overload`` definition of ``source``'s stub, among what the registry

@@ -208,7 +208,7 @@ class Transaction:
             tracked = self.tracker.get(name)
             if tracked is None:
                 continue
-            self.overloads.visit(name)
+            self.overloads.visit(name, tracked.source)
             running = frames.running(vars(sys.modules[name]), tracked)
             applier = ModuleApplier(
                 tracked, journal, triggers.pop(name, set()), self.staleness, running
