@@ -162,7 +162,10 @@ class ModuleApplier:
         held = held_from(steps, self.running, self.tracked)
         self._earlier = {}
         for index, step in enumerate(steps):
-            self._guarded(step, held=index >= held)
+            if self._unchanged_definition(step, held=index >= held):
+                self.table.carry(step)  # what _apply does for it, without its checks
+            else:
+                self._guarded(step, held=index >= held)
             if step.old is not None and step.new.kind != "stmt" and step.new.name is not None:
                 self._earlier[step.new.name] = step.old
         if item is not None and self.tracked.source is None:
@@ -219,6 +222,21 @@ class ModuleApplier:
         for _, cache in cached_functions(self.namespace):
             if cache not in self._caches and self.staleness.stale(cache):
                 self._caches.append(cache)
+
+    def _unchanged_definition(self, step: Step, *, held: bool) -> bool:
+        """A ``def`` kept at its lines, whose name nothing rebound, in a run where no name
+        was rebound or is followed: nothing runs for it (most steps of a wide module's
+        edit), so the per-statement checks of :meth:`_apply` are skipped."""
+        return (
+            step.action is Action.KEEP
+            and step.new.kind == "def"
+            and step.old is not None
+            and step.new.name is not None
+            and step.new.lineno == step.old.lineno
+            and not self.local_rebound
+            and not self.triggers
+            and not (held and self.running is not None)
+        )
 
     def _guarded(self, step: Step, *, held: bool = False) -> None:
         try:
