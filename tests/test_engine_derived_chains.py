@@ -331,3 +331,34 @@ def test_chains_through_a_module_with_nothing_to_run_again_reach_its_importers(
     apply_edit(m0, base.replace("base 1", "base 2"), dedent=False)
     assert (m2.X, m2.WHO) == (6, "sub base 2")
     assert m1.helper() == 6
+
+
+def test_a_factory_that_only_refers_to_an_edited_function_does_not_run_again(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    v1 = """
+        CREATED = []
+
+
+        def index():
+            return "v1"
+
+
+        def limit():
+            return 10
+
+
+        def create_app():
+            CREATED.append(1)
+            return {"routes": {"/": index}, "limit": limit()}
+
+
+        APP = create_app()
+        """
+    mod = package.module("dc_factory", v1)
+    app = mod.APP
+    apply_edit(mod, v1.replace('"v1"', '"v2"'))
+    # The app holds ``index``, patched in place: a fresh import's app would serve the same.
+    assert mod.APP is app and mod.CREATED == [1] and app["routes"]["/"]() == "v2"
+    apply_edit(mod, v1.replace("return 10", "return 20"))
+    assert mod.APP["limit"] == 20 and mod.CREATED == [1, 1]  # it calls ``limit``

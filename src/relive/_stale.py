@@ -12,11 +12,14 @@ state: calling the class is not calling its methods.
 
 from __future__ import annotations
 
+import dis
 import functools
 import re
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from relive._derived import code_names
@@ -281,64 +284,66 @@ class Staleness:
             stack.extend((item, depth + 1) for item in inner if item is not None)
 
     def _function_stale(self, function: types.FunctionType, seen: set[int]) -> bool:
+        """Whether ``function``'s code changed, reads a name rebound, or calls (or reads as
+        a property) what is stale. A function it only refers to (``add_step(transform)``,
+        ``{"/": index}``) is patched in place: what holds it runs the new code."""
         change = self.journal.code_change(function)
         if change is not None and code_differs(*change):
             return True
-        names = code_names(self.journal.code_of(function))
+        code = self.journal.code_of(function)
+        reads = Reads(code_names(code), code_calls(code))
         scope = function.__globals__
         module = scope.get("__name__")
-        if isinstance(module, str) and self.rebinds(module, names):
+        if isinstance(module, str) and self.rebinds(module, reads.names):
             return True
         owner = _owner(function, scope)
-        if owner is not None and self._class_reads(owner, names, seen, whole=False):
+        if owner is not None and self._class_reads(owner, reads, seen, whole=False):
             return True  # ``self.K``, ``self.helper()``: members of its own class
-        for name in names:
+        for name in reads.names:
             target = scope.get(name, _MISSING)
             if target is _MISSING:
                 continue
             kind = type(target)
             if issubclass(kind, types.ModuleType):
-                if self._module_reads(target, names, seen):
+                if self._module_reads(target, reads, seen):
                     return True
             elif issubclass(kind, type):
-                if self._class_reads(target, names, seen):
+                if self._class_reads(target, reads, seen):
                     return True
-            elif self._stale(target, seen):
+            elif name in reads.calls and self._stale(target, seen):
                 return True
         return False
 
     def _module_reads(
-        self, module: types.ModuleType, names: frozenset[str], seen: set[int], depth: int = 0
+        self, module: types.ModuleType, reads: Reads, seen: set[int], depth: int = 0
     ) -> bool:
         """``m.K``, ``m.f()``, ``pkg.m.K`` in the code: a name of a followed module ``m``
-        rebound, or stale."""
+        rebound, or stale and called."""
         name = module.__dict__.get("__name__")
         followed = isinstance(name, str) and self.tracked(name)
-        if followed and self.rebinds(name, names):  # type: ignore[arg-type]
+        if followed and self.rebinds(name, reads.names):  # type: ignore[arg-type]
             return True
         space = module.__dict__
-        for attr in names:
+        for attr in reads.names:
             value = space.get(attr, _MISSING)
             if value is _MISSING:
                 continue
             if issubclass(type(value), types.ModuleType):
-                if depth < _DEPTH and self._module_reads(value, names, seen, depth + 1):
+                if depth < _DEPTH and self._module_reads(value, reads, seen, depth + 1):
                     return True
             elif not followed:
                 continue
             elif issubclass(type(value), type):
-                if self._class_reads(value, names, seen):
+                if self._class_reads(value, reads, seen):
                     return True
-            elif self._stale(value, seen):
+            elif attr in reads.calls and self._stale(value, seen):
                 return True
         return False
 
-    def _class_reads(
-        self, cls: type, names: frozenset[str], seen: set[int], *, whole: bool = True
-    ) -> bool:
+    def _class_reads(self, cls: type, reads: Reads, seen: set[int], *, whole: bool = True) -> bool:
         """Code reading class ``cls``: stale if a member was rebound (one it names, unless
-        it reads the class ``whole``: ``len(E)``), or a member it names is stale
-        (``cls.build()``, ``Maker().build()``)."""
+        it reads the class ``whole``: ``len(E)``), or a member it calls (``cls.build()``,
+        ``Maker().build()``) or reads as a property is stale."""
         module = cls.__dict__.get("__module__")
         if not isinstance(module, str) or not self.tracked(module):
             return False
@@ -346,24 +351,93 @@ class Staleness:
             return True
         if not whole:
             qualname = type.__getattribute__(cls, "__qualname__")
-            if self.rebinds(module, [f"{qualname}.{name}" for name in names]):
+            if self.rebinds(module, [f"{qualname}.{name}" for name in reads.names]):
                 return True
-        if not whole and "super" in names:  # ``super().who()``: the bases' ``who`` too
+        running = [name for name in reads.names if not name.startswith("__")]
+        running = [name for name in running if name in reads.calls or _is_property(cls, name)]
+        if not whole and "super" in reads.names:  # ``super().who()``: the bases' ``who`` too
             return any(
                 self._stale(klass.__dict__[name], seen)
                 for klass in _mro(cls)
                 if self._follows(klass)
-                for name in names
-                if name in klass.__dict__ and not name.startswith("__")
+                for name in running
+                if name in klass.__dict__
             )
-        return any(
-            self._member_stale(cls, name, seen) for name in names if not name.startswith("__")
-        )
+        return any(self._member_stale(cls, name, seen) for name in running)
 
     def _follows(self, cls: type) -> bool:
         """Whether ``cls`` is a class of a followed module."""
         module = cls.__dict__.get("__module__")
         return isinstance(module, str) and self.tracked(module)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The global names a function's code reads, and those it calls."""
+
+    names: frozenset[str]
+    calls: frozenset[str]
+
+
+_LOAD_GLOBAL = dis.opmap["LOAD_GLOBAL"]
+_LOAD_ATTR = dis.opmap["LOAD_ATTR"]
+_LOAD_METHOD = dis.opmap.get("LOAD_METHOD", -1)  # 3.11
+_LOAD_SUPER_ATTR = dis.opmap.get("LOAD_SUPER_ATTR", -1)  # 3.12+
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+_CACHE = dis.opmap.get("CACHE", 0)
+_PUSH_NULL = dis.opmap["PUSH_NULL"]
+_METHOD_BIT = sys.version_info >= (3, 12)  # LOAD_ATTR's low bit: a method load
+_CALLS: weakref.WeakKeyDictionary[types.CodeType, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def code_calls(code: types.CodeType) -> frozenset[str]:
+    """The names ``code`` (and the code nested in it) loads to call them: globals pushed
+    with a NULL for the call (``f(...)``; ``m.f(...)`` of an imported module ``m``, whose
+    attributes after it are counted too) and methods (``obj.f(...)``, ``super().f(...)``).
+    Kept per code object, weakly (the code's life is the program's)."""
+    known = _CALLS.get(code)
+    if known is not None:
+        return known
+    names, raw, called = code.co_names, code.co_code, set()
+    # After ``NULL + m`` (3.11, 3.12), ``m.f`` is what is called; on 3.13 a ``PUSH_NULL``
+    # right after ``m.f`` says so.
+    extended, chain, attribute = 0, False, ""
+    for index in range(0, len(raw), 2):
+        op, arg = raw[index], raw[index + 1] | extended
+        extended = arg << 8 if op == _EXTENDED_ARG else 0
+        if op in (_CACHE, _EXTENDED_ARG):
+            continue
+        if op == _PUSH_NULL and attribute:
+            called.add(attribute)
+        attribute = ""
+        if op == _LOAD_GLOBAL:
+            chain = bool(arg & 1)
+            if chain:
+                called.add(names[arg >> 1])
+        elif op == _LOAD_ATTR:
+            attribute = names[arg >> 1] if _METHOD_BIT else names[arg]
+            if chain or (_METHOD_BIT and arg & 1):
+                called.add(attribute)
+        elif op == _LOAD_METHOD:
+            called.add(names[arg])
+        elif op == _LOAD_SUPER_ATTR and arg & 1:
+            called.add(names[arg >> 2])
+        else:
+            chain = False
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            called |= code_calls(const)
+    found = frozenset(called)
+    _CALLS[code] = found
+    return found
+
+
+def _is_property(cls: type, name: str) -> bool:
+    for klass in _mro(cls):
+        member = klass.__dict__.get(name, _MISSING)
+        if member is not _MISSING:
+            return type(member) in (property, functools.cached_property)
+    return False
 
 
 def code_differs(old: types.CodeType, new: types.CodeType) -> bool:
