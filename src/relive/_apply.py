@@ -7,6 +7,7 @@ modules with their plan, and their importers with only the names that were rebou
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.util
 import re
 import sys
@@ -45,6 +46,9 @@ from relive._tracker import TrackedModule
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
 
 _MISSING: Any = object()
+_BUILTINS = frozenset(dir(builtins))
+# What an import statement run apart from its module needs of the module's namespace.
+_MODULE_KEYS = ("__name__", "__package__", "__spec__", "__path__", "__file__", "__builtins__")
 Key = tuple[str, str]
 
 
@@ -103,6 +107,7 @@ class ModuleApplier:
         self.sparse = False  # an importer visited on the statements its index chose
         self._shifted: set[int] = set()  # functions already at their new lines
         self._earlier: dict[str, Statement] = {}  # unchanged definitions run so far, by name
+        self._statements: Sequence[Statement] | None = None  # see _imported_before
         self._caches = journal.caches  # cleared on commit, as they were on rollback
         self.bound_here: frozenset[str] = frozenset()  # names the module's own statements bind
         self.early_removal: set[str] = set()  # removed names to drop before code runs
@@ -152,6 +157,8 @@ class ModuleApplier:
             removed = removed - {"__doc__"}
             old = item.old
         self.bound_here = frozenset().union(*(step.new.binds for step in steps))
+        # The module's statements, in order (an importer visited sparsely: read when asked).
+        self._statements = None if self.sparse else [step.new for step in steps]
         self.local_rebound.update(removed)  # what reads a removed name runs again
         if self.sparse:  # the statements not visited keep what they made
             self.table.carry_all()
@@ -412,12 +419,34 @@ class ModuleApplier:
             if module or name in self.namespace or name in lent:
                 continue
             earlier = self._earlier.get(name)
-            if earlier is None:
-                continue
-            made = self.table.made_by(earlier)
+            made = MISSING if earlier is None else self.table.made_by(earlier)
+            if made is MISSING and name not in _BUILTINS:
+                made = self._imported_before(name, statement.lineno)
             if made is not MISSING:
                 lent[name] = self.namespace[name] = made
         return lent
+
+    def _imported_before(self, name: str, line: int) -> object:
+        """What the import statement that last bound ``name`` above ``line`` imports, when a
+        later statement deleted it (``import toolz``, ``X = toolz.curry(f)``, ``del
+        toolz``): imported again into a scratch namespace (MISSING if no import bound it)."""
+        source = self.tracked.source or ""
+        if re.search(rf"(?m)^del\b[^\n#]*\b{re.escape(name)}\b", source) is None:
+            return MISSING  # no top-level ``del`` of it: not a name this module deletes
+        statements = self._statements
+        if statements is None:
+            statements = self._statements = self.tracked.statements()
+        binder = None
+        for candidate in statements:
+            if candidate.lineno >= line:
+                break
+            if name in candidate.binds:
+                binder = candidate
+        if binder is None or not isinstance(binder.node, (ast.Import, ast.ImportFrom)):
+            return MISSING
+        scratch = {key: self.namespace[key] for key in _MODULE_KEYS if key in self.namespace}
+        exec(self.codes.statement(binder.node), scratch)
+        return scratch.get(name, MISSING)
 
     def _keep_identity(self, name: str, current: object, after: object, step: Step) -> bool:
         """Patch what a statement defined anew (``def`` in an ``if`` or ``try``) into the

@@ -432,7 +432,7 @@ class Tracker:
             source_known: str | None = None
         else:
             source_known = source
-        filename = getattr(module, "__file__", path)
+        filename = source_file(module) or path if isinstance(module, ModuleType) else path
         tracked = TrackedModule(name, path, filename, source_known, stat, started=source_known)
         tracked.module_ref = (
             weakref.ref(module) if isinstance(module, ModuleType) else tracked.module_ref
@@ -687,13 +687,31 @@ def _nothing() -> None:
 def _source_path(name: str, module: object, directories: dict[str, str]) -> str | None:
     if not isinstance(module, ModuleType):
         return None
-    path = getattr(module, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py"):
+    path = source_file(module)
+    if path is None:
         return None
     spec = getattr(module, "__spec__", None)
     if spec is not None and not getattr(spec, "has_location", True):
         return None
     return _realpath(path, directories)
+
+
+def source_file(module: ModuleType) -> str | None:
+    """The file a module's code came from, as its code objects name it: its spec's origin
+    when the program set ``__file__`` to another file after the import (``tlz`` shows
+    ``toolz``'s file: an edit of that file is not an edit of ``tlz``), else ``__file__``."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return None
+    origin = getattr(getattr(module, "__spec__", None), "origin", None)
+    if (
+        isinstance(origin, str)
+        and origin.endswith(".py")
+        and origin != path
+        and os.path.abspath(origin) != os.path.abspath(path)
+    ):
+        return origin
+    return path
 
 
 def _realpath(path: str, directories: dict[str, str]) -> str:

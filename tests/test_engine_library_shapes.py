@@ -1,0 +1,62 @@
+"""Shapes of real libraries' modules that the library judge (tools/libjudge.py) found
+mishandled: an import deleted once used (toolz.curried: ``import toolz``, ``X =
+toolz.curry(f)``, ``del toolz``), and a module whose ``__file__`` the program set to another
+module's file after the import (``tlz`` shows ``toolz``'s). Each edit must end as a fresh
+import of the files as they now are."""
+
+from __future__ import annotations
+
+import pytest
+
+import relive
+from relive._engine import Engine
+from relive.testing import TemporaryPackage
+
+MAKER = "def make(x):\n    return x + 1\n"
+
+
+@pytest.mark.parametrize(
+    ("user", "name"),
+    [
+        ("import shapes_maker\n\nX = shapes_maker.make(1)\n\ndel shapes_maker\n", "shapes_maker"),
+        ("from shapes_pkg import maker\n\nX = maker.make(1)\n\ndel maker\n", "maker"),
+    ],
+    ids=["import", "from-import"],
+)
+def test_a_value_derived_through_an_import_deleted_later_is_computed_again(
+    package: TemporaryPackage, engine: Engine, user: str, name: str
+) -> None:
+    package.write("shapes_maker.py", MAKER)
+    package.write("shapes_pkg/__init__.py", "")
+    package.write("shapes_pkg/maker.py", MAKER)
+    mod = package.module("shapes_user", user)
+    assert mod.X == 2
+    maker = "shapes_maker.py" if name == "shapes_maker" else "shapes_pkg/maker.py"
+    package.write(maker, MAKER.replace("x + 1", "x + 2"))
+    relive.refresh()
+    assert mod.X == 3  # a fresh import computes it with the new code
+    assert name not in vars(mod)  # and ends with the name deleted
+
+
+REAL = '"""Real doc."""\n\n\ndef f():\n    return 1\n'
+MIRROR = (
+    '"""Mirror doc."""\nimport shapes_real\nfrom shapes_real import f\n\n'
+    "__file__ = shapes_real.__file__\n"
+)
+
+
+def test_a_module_showing_another_file_is_not_run_with_that_files_code(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    real = package.module("shapes_real", REAL)
+    mirror = package.module("shapes_mirror", MIRROR)
+    assert mirror.__file__ == real.__file__
+    package.write("shapes_real.py", "# edited\n" + REAL.replace("return 1", "return 2") + "E = 1\n")
+    relive.refresh()
+    assert real.f() == 2 and mirror.f() == 2 and real.E == 1
+    assert mirror.__doc__ == "Mirror doc."  # not the other file's docstring
+    assert "E" not in vars(mirror)  # nor its statements
+    package.write("shapes_mirror.py", MIRROR + "Y = 5\n")
+    relive.refresh()
+    assert mirror.Y == 5  # its own file's edits still apply
+    assert mirror.__doc__ == "Mirror doc."
