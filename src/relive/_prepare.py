@@ -5,6 +5,7 @@ program (syntax errors, edits that need a restart) fails here.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import copy
@@ -17,6 +18,7 @@ from relive._errors import ReloadError, RestartRequired
 from relive._reparse import edit_region, source_lines
 from relive._sources import StatKey, stat_key
 from relive._statements import (
+    FUTURE_IMPORT,
     Lines,
     Statement,
     analyze_body,
@@ -195,9 +197,22 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
         )
         plan, used = plan_module(old, statements), old
         flags, docstring = future_flags(tree), ast.get_docstring(tree, clean=False)
+    misplaced = misplaced_future(statements, source)
+    if misplaced is not None:
+        raise ReloadError(
+            "SyntaxError: from __future__ imports must occur at the beginning of the file",
+            path=tracked.path,
+            lineno=misplaced.lineno,
+            line=source_line(lines, misplaced.lineno),
+            module=tracked.name,
+        )
     if plan.restart_reasons:
         lineno, why = plan.restart_reasons[0]
         raise restart_required(why, tracked, lineno, lines)
+    if old and _futures_changed(tracked, old, flags):
+        # Every function and annotation of the module compiles differently under other
+        # future flags; statements whose text did not change would keep their old code.
+        raise restart_required("the module's `from __future__` imports changed", tracked, 1, lines)
     item = Prepared(tracked, source, lines, statements, plan, flags, old=used)
     item.docstring = docstring
     # A module may set __doc__ itself (``__doc__ = ...``): it is left alone unless the
@@ -208,6 +223,46 @@ def prepare(tracked: TrackedModule, source: str) -> Prepared:
     except SyntaxError as exc:
         raise _syntax_error(exc, tracked) from exc
     return item
+
+
+def misplaced_future(statements: Sequence[Statement], source: str) -> Statement | None:
+    """The first ``from __future__`` import that a fresh import would refuse (one that
+    follows anything but the module's docstring), or None.
+
+    The parser accepts such a file; only the compiler of the whole module refuses it, and
+    relive compiles statements one at a time, so the rule is checked here.
+    """
+    if "__future__" not in source:
+        return None
+    allowed = True
+    for index, statement in enumerate(statements):
+        if FUTURE_IMPORT.match(statement.text):
+            if not allowed:
+                return statement
+        elif not (index == 0 and _is_docstring(statement)):
+            allowed = False
+    return None
+
+
+def _futures_changed(tracked: TrackedModule, old: Sequence[Statement], flags: int) -> bool:
+    if tracked.source is None or ("__future__" not in tracked.source and not flags):
+        return False
+    return (leading_future_flags(old) ^ flags) & _EFFECTIVE_FUTURES != 0
+
+
+# The future features that still change how code compiles (the others are the default).
+_EFFECTIVE_FUTURES = __future__.annotations.compiler_flag | __future__.barry_as_FLUFL.compiler_flag
+
+
+def _is_docstring(statement: Statement) -> bool:
+    if statement.text.lstrip("rRbBuU")[:1] not in ("'", '"'):
+        return False
+    node = statement.node
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _partial(

@@ -189,7 +189,7 @@ class _Scope:
     aliases: dict[str, str] = field(default_factory=dict)
 
 
-_FUTURE = re.compile(r"from\s+__future__\b")
+FUTURE_IMPORT = re.compile(r"from\s+__future__\b")
 
 
 def leading_future_flags(statements: Sequence[Statement]) -> int:
@@ -197,7 +197,7 @@ def leading_future_flags(statements: Sequence[Statement]) -> int:
     head: list[ast.stmt] = []
     for statement in statements:
         text = statement.text
-        if not (_FUTURE.match(text) or text.lstrip("rRbBuU")[:1] in ("'", '"')):
+        if not (FUTURE_IMPORT.match(text) or text.lstrip("rRbBuU")[:1] in ("'", '"')):
             break
         head.append(statement.node)
     return future_flags(ast.Module(body=head, type_ignores=[]))
