@@ -72,3 +72,22 @@ def test_a_helper_deleted_after_use_is_there_when_its_user_runs_again(
         assert not _can_subclass(mod), edit
         assert "_failing_new" not in vars(mod)
     assert node.f() == 2
+
+
+def test_an_import_deleted_after_use_is_there_when_a_class_reading_it_is_rebuilt(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # pyparsing's core.py: from .util import __config_flags; class __compat__(__config_flags)
+    # ...; del __config_flags. Its classes are rebuilt from their bases' expression.
+    package.module("later_flags", "class Flags:\n    kind = 'flags'\n")
+    text = (
+        "from later_flags import Flags\n\n\nclass Compat(Flags):\n    x = 1\n\n\n"
+        "class Diag(Flags):\n    y = 1\n\n\ndel Flags\n"
+    )
+    mod = package.module("later_compat", text)
+    compat = mod.Compat()
+    edited = text.replace("    x = 1\n", "    x = 2\n\n    def extra(self):\n        return 3\n")
+    package.write("later_compat.py", edited)
+    relive.refresh()  # was: NameError: name 'Flags' is not defined
+    assert mod.Compat.x == 2 and compat.extra() == 3 and isinstance(compat, mod.Compat)
+    assert mod.Compat.kind == "flags" and "Flags" not in vars(mod)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import importlib.util
 import re
 import sys
@@ -447,6 +448,18 @@ class ModuleApplier:
         scratch = {key: self.namespace[key] for key in _MODULE_KEYS if key in self.namespace}
         exec(self.codes.statement(binder.node), scratch)
         return scratch.get(name, MISSING)
+
+    @contextlib.contextmanager
+    def lending_deleted(self, statement: Statement) -> Iterator[None]:
+        """While a statement runs again: names deleted after use bound as a fresh import
+        has them at that point (see :meth:`_lend_deleted`)."""
+        lent = self._lend_deleted(statement)
+        try:
+            yield
+        finally:
+            for name, value in lent.items():  # deleted again, as a later ``del`` did
+                if self.namespace.get(name, _MISSING) is value:
+                    del self.namespace[name]
 
     def _keep_identity(self, name: str, current: object, after: object, step: Step) -> bool:
         """Patch what a statement defined anew (``def`` in an ``if`` or ``try``) into the

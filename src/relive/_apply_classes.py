@@ -140,7 +140,8 @@ class ClassSteps:
             code = applier.stand_in_code(node)
             scratch[BUILD_NAME] = applier.stand_ins.builder()
         self.built = code
-        exec(code, applier.namespace, scratch)
+        with applier.lending_deleted(step.new):
+            exec(code, applier.namespace, scratch)
         fresh = scratch[step.new.name or ""]
         assert isinstance(fresh, type)
         return fresh
