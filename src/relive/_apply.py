@@ -417,8 +417,8 @@ class ModuleApplier:
         fresh import."""
         lent: dict[str, object] = {}
         for module, name in statement.uses:
-            if module or name in self.namespace or name in lent:
-                continue
+            if module or name in self.namespace or name in lent or name in statement.binds:
+                continue  # (what it binds itself, an import among them, it binds to stay)
             earlier = self._earlier.get(name)
             made = MISSING if earlier is None else self.table.made_by(earlier)
             if made is MISSING and name not in _BUILTINS:
