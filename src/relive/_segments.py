@@ -19,6 +19,12 @@ text (a continuation line at column 0 inside brackets), a name the code stores a
 of a line where the text has another (a ``.pyc`` compiled from other text), a byte-order
 mark or a star import. A statement cut out this way is used only
 if its text parses as exactly one statement starting on its line (:func:`statement_at`).
+
+What the checks cannot see: a line at column 0 inside brackets that no instruction spans
+(``x = (`` / ``a`` / ``if c else d)``: a conditional's parts have no instruction of their
+own over both lines) in a statement whose strings or comments happen to hold the closing
+brackets its code lacks; and a ``.pyc`` compiled from other text that stores the same
+names at the same column-0 lines. Both need such text on purpose.
 """
 
 from __future__ import annotations
