@@ -60,3 +60,54 @@ def test_a_module_showing_another_file_is_not_run_with_that_files_code(
     relive.refresh()
     assert mirror.Y == 5  # its own file's edits still apply
     assert mirror.__doc__ == "Mirror doc."
+
+
+CORE = """\
+from functools import partial
+from operator import attrgetter
+
+from . import helpers
+
+
+class Prop(property):
+    def __init__(self, fget, classval=None):
+        self.classval = classval
+        property.__init__(self, fget)
+
+
+def prop(fget=None, classval=None):
+    if fget is None:
+        return partial(prop, classval=classval)
+    return Prop(fget, classval)
+
+
+class Compose:
+    __wrapped__ = prop(attrgetter("first"))
+
+    def __init__(self, first):
+        self.first = first
+"""
+
+
+def test_a_class_run_again_in_an_import_cycle_runs_once_for_the_code_that_changed(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """toolz.functoolz's Compose: its body makes members with a factory of an edited class;
+    run again, it rebinds them, the package's star import runs again, the package brings
+    the module back (``from . import helpers``): judged stale again, it ran without end and
+    every edit of a class of the module was refused as an import cycle that keeps changing."""
+    package.write("cyc_pkg/__init__.py", "from .core import *\nfrom . import helpers\n")
+    package.write("cyc_pkg/helpers.py", "def one():\n    return 1\n")
+    package.write("cyc_pkg/core.py", CORE)
+    pkg = package.module("cyc_pkg")
+    core = package.module("cyc_pkg.core")
+    before = vars(core.Compose)["__wrapped__"]
+    package.write(
+        "cyc_pkg/core.py",
+        CORE.replace("fget)\n", "fget)\n\n    def extra(self):\n        return 2\n", 1),
+    )
+    relive.refresh()
+    wrapped = vars(core.Compose)["__wrapped__"]
+    assert wrapped is not before and type(wrapped) is core.Prop  # made again, as fresh
+    assert wrapped.extra() == 2 and core.Compose(5).__wrapped__ == 5
+    assert pkg.Compose is core.Compose and pkg.Prop is core.Prop

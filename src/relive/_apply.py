@@ -254,6 +254,8 @@ class ModuleApplier:
             raise
         except Exception as exc:
             raise failure(exc, self.tracked, step.new.lineno, self.lines) from exc
+        if self.changes.executed and self.changes.executed[-1] == step.new.lineno:
+            self.staleness.ran((self.tracked.name, step.new.lineno))  # with the code as it is
 
     def _apply(self, step: Step, *, held: bool = False) -> None:
         action = step.action
@@ -348,6 +350,9 @@ class ModuleApplier:
             return False
         if not self.staleness.anything():
             return False  # before the statement's tree is looked at (a lean one is parsed)
+        key = (self.tracked.name, statement.lineno)
+        if self.staleness.ran_since_change(key):
+            return False  # run again in this transaction, and no code changed since
         inputs = statement.memo("derived inputs", lambda: _derived_inputs(statement))
         assert isinstance(inputs, tuple)
         return any(

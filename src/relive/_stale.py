@@ -52,6 +52,8 @@ class Staleness:
         # hold: what has changed is known without counting every module's names again.
         self._open: list[set[str]] = []
         self._closed = 0
+        # Statements run again for what they use (module, line): the code changes then.
+        self._ran: dict[tuple[str, int], int] = {}
 
     def share(self, module: str, rebound: set[str]) -> None:
         """``rebound``: the names a run of ``module`` rebinds (read as it grows)."""
@@ -88,6 +90,16 @@ class Staleness:
             return False
         prefix = type.__getattribute__(cls, "__qualname__") + "."
         return any(name.startswith(prefix) for known in sets for name in known)
+
+    def ran(self, statement: tuple[str, int]) -> None:
+        """``statement`` (module, line) was run again with the code as it is now."""
+        self._ran[statement] = self.journal.code_changes
+
+    def ran_since_change(self, statement: tuple[str, int]) -> bool:
+        """Whether ``statement`` was run again in this transaction and no code changed
+        since: what it made is what a fresh import makes (its members rebound by that run
+        do not make it stale again; an import cycle would run it without end)."""
+        return self._ran.get(statement) == self.journal.code_changes
 
     def anything(self) -> bool:
         """Whether code changed or a name was rebound in this transaction at all."""
