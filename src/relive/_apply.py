@@ -371,10 +371,11 @@ class ModuleApplier:
         # A star import binds names no one can list in advance: compare the whole namespace.
         names = set(self.namespace) | statement.binds if stars else statement.binds
         before = {name: self.namespace.get(name, _MISSING) for name in names}
-        if _may_run_code(statement.node, self.tracked.package):
-            self.journal.user_code(self.tracked.name)
-        lent = self._lend_deleted(statement)
         code = self.codes.statement(statement.node)
+        if _may_run_code(statement.node, self.tracked.package):
+            plain = not isinstance(statement.node, ast.ClassDef)
+            self.journal.user_code(self.tracked.name, code if plain else None)
+        lent = self._lend_deleted(statement)
         if isinstance(statement.node, ast.ClassDef) and self._class_stand_in():
             code = self.stand_in_code(statement.node)
             lent[BUILD_NAME] = self.namespace[BUILD_NAME] = self.stand_ins.builder()

@@ -75,14 +75,15 @@ class Journal:
     _point: CommitPoint = field(default_factory=CommitPoint)
     # Class members replaced at the commit point, by (id of the class, name) (see _gate).
     _members: dict[tuple[int, str], MemberGate] = field(default_factory=dict)
-    # Called before the program's own code runs in a module (with the module's name).
-    before_user_code: Callable[[str], None] | None = None
+    # Called before the program's own code runs in a module (with the module's name,
+    # and the code of the statement about to run, when it is one plain statement).
+    before_user_code: Callable[[str, types.CodeType | None], None] | None = None
 
-    def user_code(self, module: str) -> None:
+    def user_code(self, module: str, code: types.CodeType | None = None) -> None:
         """Note that the program's code is about to run in ``module`` (a statement, a
-        decorator, a class body)."""
+        decorator, a class body); ``code``: the statement's, when that is all that runs."""
         if self.before_user_code is not None:
-            self.before_user_code(module)
+            self.before_user_code(module, code)
 
     def code_of(self, function: types.FunctionType) -> types.CodeType:
         """The code ``function`` has in this transaction (staged or not)."""

@@ -26,6 +26,7 @@ from relive._output import Formatter
 from relive._overloads import Overloads
 from relive._patch import Journal
 from relive._prepare import Prepared
+from relive._reach import reached_modules
 from relive._registries import reorder_registries
 from relive._running import ModuleFrames, check_plan
 from relive._segments import Untrusted
@@ -105,6 +106,7 @@ class Transaction:
         self._pushed: dict[tuple[str, str], set[str]] = {}
         self._own: dict[str, tuple[tuple[int, int], set[str]]] = {}  # see _stale_own
         self._queued: set[str] = set()  # the modules queued to visit (see _take_ready)
+        self._closed: set[str] = set()  # modules recorded with all they import
         self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
         self.overloads = Overloads()  # typing's overload registry of the modules visited
 
@@ -112,7 +114,7 @@ class Transaction:
         """Apply everything and commit, or roll back and raise ReloadError."""
         started = time.perf_counter()
         journal, hooks = self.journal, self.hooks
-        journal.before_user_code = lambda name: self._record_side_effects([name])
+        journal.before_user_code = lambda name, code: self._record_side_effects([name], code)
         # A module imported anew runs its code: what it imports is recorded first.
         self.tracker.on_import = self._record_side_effects
         try:
@@ -147,31 +149,64 @@ class Transaction:
             sources[name] = tracked.source if tracked is not None else None
         self.overloads.commit(sources)
 
-    def _record_side_effects(self, names: Iterable[str]) -> None:
+    def _record_side_effects(
+        self, names: Iterable[str], code: types.CodeType | None = None
+    ) -> None:
         """Before the program's code runs in modules ``names``: record the mutable state
-        of the tracked modules they import, directly or not (a rollback puts it back)."""
+        of the tracked modules they import, directly or not (a rollback puts it back).
+        With ``code`` (one statement's, in the one module named): of the modules its code
+        reaches (:mod:`relive._reach`), when that is sure."""
         names = list(names)
         for name in names:  # a module imported anew: its stubs leave with it on rollback
             self.overloads.visit(name)
-        stack = [name for name in names if name not in self.effects.modules]
-        if not stack:
-            return
+        if all(name in self._closed for name in names):
+            return  # their import closures are recorded already
+        walked = self._reached(names, code)
+        found: list[ModuleType] = []
+        if walked is None:
+            found = self._closure(names)
+        else:
+            for name in walked[0] - self.effects.modules:
+                self.effects.modules.add(name)
+                found.append(sys.modules[name])
+            if not found and not walked[1]:
+                return
+        for module in found:
+            self.journal.remember_namespace(vars(module))
+        self.effects.take(found, walked[1] if walked is not None else ())
+        # Undone at its place in the journal: later changes first, earlier ones after.
+        self.journal.on_rollback(self.effects.restorer())
+
+    def _closure(self, names: list[str]) -> list[ModuleType]:
+        """The tracked modules ``names`` import, directly or not, not recorded yet."""
+        stack = [name for name in names if name not in self._closed]
         found: list[ModuleType] = []
         while stack:
             current = stack.pop()
             tracked = self.tracker.get(current)
             module = sys.modules.get(current)
-            if current in self.effects.modules or tracked is None or module is None:
+            if current in self._closed or tracked is None or module is None:
                 continue
-            self.effects.modules.add(current)
-            found.append(module)
+            self._closed.add(current)
+            if current not in self.effects.modules:
+                self.effects.modules.add(current)
+                found.append(module)
             edit = self.editing.get(current)
             stack.extend(edit.imports if edit is not None else tracked.imports)
-        for module in found:
-            self.journal.remember_namespace(vars(module))
-        self.effects.take(found)
-        # Undone at its place in the journal: later changes first, earlier ones after.
-        self.journal.on_rollback(self.effects.restorer())
+        return found
+
+    def _reached(
+        self, names: list[str], code: types.CodeType | None
+    ) -> tuple[set[str], list[object]] | None:
+        """The tracked modules ``code`` can change and the containers it reaches, when
+        sure (else None: the import closure is recorded)."""
+        module = sys.modules.get(names[0]) if len(names) == 1 else None
+        if code is None or module is None:
+            return None
+        tracked = self.tracker.get
+        return reached_modules(
+            code, vars(module), lambda name: tracked(name) is not None, self.journal.code_of
+        )
 
     def _lean_readers(self) -> None:
         """Importers parsed only to follow this edit keep their statements without trees."""

@@ -44,11 +44,14 @@ class SideEffects:
         self._restorers = 0
         self.dispatch = DispatchCaches()  # singledispatch's caches beside its registry
 
-    def take(self, modules: Iterable[ModuleType]) -> None:
-        """Record the state of ``modules`` (their namespaces are the journal's to keep)."""
+    def take(self, modules: Iterable[ModuleType], containers: Iterable[object] = ()) -> None:
+        """Record the state of ``modules`` (their namespaces are the journal's to keep) and
+        of ``containers`` (lists, dicts and sets held elsewhere)."""
         if not self.taken:
             self.taken = True
             self._loaded = set(sys.modules)
+        for container in containers:
+            self._record(container, 1)
         for module in modules:
             name = module.__name__
             for value in vars(module).values():
