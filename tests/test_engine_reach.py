@@ -57,6 +57,7 @@ READERS = {
         "    return keep\n\n\nkeep = make()\n",
         "keep(f())",
     ),
+    "deleted import": ("import rc_bus\n", "rc_bus.record(f())\ndel rc_bus"),
     "import inside": (
         "def via(value):\n    import rc_bus\n\n    return rc_bus.record(value)\n",
         "via(f())",

@@ -372,10 +372,13 @@ class ModuleApplier:
         names = set(self.namespace) | statement.binds if stars else statement.binds
         before = {name: self.namespace.get(name, _MISSING) for name in names}
         code = self.codes.statement(statement.node)
-        if _may_run_code(statement.node, self.tracked.package):
-            plain = not isinstance(statement.node, ast.ClassDef)
+        runs_code = _may_run_code(statement.node, self.tracked.package)
+        plain = not isinstance(statement.node, ast.ClassDef)
+        if runs_code:
             self.journal.user_code(self.tracked.name, code if plain else None)
         lent = self._lend_deleted(statement)
+        if runs_code and plain and lent:  # what the names lent reach is recorded too
+            self.journal.user_code(self.tracked.name, code)
         if isinstance(statement.node, ast.ClassDef) and self._class_stand_in():
             code = self.stand_in_code(statement.node)
             lent[BUILD_NAME] = self.namespace[BUILD_NAME] = self.stand_ins.builder()
