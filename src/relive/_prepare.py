@@ -138,10 +138,19 @@ class Prepared:
             self.early_removal = removed & names_read(reading)
         else:
             self.early_removal = removed
+        self.stat = self._read_at()
+
+    def _read_at(self) -> StatKey | None:
+        """The file status this source was read at (None: unknown, so the next check
+        compares content). A text given rather than read (``apply_sources``) takes the
+        file's status now, as the file holds what the caller says it holds."""
+        read = self.tracked.read
+        if read is not None and read[0] is self.source:
+            return read[1]
         try:
-            self.stat = stat_key(self.tracked.path)
+            return stat_key(self.tracked.path)
         except OSError:
-            self.stat = None
+            return None
 
     def compile_all(self) -> None:
         """Compile every statement the plan will run, so syntax errors surface first."""

@@ -136,6 +136,10 @@ class TrackedModule:
     # Why the file as it is now cannot be read as Python source (not valid UTF-8, an
     # unknown encoding), with the line and the status of the file it was found in.
     unreadable: Unreadable | None = None
+    # The last text read from the file by :meth:`Tracker.changed_on_disk`, with the status it
+    # was read at: what a commit of that very text records (a status taken later could be
+    # that of a newer save, which would then pass for applied).
+    read: tuple[str, StatKey] | None = field(default=None, repr=False)
     module_ref: Callable[[], object] = field(default=lambda: None, repr=False)
     definitions: Definitions = field(default_factory=Definitions, repr=False)
     _statements: list[Statement] | None = field(default=None, repr=False)
@@ -600,25 +604,14 @@ class Tracker:
         for tracked in modules:
             self._follow_link(tracked)
             try:
-                stat = stat_key(tracked.path)
+                found = self._read_settled(tracked)
             except OSError:
                 if not tracked.missing:
                     changed.append((tracked, None))
                 continue
-            if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
+            if found is None:
                 continue
-            if tracked.unreadable is not None and tracked.unreadable.stat == stat:
-                continue  # told already
-            tracked.unreadable = None
-            try:
-                source: str | None = read_source(tracked.path)
-            except (UnicodeDecodeError, SyntaxError) as exc:
-                source, tracked.unreadable = None, Unreadable.of(exc, stat)
-            except OSError:
-                source = None
-            if not _settled(tracked.path, stat):
-                tracked.unreadable = None
-                continue  # a save in progress: the close of its writer brings it again
+            source, stat = found
             if source is None:
                 changed.append((tracked, None))
                 continue
@@ -626,8 +619,42 @@ class Tracker:
                 tracked.stat = stat
                 self._reverted(tracked)
                 continue
+            tracked.read = (source, stat)
             changed.append((tracked, source))
         return changed
+
+    def _read_settled(self, tracked: TrackedModule) -> tuple[str | None, StatKey] | None:
+        """The file's text (None: unreadable or gone) and the status it was read at;
+        None when it is unchanged, already reported unreadable, or still being written.
+
+        Raises:
+            OSError: The file cannot be looked at (gone).
+        """
+        for _attempt in range(_READ_ATTEMPTS):
+            stat = stat_key(tracked.path)
+            if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
+                return None
+            if tracked.unreadable is not None and tracked.unreadable.stat == stat:
+                return None  # told already
+            tracked.unreadable = None
+            try:
+                source: str | None = read_source(tracked.path)
+            except (UnicodeDecodeError, SyntaxError) as exc:
+                source, tracked.unreadable = None, Unreadable.of(exc, stat)
+            except OSError:
+                source = None
+            if being_written(tracked.path):
+                tracked.unreadable = None
+                return None  # a save in progress: the close of its writer brings it again
+            if _same_status(tracked.path, stat):
+                return source, stat
+            # Written again (or only touched: no event would come) while it was read.
+            tracked.unreadable = None
+        return None
+
+
+# How many times a file that keeps changing while it is read is read again.
+_READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -664,11 +691,10 @@ def not_loaded_yet(module: object) -> bool:
     return lazy is not None and type(module) is lazy
 
 
-def _settled(path: str, stat: StatKey) -> bool:
-    """Whether the file read after ``stat`` was taken is complete: no process has it open
-    for writing, and it is still the file of that status."""
+def _same_status(path: str, stat: StatKey) -> bool:
+    """Whether the file read after ``stat`` was taken is still the file of that status."""
     try:
-        return not being_written(path) and stat_key(path) == stat
+        return stat_key(path) == stat
     except OSError:
         return False
 
