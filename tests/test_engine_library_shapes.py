@@ -111,3 +111,36 @@ def test_a_class_run_again_in_an_import_cycle_runs_once_for_the_code_that_change
     assert wrapped is not before and type(wrapped) is core.Prop  # made again, as fresh
     assert wrapped.extra() == 2 and core.Compose(5).__wrapped__ == 5
     assert pkg.Compose is core.Compose and pkg.Prop is core.Prop
+
+
+META = """\
+class Check(type):
+    def __instancecheck__(cls, instance):
+        return isinstance(instance, cls.__bases__[0])
+
+
+class Base:
+    pass
+
+
+class Command(Base, metaclass=Check):
+    def run(self):
+        return "run"
+"""
+
+
+def test_a_method_added_to_a_metaclass_and_its_class_at_once(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """click's core.py: a method of one name added to a metaclass and to a class made by
+    it. Until the commit the metaclass's new member is a gate (a data descriptor): setting
+    the class's own member went through it and the edit was refused (AttributeError)."""
+    mod = package.module("meta_both", META)
+    command = mod.Command()
+    added = "\n    def extra(self):\n        return {!r}\n"
+    text = META.replace("cls.__bases__[0])\n", "cls.__bases__[0])\n" + added.format("meta"))
+    package.write("meta_both.py", text + added.format("class"))
+    relive.refresh()
+    assert command.extra() == "class" and mod.Command.extra(command) == "class"
+    assert type(mod.Command).extra(mod.Command) == "meta"
+    assert isinstance(mod.Base(), mod.Command)

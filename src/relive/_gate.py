@@ -143,6 +143,12 @@ class MemberGate:
         owner = owner if owner is not None else type(obj)
         if value is ABSENT:
             value = _further(self.cls, self.name, owner)
+        if isinstance(obj, type) and not _is_data(value):
+            # A metaclass's member: a class's own (or inherited) attribute wins over it.
+            found = _in_mro(obj, self.name)
+            if found is not ABSENT:
+                get = getattr(type(found), "__get__", None)
+                return get(found, None, obj) if get is not None else found
         if obj is not None and not _is_data(value):
             own = _own_dict(obj)
             if own is not None and self.name in own:
@@ -158,6 +164,9 @@ class MemberGate:
         if setter is not None:
             setter(shown, obj, value)
             return
+        if isinstance(obj, type):  # a class of this metaclass: into the class's own dict
+            self._past(type.__setattr__, obj, value)
+            return
         own = _own_dict(obj)
         if own is None:
             raise AttributeError(self.name)
@@ -169,10 +178,24 @@ class MemberGate:
         if deleter is not None:
             deleter(shown, obj)
             return
+        if isinstance(obj, type):
+            self._past(type.__delattr__, obj)
+            return
         own = _own_dict(obj)
         if own is None or self.name not in own:
             raise AttributeError(self.name)
         del own[self.name]
+
+    def _past(self, action: Any, cls: type, *value: object) -> None:
+        """``action`` on a class whose metaclass holds this gate, as without the gate: a
+        class's own attribute is not the metaclass's to decide (type.__setattr__ would call
+        the gate again). The gate steps aside for that one call."""
+        meta = self.cls
+        type.__delattr__(meta, self.name)
+        try:
+            action(cls, self.name, *value)
+        finally:
+            type.__setattr__(meta, self.name, self)
 
     @property
     def __isabstractmethod__(self) -> bool:
@@ -189,6 +212,14 @@ def _further(cls: type, name: str, owner: type) -> object:
     mro = owner.__mro__
     start = mro.index(cls) + 1 if cls in mro else len(mro)
     for klass in mro[start:]:
+        if name in klass.__dict__:
+            return gated_member(klass.__dict__[name])
+    return ABSENT
+
+
+def _in_mro(cls: type, name: str) -> object:
+    """``name`` as the first class of ``cls``'s MRO that holds it holds it (ABSENT: none)."""
+    for klass in cls.__mro__:
         if name in klass.__dict__:
             return gated_member(klass.__dict__[name])
     return ABSENT
