@@ -20,7 +20,7 @@ from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
-from relive._derived import cached_functions, called_keys
+from relive._derived import cached_functions, called_keys, only_called
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
@@ -356,8 +356,8 @@ class ModuleApplier:
         inputs = statement.memo("derived inputs", lambda: _derived_inputs(statement))
         assert isinstance(inputs, tuple)
         return any(
-            self.staleness.uses_stale(self.namespace, uses, called, binds=binds)
-            for uses, called, binds in inputs
+            self.staleness.uses_stale(self.namespace, uses, called, binds=binds, only_called=only)
+            for uses, called, binds, only in inputs
         )
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
@@ -874,14 +874,16 @@ def _imports_loaded(node: ast.stmt, package: str) -> bool:
 
 def _derived_inputs(
     statement: Statement,
-) -> tuple[tuple[frozenset[Key], frozenset[Key], bool], ...]:
+) -> tuple[tuple[frozenset[Key], frozenset[Key], bool, frozenset[Key]], ...]:
     """What each plain statement ``statement`` computes with reads (see
     ``_derived_from_changes``): from its text and imports, not its lines."""
+    aliases = statement.scope.aliases
     return tuple(
         (
             member.uses,
-            called_keys(member.node, statement.scope.aliases),
+            called_keys(member.node, aliases),
             isinstance(member.node, (ast.Assign, ast.AnnAssign)),
+            only_called(member.node, aliases),
         )
         for member in computing_statements(statement)
     )

@@ -19,7 +19,13 @@ from typing import Any
 
 from relive._tracker import function_bodies
 
-__all__ = ["cached_functions", "called_keys", "code_names", "top_level_mentions"]
+__all__ = [
+    "cached_functions",
+    "called_keys",
+    "code_names",
+    "only_called",
+    "top_level_mentions",
+]
 
 Key = tuple[str, str]
 _LRU = type(functools.lru_cache(lambda: None))
@@ -115,3 +121,42 @@ def _called_keys(node: ast.AST, aliases: dict[str, str]) -> frozenset[Key]:
                     keys.add((".", func.attr))  # a method: ``obj.make()``, ``C().build()``
         stack.extend(ast.iter_child_nodes(current))
     return frozenset(keys)
+
+
+def only_called(node: ast.AST, aliases: dict[str, str]) -> frozenset[Key]:
+    """The keys (as :func:`called_keys` names them: ``("", C)``, ``(module, C)``) of what
+    a statement only calls, never reads otherwise (``p = Plugin()``, not ``len(E)`` nor
+    ``E.K``): a class among them is judged by the code its construction runs."""
+    called: set[Key] = set()
+    other: set[Key] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(current, ast.Call):
+            key = _dotted_key(current.func, aliases)
+            if key is not None:
+                called.add(key)
+                stack.extend([*current.args, *current.keywords])
+                continue
+        elif isinstance(current, (ast.Name, ast.Attribute)):
+            key = _dotted_key(current, aliases)
+            if key is not None:
+                other.add(key)
+        stack.extend(ast.iter_child_nodes(current))
+    return frozenset(called - other)
+
+
+def _dotted_key(node: ast.AST, aliases: dict[str, str]) -> Key | None:
+    """``("", name)`` for a name, ``(module, attr)`` for ``m.attr`` of an imported module."""
+    if isinstance(node, ast.Name):
+        return ("", node.id)
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if parts and isinstance(node, ast.Name) and node.id in aliases:
+        dotted = [aliases[node.id], *reversed(parts)]
+        return (".".join(dotted[:-1]), dotted[-1])
+    return None

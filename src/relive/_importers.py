@@ -22,7 +22,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from relive._derived import called_keys
+from relive._derived import called_keys, only_called
 from relive._segments import IMPORT, StatementIndex, mentioning
 from relive._stale import Staleness
 from relive._statements import Key, Statement, class_body, class_has_values
@@ -260,6 +260,7 @@ def may_run_again(
             member.uses,
             called_keys(member.node, statement.scope.aliases),
             binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
+            only_called=only_called(member.node, statement.scope.aliases),
         )
         for member in members
     )

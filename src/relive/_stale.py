@@ -125,6 +125,7 @@ class Staleness:
         calls: frozenset[Key],
         *,
         binds: bool = True,
+        only_called: frozenset[Key] = frozenset(),
     ) -> bool:
         """Whether a top-level statement of ``namespace`` reading ``uses`` and calling
         ``calls`` (``(".", m)`` for a method ``m`` called on something) computed its value
@@ -132,7 +133,9 @@ class Staleness:
 
         ``binds``: the statement binds what it computes (``X = obj.make()``). Methods called
         on an instance the program holds count only then: ``for c in counters: c.tick()``
-        or ``server.serve()`` act on state, which a second run would act on again."""
+        or ``server.serve()`` act on state, which a second run would act on again.
+        ``only_called``: what the statement only calls (``p = Plugin()``): a class there
+        is judged by the code its construction runs, not by its other members."""
         self._refresh()
         methods = [name for module, name in calls if module == "."]
         for module, name in uses:
@@ -149,18 +152,53 @@ class Staleness:
                 value = namespace.get(name, _MISSING)
             if value is _MISSING or issubclass(type(value), types.ModuleType):
                 continue
-            if self._value_stale(value, (module, name) in calls, methods, binds=binds):
+            key = (module, name)
+            called = key in calls
+            if self._value_stale(value, called, methods, binds=binds, only=key in only_called):
                 return True
         return False
 
-    def _value_stale(self, value: object, called: bool, methods: list[str], *, binds: bool) -> bool:
-        """A value a statement reads: a class read whole or its methods called, a function
-        called, an instance whose methods are called."""
+    def _value_stale(
+        self, value: object, called: bool, methods: list[str], *, binds: bool, only: bool
+    ) -> bool:
+        """A value a statement reads: a class read whole, constructed (``only`` called) or
+        its methods called, a function called, an instance whose methods are called."""
         if issubclass(type(value), type):
-            return self.class_rebound(value) or self._methods_stale(value, methods)  # type: ignore[arg-type]
+            if only and not _generated(value):  # type: ignore[arg-type]
+                whole = self.construction_stale(value)  # type: ignore[arg-type]
+            else:
+                whole = self.class_rebound(value)  # type: ignore[arg-type]
+            return whole or self._methods_stale(value, methods)  # type: ignore[arg-type]
         if called and self._stale(value, set()):
             return True
         return binds and bool(methods) and self._methods_stale(type(value), methods)
+
+    def construction_stale(self, cls: type) -> bool:
+        """Whether calling class ``cls`` makes another instance than before: a member its
+        construction runs or reads was rebound (added, removed, another value) along the
+        MRO: ``__new__``, ``__init__``, ``__post_init__``, the metaclass's ``__call__``,
+        what their code reads (``self.DEFAULT``). Code changed in place does not count (a
+        patched ``__init__`` runs for new instances only; ``__relive_migrate__`` upgrades
+        the kept ones), nor do its other members: an instance's class is patched in place."""
+        self._refresh()
+        if not self._follows(cls):
+            return False
+        names = {*_CONSTRUCTION, "__call__"}
+        runs: list[types.FunctionType] = []
+        call = _lookup(type(cls), "__call__")
+        if call is not _MISSING and call is not type.__dict__["__call__"]:
+            if not self._follows(_definer(type(cls), "__call__")):
+                return self.class_rebound(cls)  # another library's metaclass (an Enum's)
+            runs.extend(_python_functions(call))
+        for name in _CONSTRUCTION:
+            runs.extend(_python_functions(_lookup(cls, name)))
+        for function in runs:
+            names |= code_names(self.journal.code_of(function))
+        return any(
+            self.rebinds(klass.__dict__["__module__"], [f"{_qualname(klass)}.{n}" for n in names])
+            for klass in (*_mro(cls), *_mro(type(cls)))
+            if self._follows(klass)
+        )
 
     def _resolve(self, dotted: str) -> Any:
         """The followed module, or a class in one, that ``dotted`` names (None if none)."""
@@ -442,6 +480,48 @@ def code_calls(code: types.CodeType) -> frozenset[str]:
     found = frozenset(called)
     _CALLS[code] = found
     return found
+
+
+_CONSTRUCTION = ("__new__", "__init__", "__post_init__")
+
+
+def _lookup(cls: type, name: str) -> Any:
+    """``name`` as the first class along ``cls``'s MRO defines it (``_MISSING`` if none)."""
+    for klass in _mro(cls):
+        member = klass.__dict__.get(name, _MISSING)
+        if member is not _MISSING:
+            return member
+    return _MISSING
+
+
+def _definer(cls: type, name: str) -> type:
+    for klass in _mro(cls):
+        if name in klass.__dict__:
+            return klass
+    return cls
+
+
+def _python_functions(value: object) -> list[types.FunctionType]:
+    """The Python function behind a constructor member (a staticmethod ``__new__``)."""
+    for _ in range(_DEPTH):
+        if type(value) in (staticmethod, classmethod, types.MethodType):
+            value = value.__func__  # type: ignore[attr-defined]
+    return [value] if type(value) is types.FunctionType else []
+
+
+def _qualname(cls: type) -> str:
+    return type.__getattribute__(cls, "__qualname__")  # type: ignore[no-any-return]
+
+
+def _generated(cls: type) -> bool:
+    """Whether ``cls``'s constructor is made from its members (a dataclass, an attrs
+    class, a named tuple): calling it reads them all."""
+    return any(
+        "__dataclass_fields__" in klass.__dict__
+        or "__attrs_attrs__" in klass.__dict__
+        or "_fields" in klass.__dict__
+        for klass in _mro(cls)
+    )
 
 
 def _is_property(cls: type, name: str) -> bool:
