@@ -103,3 +103,22 @@ def test_a_class_read_whole_still_follows_a_new_member(
     )
     apply_edit(module, v2.replace("x: int = 1", "x: int = 2"), dedent=False)
     assert module.NAMES == ["a", "b"] and module.c is held and module.d.x == 2
+
+
+def test_a_value_run_again_in_an_import_cycle_is_not_run_again_for_code_below_it(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """pyparsing.core's shape: ``X = P().m()`` runs again for ``m``'s new code; a function
+    defined below it is given new code later in the same run; an importer in the cycle
+    reads ``X`` and the module again. ``X`` is not stale again: the cycle settles."""
+    v1 = (
+        "class P:\n    def m(self):\n        return [1]\n\n\nX = P().m()\n\n\n"
+        "def later():\n    return 1\n\n\nfrom cyc_b import Y  # noqa: E402\n"
+    )
+    package.write("cyc_b.py", "from cyc_a import X\n\nY = [X]\n")
+    module = package.module("cyc_a", v1)
+    other = sys.modules["cyc_b"]
+    v2 = v1.replace("return [1]", "return [2]").replace("return 1\n", "return 3\n")
+    apply_edit(module, v2, dedent=False)
+    assert module.X == [2] and other.Y == [[2]] and module.Y is other.Y
+    assert module.later() == 3

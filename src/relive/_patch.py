@@ -11,6 +11,7 @@ import contextlib
 import enum
 import functools
 import gc
+import itertools
 import sys
 import types
 from collections import Counter
@@ -102,6 +103,21 @@ class Journal:
             return None
         code = gate.new.get("__code__")
         return (gate.old, code) if isinstance(code, types.CodeType) else None
+
+    def staged_codes(self, start: int) -> list[tuple[types.CodeType, types.CodeType]]:
+        """The code before and in this transaction of the functions staged after the
+        first ``start`` (in the order they were staged)."""
+        gates = itertools.islice(self._staged.values(), start, None)
+        return [(gate.old, gate.new.get("__code__", gate.old)) for gate in gates]
+
+    def replaced_codes(self) -> list[tuple[types.CodeType, types.CodeType]]:
+        """The code objects swapped for others in this transaction, and their new code."""
+        return list(self._replaced.items())
+
+    @property
+    def staged(self) -> int:
+        """How many functions were staged (given other code or defaults)."""
+        return len(self._staged)
 
     @property
     def code_changes(self) -> int:

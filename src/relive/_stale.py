@@ -53,7 +53,9 @@ class Staleness:
         self._open: list[set[str]] = []
         self._closed = 0
         # Statements run again for what they use (module, line): the code changes then.
-        self._ran: dict[tuple[str, int], int] = {}
+        self._ran: dict[tuple[str, int], tuple[int, int]] = {}
+        self._pending: list[tuple[str, int]] = []  # run again, their module's run going on
+        self._differing = (0, 0)  # functions staged counted, of them given other code
 
     def share(self, module: str, rebound: set[str]) -> None:
         """``rebound``: the names a run of ``module`` rebinds (read as it grows)."""
@@ -64,6 +66,10 @@ class Staleness:
 
     def close(self, rebound: set[str]) -> None:
         """The run that rebinds ``rebound`` (shared before) is over: it grows no more."""
+        if self._pending:
+            code = self._other_code()
+            self._ran.update(dict.fromkeys(self._pending, code))
+            self._pending.clear()
         for index, known in enumerate(self._open):
             if known is rebound:
                 del self._open[index]
@@ -92,14 +98,32 @@ class Staleness:
         return any(name.startswith(prefix) for known in sets for name in known)
 
     def ran(self, statement: tuple[str, int]) -> None:
-        """``statement`` (module, line) was run again with the code as it is now."""
-        self._ran[statement] = self.journal.code_changes
+        """``statement`` (module, line) was run again with the code as it is now: what
+        changed when its module's run is over (its functions defined below it) counts as
+        known then."""
+        self._ran.pop(statement, None)
+        self._pending.append(statement)
 
     def ran_since_change(self, statement: tuple[str, int]) -> bool:
         """Whether ``statement`` was run again in this transaction and no code changed
-        since: what it made is what a fresh import makes (its members rebound by that run
-        do not make it stale again; an import cycle would run it without end)."""
-        return self._ran.get(statement) == self.journal.code_changes
+        since its module's run was over: what it made is what a fresh import makes (its
+        members rebound by that run do not make it stale again; an import cycle would run
+        it without end). Functions given the code they had (a class run again in another
+        module, its methods patched with their own code) are no change."""
+        known = self._ran.get(statement)
+        return known is not None and known == self._other_code()
+
+    def _other_code(self) -> tuple[int, int]:
+        """How many functions were given other code (not only moved lines), and how many
+        code objects replaced by other code, in this transaction."""
+        counted, differing = self._differing
+        staged = self.journal.staged
+        if staged != counted:
+            changes = self.journal.staged_codes(counted)
+            differing += sum(1 for old, new in changes if code_differs(old, new))
+            self._differing = (staged, differing)
+        replaced = self.journal.replaced_codes()
+        return differing, sum(1 for old, new in replaced if code_differs(old, new))
 
     def anything(self) -> bool:
         """Whether code changed or a name was rebound in this transaction at all."""
