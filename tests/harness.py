@@ -301,6 +301,13 @@ def served_pid(response: Response) -> int:
     return int(response.headers["x-served-by"].rsplit(" ", 1)[1])
 
 
+def served_by_another(pid: int) -> Callable[[Response], bool]:
+    """A condition for :func:`wait_for_answer`: a complete response from a process other
+    than ``pid``. A restart ends the old server, and a response it had begun can be cut
+    after its status line (no headers at all): that one is not an answer yet."""
+    return lambda response: bool(response.headers) and served_pid(response) != pid
+
+
 def assert_served_live(
     load: Load,
     first: dict[str, Any],

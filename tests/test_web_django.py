@@ -20,6 +20,7 @@ from harness import (
     exists,
     free_port,
     request,
+    served_by_another,
     served_pid,
     wait_for_answer,
     wait_for_server,
@@ -79,7 +80,7 @@ def test_example_is_edited_live_then_restarted_for_settings_and_models(
         "relive: restarting: mysite/settings.py: Django reads its settings once, at start-up",
         stream="stderr",
     )
-    restarted = wait_for_answer(port, "/", lambda r: served_pid(r) != pid)
+    restarted = wait_for_answer(port, "/", served_by_another(pid))
     assert restarted.json()["visit"] == 1
     second = served_pid(restarted)
     relive.pids.add(second)
@@ -91,7 +92,7 @@ def test_example_is_edited_live_then_restarted_for_settings_and_models(
         "relive: restarting: notes/models.py: Django registers models once, at start-up",
         stream="stderr",
     )
-    relive.pids.add(served_pid(wait_for_answer(port, "/", lambda r: served_pid(r) != second)))
+    relive.pids.add(served_pid(wait_for_answer(port, "/", served_by_another(second))))
 
 
 # 50 edits under load ---------------------------------------------------------------------

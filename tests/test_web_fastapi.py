@@ -20,6 +20,7 @@ from harness import (
     exists,
     free_port,
     request,
+    served_by_another,
     served_pid,
     wait_for_answer,
     wait_for_server,
@@ -79,7 +80,7 @@ def test_example_is_edited_live_then_restarted_when_the_app_is_made_anew(
     relive.wait_for_line(
         "relive: restarting: app.py:19: app is a new app object after this edit", stream="stderr"
     )
-    restarted = wait_for_answer(port, "/", lambda r: served_pid(r) != pid)
+    restarted = wait_for_answer(port, "/", served_by_another(pid))
     assert restarted.json()["visit"] == 1
     relive.pids.add(served_pid(restarted))
     wait_until(lambda: not exists(pid), timeout=EVENT_TIMEOUT)
