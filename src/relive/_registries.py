@@ -21,28 +21,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from relive._undo import PLAIN_VALUES
+
 __all__ = ["purge_definitions", "reorder_registries"]
 
-# What a namespace mostly holds, never a container: skipped at the cost of a set lookup.
-_PLAIN = frozenset(
-    {
-        types.BuiltinFunctionType,
-        types.ModuleType,
-        int,
-        float,
-        str,
-        bytes,
-        bool,
-        tuple,
-        frozenset,
-        type(None),
-        property,
-        types.GetSetDescriptorType,
-        types.MemberDescriptorType,
-        types.WrapperDescriptorType,
-        types.MethodDescriptorType,
-    }
-)
+# What a namespace mostly holds, never a container, less the functions and method wrappers
+# whose closures this module walks (a decorator's registry).
+_PLAIN = PLAIN_VALUES - {types.FunctionType, staticmethod, classmethod}
 _CLOSURE_DEPTH = 2  # a decorator's function -> its attribute's closure (``fmt.register``)
 
 

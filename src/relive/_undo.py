@@ -19,7 +19,7 @@ from typing import Any
 from relive._dispatch import DispatchCaches
 from relive._gate import ABSENT, MemberGate
 
-__all__ = ["CacheRecord", "SideEffects", "restore_container"]
+__all__ = ["PLAIN_VALUES", "CacheRecord", "SideEffects", "restore_container"]
 
 _MISSING: Any = object()
 _DEPTH = 2  # containers inside containers (a dict of lists), this many levels down
@@ -56,7 +56,7 @@ class SideEffects:
             name = module.__name__
             for value in vars(module).values():
                 kind = type(value)
-                if kind in _PLAIN or value is sys.modules:
+                if kind in PLAIN_VALUES or value is sys.modules:
                     continue  # (a class's type is its metaclass: never plain)
                 if isinstance(value, type):
                     if value.__module__ == name:
@@ -81,7 +81,7 @@ class SideEffects:
             inner += value.__dict__.values()
             self.dispatch.record((value,))
             for item in inner:
-                if type(item) not in _PLAIN and _container(item):
+                if type(item) not in PLAIN_VALUES and _container(item):
                     self._record(item, 1)
             if depth > 1:
                 self._record_closures(inner, depth - 1)
@@ -93,7 +93,7 @@ class SideEffects:
         self._classes[id(cls)] = (cls, attributes)
         self.dispatch.record(attributes.values())
         for value in attributes.values():
-            if type(value) not in _PLAIN and _container(value):
+            if type(value) not in PLAIN_VALUES and _container(value):
                 self._record(value, _DEPTH)
 
     def _record(self, value: Any, depth: int) -> None:
@@ -110,7 +110,7 @@ class SideEffects:
             self.lists.append((value, saved))
         if depth > 1:
             for item in inner:
-                if type(item) not in _PLAIN and _container(item):
+                if type(item) not in PLAIN_VALUES and _container(item):
                     self._record(item, depth - 1)
 
     def restorer(self) -> Callable[[], None]:
@@ -145,7 +145,7 @@ def _container(value: object) -> bool:
 
 _CONTAINERS = frozenset({list, dict, set})
 # What a namespace mostly holds, never a container: skipped at the cost of a set lookup.
-_PLAIN = frozenset(
+PLAIN_VALUES = frozenset(
     {
         types.FunctionType,
         types.BuiltinFunctionType,
