@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -388,3 +391,17 @@ class EditsUnderLoad:
                 self.write(root, values, only=self.where[kind])
                 load.wait_for(self.field[kind], version)
         assert_served_live(load, first, relive, self.kinds, self.field, edits)
+
+
+_fresh_names = itertools.count()
+
+
+def fresh_import(module: ModuleType) -> ModuleType:
+    """The module's file as it is now, imported anew under another name."""
+    name = f"{module.__name__}_fresh_{next(_fresh_names)}"
+    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[name] = fresh
+    spec.loader.exec_module(fresh)
+    return fresh

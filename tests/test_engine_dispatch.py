@@ -8,32 +8,16 @@ fresh import would, and a rolled-back edit leaves them exactly as they were.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
-import itertools
-import sys
 import typing
 from types import ModuleType
 
 import pytest
 
+from harness import fresh_import
 from relive import ReloadError
 from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
-
-_fresh_names = itertools.count()
-
-
-def fresh_import(module: ModuleType) -> ModuleType:
-    """The module's file as it is now, imported anew under another name."""
-    name = f"{module.__name__}_fresh_{next(_fresh_names)}"
-    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
-    assert spec is not None and spec.loader is not None
-    fresh = importlib.util.module_from_spec(spec)
-    sys.modules[name] = fresh
-    spec.loader.exec_module(fresh)
-    return fresh
-
 
 HIERARCHY = """\
 import functools

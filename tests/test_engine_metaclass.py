@@ -9,32 +9,16 @@ effect.
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from harness import fresh_import
 from relive import ReloadError, RestartRequired
 from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
-
-_fresh_names = itertools.count()
-
-
-def fresh_import(module: ModuleType) -> ModuleType:
-    """The module's file as it is now, imported anew under another name."""
-    name = f"{module.__name__}_fresh_{next(_fresh_names)}"
-    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
-    assert spec is not None and spec.loader is not None
-    fresh = importlib.util.module_from_spec(spec)
-    sys.modules[name] = fresh
-    spec.loader.exec_module(fresh)
-    return fresh
-
 
 NODES = """\
 class NodeType(type):

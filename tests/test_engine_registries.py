@@ -8,31 +8,15 @@ what a fresh import of the file holds. A rolled-back edit leaves them exactly as
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
-import sys
 from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
 import relive
+from harness import fresh_import
 from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
-
-_fresh = itertools.count()
-
-
-def fresh_import(module: ModuleType) -> ModuleType:
-    """The module's file as it is now, imported anew under another name."""
-    name = f"{module.__name__}_fresh_{next(_fresh)}"
-    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
-    assert spec is not None and spec.loader is not None
-    fresh = importlib.util.module_from_spec(spec)
-    sys.modules[name] = fresh
-    spec.loader.exec_module(fresh)
-    return fresh
-
 
 LIST = "R = []\n\n\ndef reg(f):\n    R.append(f)\n    return f\n\n\n"
 NAMES = "R = []\n\n\ndef reg(f):\n    R.append(f.__name__)\n    return f\n\n\n"

@@ -7,30 +7,14 @@ made, not what the name holds now, and every held reference runs its own definit
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
-import sys
 from types import ModuleType
 
 import pytest
 
+from harness import fresh_import
 from relive import ReloadError
 from relive._engine import Engine
 from relive.testing import TemporaryPackage, apply_edit
-
-_fresh_names = itertools.count()
-
-
-def fresh_import(module: ModuleType) -> ModuleType:
-    """The module's file as it is now, imported anew under another name."""
-    name = f"{module.__name__}_fresh_{next(_fresh_names)}"
-    spec = importlib.util.spec_from_file_location(name, module.__file__ or "")
-    assert spec is not None and spec.loader is not None
-    fresh = importlib.util.module_from_spec(spec)
-    sys.modules[name] = fresh
-    spec.loader.exec_module(fresh)
-    return fresh
-
 
 DISPATCH = """\
 import functools
