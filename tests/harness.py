@@ -222,7 +222,9 @@ def wait_for_answer(port: int, path: str, condition: Callable[[Response], bool])
     def met() -> bool:
         try:
             seen.append(request(port, path))
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # No server yet, or one a restart ended while it answered (the response cut
+            # short: http.client.IncompleteRead): not an answer yet.
             return False
         return condition(seen[-1])
 
