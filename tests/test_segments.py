@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import relive
+import relive._segments as segments
 from relive._engine import Engine
 from relive._reparse import source_lines
 from relive._segments import StatementIndex, Untrusted, build_index, statement_at
@@ -294,3 +295,49 @@ def test_a_stale_pyc_does_not_mislead_the_index(package: TemporaryPackage, engin
     cached.write_bytes(header + marshal.dumps(code))
     apply_edit(base, BASE.format(limit=5, result=10))
     assert (reader.A, reader.C) == ("\nB = LIMIT\n", 5) and not hasattr(reader, "B")
+
+
+def test_a_later_edit_parses_only_the_statements_it_runs_again(
+    package: TemporaryPackage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the first edit read of an importer's statements is kept as summaries (no
+    trees): the next edit cuts out and parses only the statements it runs again."""
+    base = package.module("ix_base", BASE.format(limit=1, result=10))
+    text = READER.replace("; OTHER = 0", "") + "TOTAL = sum([DOUBLE, len(REGISTRY)])\n"
+    text += "\n\nclass Box:\n    pass\n\n\nBOX = Box()\n"  # looked at (it calls), kept
+    reader = package.module("ix_reader", text)
+    apply_edit(base, BASE.format(limit=5, result=20))
+    tracked = engine.tracked_module("ix_reader")
+    assert tracked is not None and not tracked.is_analysed
+    box = reader.BOX
+    parsed: list[str] = []
+    real_parse = segments._parse_one
+
+    def counted(text: str, lineno: int) -> ast.stmt | None:
+        parsed.append(text.strip())
+        return real_parse(text, lineno)
+
+    monkeypatch.setattr(segments, "_parse_one", counted)
+    apply_edit(base, BASE.format(limit=6, result=30))
+    assert (reader.DOUBLE, reader.LATER, reader.TOTAL, reader.REGISTRY) == (12, 13, 13, {"v": 30})
+    run_again = {
+        "from ix_base import LIMIT, compute",
+        "DOUBLE = (\n    LIMIT\n    * 2\n)",
+        'REGISTRY["v"] = compute()',
+        "LATER = DOUBLE + 1",
+        "TOTAL = sum([DOUBLE, len(REGISTRY)])",
+    }
+    assert parsed and set(parsed) <= run_again and reader.BOX is box
+
+
+def test_an_importer_edited_between_two_edits_is_read_anew(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """The summaries of an importer's statements go with the text they were read from."""
+    base = package.module("ix_base", BASE.format(limit=1, result=10))
+    reader = package.module("ix_reader", READER.replace("; OTHER = 0", ""))
+    apply_edit(base, BASE.format(limit=5, result=20))
+    edited = READER.replace("LATER = DOUBLE + 1; OTHER = 0", "LATER = compute() + LIMIT")
+    apply_edit(reader, edited)
+    apply_edit(base, BASE.format(limit=7, result=30))
+    assert (reader.DOUBLE, reader.LATER, reader.REGISTRY) == (14, 37, {"v": 30})

@@ -20,11 +20,11 @@ from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
-from relive._derived import cached_functions, called_keys, only_called
+from relive._derived import cached_functions
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
-from relive._importers import computing_statements, reads_rebound, statements_to_run
+from relive._importers import derived_inputs, reads_rebound, statements_to_run
 from relive._made import MISSING, DefinitionTable, statement_lines
 from relive._metaclass import BUILD_NAME, MetaclassStandIns, with_stand_in
 from relive._patch import (
@@ -353,7 +353,7 @@ class ModuleApplier:
         key = (self.tracked.name, statement.lineno)
         if self.staleness.ran_since_change(key):
             return False  # run again in this transaction, and no code changed since
-        inputs = statement.memo("derived inputs", lambda: _derived_inputs(statement))
+        inputs = statement.memo("derived inputs", lambda: derived_inputs(statement))
         assert isinstance(inputs, tuple)
         return any(
             self.staleness.uses_stale(self.namespace, uses, called, binds=binds, only_called=only)
@@ -869,23 +869,6 @@ def _imports_loaded(node: ast.stmt, package: str) -> bool:
     return module is not None and all(
         alias.name == "*" or alias.name in vars(module) or f"{name}.{alias.name}" in sys.modules
         for alias in node.names
-    )
-
-
-def _derived_inputs(
-    statement: Statement,
-) -> tuple[tuple[frozenset[Key], frozenset[Key], bool, frozenset[Key]], ...]:
-    """What each plain statement ``statement`` computes with reads (see
-    ``_derived_from_changes``): from its text and imports, not its lines."""
-    aliases = statement.scope.aliases
-    return tuple(
-        (
-            member.uses,
-            called_keys(member.node, aliases),
-            isinstance(member.node, (ast.Assign, ast.AnnAssign)),
-            only_called(member.node, aliases),
-        )
-        for member in computing_statements(statement)
     )
 
 

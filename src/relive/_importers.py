@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import marshal
 import re
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from relive._derived import called_keys, only_called
 from relive._segments import IMPORT, StatementIndex, mentioning
@@ -29,11 +30,14 @@ from relive._statements import Key, Statement, class_body, class_has_values
 from relive._tracker import TrackedModule
 
 __all__ = [
+    "Summary",
     "computing_statements",
+    "derived_inputs",
     "indexed_statements",
     "mentions_at_top",
     "reads_rebound",
     "statements_to_run",
+    "summary_at",
     "top_level_text",
 ]
 
@@ -199,8 +203,7 @@ def _choose(
     source = tracked.source or ""
     trigger_names = {name for _, name in triggers}
     chosen: dict[int, Statement] = {}
-    statements: dict[int, Statement] = {}
-    members: dict[int, list[Statement]] = {}  # what each statement computes, worked out once
+    summaries: dict[int, Summary] = {}
     grew = True
     while grew:
         grew = False
@@ -213,40 +216,86 @@ def _choose(
         for number in sorted(reading | calling):
             if number in chosen or (number not in reading and tracked.plain_classes >> number & 1):
                 continue  # a class of methods alone: what it calls never makes it run again
-            if number not in members:  # each looked at once (a long one is not kept)
-                statements[number] = tracked.statement_at(number)
-                members[number] = computing_statements(statements[number])
-            statement = statements[number]
-            if statement.kind == "class" and not members[number]:
+            if number not in summaries:  # each looked at once, then known without a parse
+                summaries[number] = summary_at(tracked, number)
+            summary = summaries[number]
+            if summary.kind == "class" and not summary.inputs:
                 tracked.plain_classes |= 1 << number  # its methods are patched as members
+            text = index.text(source, number)
             if not may_run_again(
-                statement, members[number], rebound, triggers, trigger_names, (staleness, namespace)
+                summary, text, rebound, triggers, trigger_names, (staleness, namespace)
             ):
                 continue
-            if statement.kind != "stmt" or _borrows(statement, namespace, tracked, index, number):
+            if summary.kind != "stmt" or _borrows(summary, namespace, tracked, index, number):
                 return None
-            chosen[number] = statement
-            if not statement.binds <= rebound:
-                rebound |= statement.binds
+            chosen[number] = tracked.statement_at(number)
+            if not summary.binds <= rebound:
+                rebound |= summary.binds
                 grew = True
     return [chosen[number] for number in sorted(chosen)]
 
 
+Inputs = tuple[tuple[frozenset[Key], frozenset[Key], bool, frozenset[Key]], ...]
+
+
+class Summary(NamedTuple):
+    """What :func:`may_run_again` reads of a top-level statement, without its tree: kept
+    per module (marshalled: one bytes object per statement, which the collector does not
+    track) while the module's source stays, so a later edit does not parse it again."""
+
+    kind: str  # "def", "class" or "stmt"
+    name: str | None
+    binds: frozenset[str]
+    uses: frozenset[Key]
+    inputs: Inputs  # see :func:`derived_inputs`
+
+
+def summary_at(tracked: TrackedModule, number: int) -> Summary:
+    """Statement ``number`` of ``tracked``'s index, summarised (parsed the first time).
+
+    Raises:
+        Untrusted: The index was wrong about it.
+    """
+    known = tracked.summaries.get(number)
+    if known is not None:
+        return Summary(*marshal.loads(known))
+    statement = tracked.statement_at(number)
+    inputs = derived_inputs(statement) if statement.kind != "def" else ()
+    summary = Summary(statement.kind, statement.name, statement.binds, statement.uses, inputs)
+    tracked.summaries[number] = marshal.dumps(tuple(summary))
+    return summary
+
+
+def derived_inputs(statement: Statement) -> Inputs:
+    """What each plain statement ``statement`` computes (see :func:`computing_statements`)
+    reads, calls, whether it binds what it computes, and what it only calls: the inputs
+    of :meth:`Staleness.uses_stale`, from its text and imports, not its lines."""
+    aliases = statement.scope.aliases
+    return tuple(
+        (
+            member.uses,
+            called_keys(member.node, aliases),
+            isinstance(member.node, (ast.Assign, ast.AnnAssign)),
+            only_called(member.node, aliases),
+        )
+        for member in computing_statements(statement)
+    )
+
+
 def may_run_again(
-    statement: Statement,
-    members: list[Statement],
+    statement: Summary,
+    text: str,
     rebound: set[str],
     triggers: set[Key],
     trigger_names: set[str],
     stale: tuple[Staleness, dict[str, Any]],
 ) -> bool:
-    """Whether the applier could run ``statement`` (which computes ``members``, see
-    :func:`computing_statements`) again when the names ``rebound`` here and ``triggers``
-    changed, with ``stale``: what changed code, and the namespace (the applier's tests,
-    with every name that may be rebound)."""
+    """Whether the applier could run ``statement`` (its text ``text``) again when the names
+    ``rebound`` here and ``triggers`` changed, with ``stale``: what changed code, and the
+    namespace (the applier's tests, with every name that may be rebound)."""
     staleness, namespace = stale
     names = rebound | trigger_names
-    if statement.mentions(names) and reads_rebound(statement.uses, rebound, triggers):
+    if any(name in text for name in names) and reads_rebound(statement.uses, rebound, triggers):
         return True
     if statement.kind == "stmt" and not statement.binds.isdisjoint(rebound):
         return True  # an earlier statement rebinds a name it binds again
@@ -255,14 +304,8 @@ def may_run_again(
     if statement.kind == "def" or not staleness.anything():
         return False
     return any(
-        staleness.uses_stale(
-            namespace,
-            member.uses,
-            called_keys(member.node, statement.scope.aliases),
-            binds=isinstance(member.node, (ast.Assign, ast.AnnAssign)),
-            only_called=only_called(member.node, statement.scope.aliases),
-        )
-        for member in members
+        staleness.uses_stale(namespace, uses, called, binds=binds, only_called=only)
+        for uses, called, binds, only in statement.inputs
     )
 
 
@@ -298,7 +341,7 @@ def _runs_code(value: object) -> bool:
 
 
 def _borrows(
-    statement: Statement,
+    statement: Summary,
     namespace: dict[str, Any],
     tracked: TrackedModule,
     index: StatementIndex,

@@ -153,6 +153,9 @@ class TrackedModule:
     # The statements of the index that are classes computing nothing but their methods (a
     # bit each): what changes elsewhere never makes one run again.
     plain_classes: int = field(default=0, repr=False)
+    # What an edit elsewhere read of its statements (``_importers.summary_at``), by number:
+    # marshalled, kept while ``source`` stays (a later edit parses none of them again).
+    summaries: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def package(self) -> str:
@@ -238,6 +241,7 @@ class TrackedModule:
     def distrust(self) -> None:
         """Drop an index that proved wrong: the module takes the whole-module path."""
         self._index, self._cut = None, None
+        self.summaries = {}
 
     def _code(self) -> types.CodeType | None:
         if self.source is None:
@@ -285,6 +289,7 @@ class TrackedModule:
         self._statements = statements
         self._top_names = False
         self._index, self._cut, self.plain_classes = False, None, 0
+        self.summaries = {}
         self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:
