@@ -28,7 +28,14 @@ from collections.abc import Iterable
 
 from relive._sources import StatKey, bytecode_matches
 
-__all__ = ["STAR_IMPORT", "load_code", "may_load", "names_loaded", "top_level_names"]
+__all__ = [
+    "STAR_IMPORT",
+    "load_code",
+    "may_load",
+    "names_loaded",
+    "names_used",
+    "top_level_names",
+]
 
 _CO_OPTIMIZED = 0x1  # a function's frame (def, lambda, comprehension); a class body has none
 STAR_IMPORT = re.compile(r"\bimport\s*\*")
@@ -47,6 +54,20 @@ _REACHING: dict[int, int] = {
     if dis.opmap.get(name, 256) < 256  # a pseudo-instruction never reaches co_code
 }
 _EXTENDED_ARG = dis.EXTENDED_ARG
+# The instructions loading any name (the module's own, a builtin, an attribute), shifted
+# as above (LOAD_GLOBAL's low bit says whether a NULL is pushed for a call on 3.11+).
+_LOADING: dict[int, int] = {
+    **{opcode: shift for opcode, shift in _REACHING.items() if opcode != dis.opmap["IMPORT_FROM"]},
+    **{
+        dis.opmap[name]: shift
+        for name, shift in (
+            ("LOAD_NAME", 0),
+            ("LOAD_GLOBAL", 1 if sys.version_info >= (3, 11) else 0),
+            ("LOAD_FROM_DICT_OR_GLOBALS", 0),
+        )
+        if dis.opmap.get(name, 256) < 256
+    },
+}
 
 
 def top_level_names(
@@ -84,6 +105,20 @@ def names_loaded(code: types.CodeType) -> frozenset[str]:
     return frozenset(_loaded(code))
 
 
+def names_used(code: types.CodeType) -> frozenset[str]:
+    """Every name the top-level code of the module ``code`` loads (its own, builtins,
+    attributes; not what an import binds): what a top-level statement can compute with."""
+    return frozenset(_used(code))
+
+
+def _used(code: types.CodeType) -> set[str]:
+    names = _reaching(code, _LOADING)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and _runs_at_import(const):
+            names |= _used(const)
+    return names
+
+
 def may_load(names: frozenset[str] | None, wanted: Iterable[str]) -> bool:
     """Whether top-level code loading ``names`` (None: unknown) may read one of ``wanted``
     (a replaced class member ``C.K`` is read through ``C``)."""
@@ -96,22 +131,23 @@ def _loaded(code: types.CodeType) -> set[str]:
     """The names another module's values are reached by: those imported (``from m import
     X``) and attributes loaded (``m.X``, ``m.f()``); a name the module's own code loads is
     its own binding (one a ``from`` import copied is counted at the import)."""
-    names = _reaching(code)
+    names = _reaching(code, _REACHING)
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and _runs_at_import(const):
             names |= _loaded(const)
     return names
 
 
-def _reaching(code: types.CodeType) -> set[str]:
-    """The names of ``code``'s own instructions that reach another module (read from the
+def _reaching(code: types.CodeType, opcodes: dict[int, int]) -> set[str]:
+    """The names ``code``'s own instructions among ``opcodes`` (by opcode: the shift of
+    their argument) load: by default, those that reach another module (read from the
     bytes: ``dis`` builds an object per instruction, some 30 times slower)."""
     raw, table, names = code.co_code, code.co_names, set()
     extended = 0
     for index in range(0, len(raw), 2):
         opcode, argument = raw[index], raw[index + 1] | extended
         extended = argument << 8 if opcode == _EXTENDED_ARG else 0
-        shift = _REACHING.get(opcode)
+        shift = opcodes.get(opcode)
         if shift is not None:
             names.add(table[argument >> shift])
     return names

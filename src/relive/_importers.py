@@ -130,31 +130,39 @@ def _reading(
 def top_level_text(tracked: TrackedModule, index: StatementIndex, number: int) -> str:
     """Statement ``number``'s text, without the body of a plain ``def`` whose function the
     module holds (its code says where the body starts): what a function's body mentions
-    never runs at import."""
+    never runs at import. Where it ends is kept while the source stays."""
     source = tracked.source or ""
     text = index.text(source, number)
+    end = tracked.top_level_ends.get(number)
+    if end is None:
+        end = _top_level_end(tracked, index, number, text)
+        tracked.top_level_ends[number] = end
+    return text[:end]
+
+
+def _top_level_end(tracked: TrackedModule, index: StatementIndex, number: int, text: str) -> int:
     found = _PLAIN_DEF.match(text)
     module = sys.modules.get(tracked.name) if found else None
     function = vars(module).get(found.group(1)) if module and found else None
     if type(function) is not types.FunctionType:
-        return text
+        return len(text)
     code = function.__code__
     first = index.lines[number]
     if code.co_filename != tracked.filename or code.co_firstlineno != first:
-        return text
+        return len(text)
     body = [(line, column) for line, _, column, _ in code.co_positions() if line and line > first]
     if not body:
-        return text
+        return len(text)
     line, column = min(body, key=lambda position: (position[0], position[1] or 0))
     end = 0
     for _ in range(line - first):  # the lines before the body's
         end = text.find("\n", end) + 1
         if not end:
-            return text
+            return len(text)
     start_of_body = text[end:].split("\n", 1)[0].encode()[: column or 0]
     if start_of_body.strip():  # the body starts on the signature's last line
-        return text
-    return text[:end]
+        return len(text)
+    return end
 
 
 _PLAIN_DEF = re.compile(r"(?:async[ \t]+)?def[ \t]+(\w+)")
@@ -229,6 +237,8 @@ def _choose(
             if summary.kind != "stmt" or _borrows(summary, namespace, tracked, index, number):
                 return None
             chosen[number] = tracked.statement_at(number)
+            # What it computes with is known: the applier asks again, without a walk.
+            chosen[number].remember("derived inputs", summary.inputs)
             if not summary.binds <= rebound:
                 rebound |= summary.binds
                 grew = True
@@ -314,22 +324,32 @@ _METHOD_CALL = re.compile(r"\.\s*\w+\s*\(")
 
 def _calling(tracked: TrackedModule, index: StatementIndex, namespace: dict[str, Any]) -> list[int]:
     """The statements whose value may come from code that changed: not imports nor plain
-    ``def`` statements; those that name a function, class or module of the namespace, or
-    call a method of something."""
+    ``def`` statements; those that name a function, class or module of the namespace (one
+    the top-level code loads, when its code object says), or call a method of something.
+    Kept while the source and those names stay."""
+    used = tracked.top_level_uses()
+    if used is None:
+        names = [name for name, value in list(namespace.items()) if _runs_code(value)]
+    else:
+        names = [name for name in used if _runs_code(namespace.get(name))]
+    key = "\0".join(sorted(names))
+    if tracked.calling is not None and tracked.calling[0] == key:
+        return list(tracked.calling[1])
     source = tracked.source or ""
-    names = [name for name, value in list(namespace.items()) if _runs_code(value)]
     found = set(mentioning(index, source, names, definitions=False))
     offsets = index.offsets
     for number in range(len(offsets) - 1):
         start, end = offsets[number], offsets[number + 1]
         if number not in found and _METHOD_CALL.search(source, start, end):
             found.add(number)
-    return [
+    calling = tuple(
         number
         for number in sorted(found)
         if not IMPORT.match(source, offsets[number])
         and not _DEF_START.match(source, offsets[number])
-    ]
+    )
+    tracked.calling = (key, calling)
+    return list(calling)
 
 
 _DEF_START = re.compile(r"(?:async[ \t]+)?def\b")

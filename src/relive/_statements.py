@@ -104,6 +104,10 @@ class Statement:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def remember(self, key: str, value: object) -> None:
+        """What :meth:`memo` would compute for ``key``, known already."""
+        self._memo[key] = value
+
     def lean(self, names: Iterable[str] = ()) -> Statement:
         """This statement without its tree; what it reads is kept, worked out first if it
         mentions one of ``names`` (an edit elsewhere rebound them: it is about to be asked).

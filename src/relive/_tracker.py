@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from relive._codenames import STAR_IMPORT, load_code, may_load, names_loaded
+from relive._codenames import STAR_IMPORT, load_code, may_load, names_loaded, names_used
 from relive._heap import thread_frames
 from relive._reparse import source_lines
 from relive._scan import scan_statements
@@ -145,7 +145,10 @@ class TrackedModule:
     _statements: list[Statement] | None = field(default=None, repr=False)
     _lean: bool = field(default=False, repr=False)  # the statements' trees let go (some)
     # What the top-level code of ``source`` loads (see ``_codenames``); False: not known yet.
-    _top_names: frozenset[str] | bool | None = field(default=False, repr=False)
+    # Kept as tuples: the collector stops tracking a tuple of strings, never a frozenset.
+    _top_names: tuple[str, ...] | bool | None = field(default=False, repr=False)
+    # Every name its top-level code loads (its own too: see ``_codenames.names_used``).
+    _top_uses: tuple[str, ...] | None = field(default=None, repr=False)
     # Where its top-level statements start (see ``_segments``); None: not to be trusted,
     # False: not built yet. Statements cut out of it are kept until :meth:`lean`.
     _index: StatementIndex | bool | None = field(default=False, repr=False)
@@ -156,6 +159,11 @@ class TrackedModule:
     # What an edit elsewhere read of its statements (``_importers.summary_at``), by number:
     # marshalled, kept while ``source`` stays (a later edit parses none of them again).
     summaries: dict[int, bytes] = field(default_factory=dict, repr=False)
+    # Where each statement's text that runs at import ends (a plain ``def``'s before its
+    # body), by number; and the statements that may call changed code, with the names
+    # they were found for (``_importers``). Kept while ``source`` stays.
+    top_level_ends: dict[int, int] = field(default_factory=dict, repr=False)
+    calling: tuple[str, tuple[int, ...]] | None = field(default=None, repr=False)
 
     @property
     def package(self) -> str:
@@ -192,20 +200,35 @@ class TrackedModule:
         """Whether the top-level code of ``source`` may load one of ``names`` (a first
         filter on the code object's names: False rules the module out without a parse)."""
         if self._top_names is False:
-            code = self._code()
-            loaded = None if code is None else names_loaded(code)
-            self._top_names = None if STAR_IMPORT.search(self.source or "") else loaded
-            if code is not None and may_load(self._top_names, names):
+            code = self._read_names()
+            if code is not None and may_load(self.top_level_loads(), names):
                 self._build_index(code)  # about to be asked: from the code object in hand
-        assert not isinstance(self._top_names, bool)
-        return may_load(self._top_names, names)
+        return may_load(self.top_level_loads(), names)
+
+    def _read_names(self) -> types.CodeType | None:
+        """Read what the top-level code loads from the code object (returned)."""
+        code = self._code()
+        if code is None or STAR_IMPORT.search(self.source or ""):
+            self._top_names = self._top_uses = None
+        else:
+            self._top_names = tuple(sorted(names_loaded(code)))
+            self._top_uses = tuple(sorted(names_used(code)))
+        return code
 
     def top_level_loads(self) -> frozenset[str] | None:
         """The names of other modules the top-level code of ``source`` loads (imported
         names, attributes), or None when that cannot be said (a star import...)."""
-        self.may_read(())
+        if self._top_names is False:
+            self._read_names()
         assert not isinstance(self._top_names, bool)
-        return self._top_names
+        return None if self._top_names is None else frozenset(self._top_names)
+
+    def top_level_uses(self) -> frozenset[str] | None:
+        """Every name the top-level code of ``source`` loads (its own bindings, builtins,
+        attributes; not function bodies), or None when that cannot be said."""
+        if self._top_names is False:
+            self._read_names()
+        return None if self._top_uses is None else frozenset(self._top_uses)
 
     def index(self) -> StatementIndex | None:
         """Where the top-level statements of ``source`` start (None: not known for sure)."""
@@ -241,7 +264,7 @@ class TrackedModule:
     def distrust(self) -> None:
         """Drop an index that proved wrong: the module takes the whole-module path."""
         self._index, self._cut = None, None
-        self.summaries = {}
+        self.summaries, self.top_level_ends, self.calling = {}, {}, None
 
     def _code(self) -> types.CodeType | None:
         if self.source is None:
@@ -287,9 +310,9 @@ class TrackedModule:
         """Record that ``source`` is now what the module runs (and imports)."""
         self.source = source
         self._statements = statements
-        self._top_names = False
+        self._top_names, self._top_uses = False, None
         self._index, self._cut, self.plain_classes = False, None, 0
-        self.summaries = {}
+        self.summaries, self.top_level_ends, self.calling = {}, {}, None
         self._lean = False
         self.imports = imported_names(source, self.package) if imports is None else imports
         if stat is not None:

@@ -352,7 +352,7 @@ class Transaction:
         if edit is None and not any(word in source for word in words | ({"*"} if star else set())):
             importer.lean()  # it names none of them: nothing to parse
             return True
-        own = self._stale_own(importer.name, source)
+        own = self._stale_own(importer.name, source, None if edit else importer.top_level_uses())
         loads = edit is not None or importer.may_read(words)
         if not (loads or own):
             importer.lean()  # its top-level code loads none of them
@@ -369,9 +369,11 @@ class Transaction:
             self._queued.add(importer.name)
         return reads or uses
 
-    def _stale_own(self, name: str, source: str) -> set[str]:
-        """The importer's functions and classes its top-level code uses that run stale
-        code; its stale caches are cleared (at the commit)."""
+    def _stale_own(self, name: str, source: str, used: frozenset[str] | None) -> set[str]:
+        """The importer's functions and classes its top-level code uses (``used``: the
+        names it loads, from its code object; None: the identifiers of ``source`` outside
+        function bodies and imports) that run stale code; its stale caches are cleared
+        (at the commit)."""
         module = sys.modules.get(name)
         if module is None:
             return set()
@@ -384,7 +386,10 @@ class Transaction:
             for _, cache in cached_functions(namespace):
                 if cache not in caches and self.staleness.stale(cache):
                     caches.append(cache)
-        own = self.staleness.stale_named(namespace, source, top_level=True)
+        if used is None:
+            own = self.staleness.stale_named(namespace, source, top_level=True)
+        else:
+            own = self.staleness.stale_among(namespace, used)
         self._own[name] = (self.staleness.state, own)
         return own
 
