@@ -30,6 +30,7 @@ from relive._statements import Key, Statement, class_body, class_has_values
 from relive._tracker import TrackedModule
 
 __all__ = [
+    "Summarised",
     "Summary",
     "computing_statements",
     "derived_inputs",
@@ -69,7 +70,7 @@ def computing_statements(statement: Statement) -> list[Statement]:
 
 def indexed_statements(
     tracked: TrackedModule, index: StatementIndex, module: str, *, plain: bool = False
-) -> Callable[[set[str]], Iterator[Statement]]:
+) -> Callable[[set[str]], Iterator[Summarised]]:
     """The statements of ``tracked`` that may read names of ``module``, in order, for
     ``_transaction._reads_any``: asked for with a set of names that grows while they are
     read (names an import copied), each is looked for after the last one found.
@@ -82,7 +83,7 @@ def indexed_statements(
     source = tracked.source or ""
     guard = [alias for alias, target in index.alias_map().items() if _reaches(target, module)]
 
-    def statements(wanted: set[str]) -> Iterator[Statement]:
+    def statements(wanted: set[str]) -> Iterator[Summarised]:
         first = set(wanted) - {"*"}
         number = 0
         while True:
@@ -96,7 +97,7 @@ def indexed_statements(
             if not found:
                 return
             number = min(found)
-            yield tracked.statement_at(number)
+            yield Summarised(index.text(source, number), summary_at(tracked, number))
             number += 1
 
     return statements
@@ -258,6 +259,34 @@ class Summary(NamedTuple):
     binds: frozenset[str]
     uses: frozenset[Key]
     inputs: Inputs  # see :func:`derived_inputs`
+    computes: bool  # a class whose body computes values (``K = f(1)``), not methods alone
+
+
+class Summarised(NamedTuple):
+    """A statement's :class:`Summary` with its text: what ``_transaction._reads_any``
+    reads of a statement, without a parse."""
+
+    text: str
+    summary: Summary
+
+    @property
+    def kind(self) -> str:
+        return self.summary.kind
+
+    @property
+    def binds(self) -> frozenset[str]:
+        return self.summary.binds
+
+    @property
+    def uses(self) -> frozenset[Key]:
+        return self.summary.uses
+
+    @property
+    def computes(self) -> bool:
+        return self.summary.computes
+
+    def mentions(self, names: Iterable[str]) -> bool:
+        return any(name in self.text for name in names)
 
 
 def summary_at(tracked: TrackedModule, number: int) -> Summary:
@@ -271,7 +300,11 @@ def summary_at(tracked: TrackedModule, number: int) -> Summary:
         return Summary(*marshal.loads(known))
     statement = tracked.statement_at(number)
     inputs = derived_inputs(statement) if statement.kind != "def" else ()
-    summary = Summary(statement.kind, statement.name, statement.binds, statement.uses, inputs)
+    node = statement.node
+    computes = isinstance(node, ast.ClassDef) and class_has_values(node)
+    summary = Summary(
+        statement.kind, statement.name, statement.binds, statement.uses, inputs, computes
+    )
     tracked.summaries[number] = marshal.dumps(tuple(summary))
     return summary
 

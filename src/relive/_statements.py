@@ -104,6 +104,13 @@ class Statement:
             self._memo[key] = compute()
         return self._memo[key]
 
+    @property
+    def computes(self) -> bool:
+        """Whether this is a class whose body computes values (``K = f(1)``), not only
+        methods: built again when what it computed with changed."""
+        node = self.node
+        return isinstance(node, ast.ClassDef) and class_has_values(node)
+
     def remember(self, key: str, value: object) -> None:
         """What :meth:`memo` would compute for ``key``, known already."""
         self._memo[key] = value

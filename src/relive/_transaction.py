@@ -7,7 +7,6 @@ held by a :class:`Transaction`, made for that batch and dropped after it.
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import time
@@ -20,7 +19,7 @@ from types import ModuleType
 from relive._apply import ModuleApplier, ModuleChanges
 from relive._derived import cached_functions, top_level_mentions
 from relive._errors import ReloadError
-from relive._importers import indexed_statements, mentions_at_top
+from relive._importers import Summarised, indexed_statements, mentions_at_top
 from relive._lifecycle import HookRun
 from relive._output import Formatter
 from relive._overloads import Overloads
@@ -31,7 +30,7 @@ from relive._registries import reorder_registries
 from relive._running import ModuleFrames, check_plan
 from relive._segments import Untrusted
 from relive._stale import Staleness, identifiers
-from relive._statements import Statement, class_has_values
+from relive._statements import Statement
 from relive._tracker import TrackedModule, Tracker
 from relive._undo import SideEffects
 
@@ -456,7 +455,7 @@ def _every(
 
 
 def _reads_any(
-    statements: Callable[[set[str]], Iterator[Statement]],
+    statements: Callable[[set[str]], Iterator[Statement | Summarised]],
     module: str,
     names: set[str],
     *,
@@ -491,14 +490,9 @@ def _reads_any(
                 continue
             if statement.kind == "stmt" and not is_import:
                 return True
-            if statement.kind == "class" and _class_computes(statement):
+            if statement.kind == "class" and statement.computes:
                 return True  # ``class D: K = f(10)``: its body computed with the name
     return False
-
-
-def _class_computes(statement: Statement) -> bool:
-    node = statement.node
-    return isinstance(node, ast.ClassDef) and class_has_values(node)
 
 
 def _keys(module: str, names: set[str]) -> set[tuple[str, str]]:
