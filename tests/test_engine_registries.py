@@ -170,3 +170,64 @@ def test_what_an_edit_registers_takes_its_place_in_the_text(
     fresh = fresh_import(module)
     assert [c.__name__ for c in module.Base.registry] == ["A", "M", "Z"]
     assert [f() for f in module.R] == [f() for f in fresh.R] == ["a", "m", "z"]
+
+
+METHODS = (
+    "class K:\n    x = 1\n\n    @reg\n    def g(self):\n        return 1\n\n"
+    "    @reg\n    def g(self):\n        return 2\n"
+)
+ONE_METHOD = "class K:\n    x = 1\n\n    @reg\n    def g(self):\n        return 1\n"
+METHOD_CASES = {
+    "the class rebuilt for another member": METHODS.replace("x = 1", "x = 2"),
+    "one method, the class rebuilt for another member": ONE_METHOD.replace("x = 1", "x = 2"),
+    "one method undecorated": ONE_METHOD.replace("    @reg\n", ""),
+    "one method renamed": ONE_METHOD.replace("def g", "def h"),
+    "the first of two stacked methods removed": METHODS.replace(
+        "    @reg\n    def g(self):\n        return 1\n\n", ""
+    ),
+    "the first of two stacked methods undecorated": METHODS.replace(
+        "    @reg\n    def g(self):\n        return 1\n", "    def g(self):\n        return 1\n"
+    ),
+    "the last of two stacked methods undecorated": METHODS.replace(
+        "    @reg\n    def g(self):\n        return 2\n", "    def g(self):\n        return 2\n"
+    ),
+    "the last made a staticmethod": METHODS.replace(
+        "@reg\n    def g(self):\n        return 2",
+        "@reg\n    @staticmethod\n    def g(self):\n        return 2",
+    ),
+    "the last renamed": METHODS.replace(
+        "def g(self):\n        return 2", "def h(self):\n        return 2"
+    ),
+    "one added above": METHODS.replace(
+        "    x = 1\n", "    x = 1\n\n    @reg\n    def g(self):\n        return 0\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(METHOD_CASES))
+def test_methods_registered_by_a_class_body_as_a_fresh_import_registers_them(
+    package: TemporaryPackage, engine: Engine, case: str
+) -> None:
+    name = f"reg_methods_{sorted(METHOD_CASES).index(case)}"
+    module = package.module(name, LIST + (ONE_METHOD if "one method" in case else METHODS))
+    held = list(module.R)
+    apply_edit(module, LIST + METHOD_CASES[case], dedent=False)
+    fresh = fresh_import(module)
+    assert [f(None) for f in module.R] == [f(None) for f in fresh.R]
+    kept = [f for f in module.R if any(f is old for old in held)]
+    assert len(kept) == len({id(f) for f in kept})  # no entry twice
+    assert [type(f) for f in module.R] == [type(f) for f in fresh.R]
+
+
+def test_a_rolled_back_class_edit_leaves_its_registrations(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    module = package.module("reg_methods_rollback", LIST + METHODS)
+    held = list(module.R)
+    broken = (
+        METHODS.replace("    @reg\n    def g(self):\n        return 1\n\n", "") + "X = undefined\n"
+    )
+    package.write("reg_methods_rollback.py", LIST + broken, dedent=False)
+    with pytest.raises(relive.ReloadError):
+        relive.refresh()
+    assert len(module.R) == len(held) and all(a is b for a, b in zip(module.R, held, strict=True))

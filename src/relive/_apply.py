@@ -20,7 +20,7 @@ from typing import Any
 
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
-from relive._derived import cached_functions
+from relive._derived import attributes_set, cached_functions
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
@@ -30,6 +30,7 @@ from relive._metaclass import BUILD_NAME, MetaclassStandIns, with_stand_in
 from relive._patch import (
     Journal,
     closures_reshaped,
+    drop_attributes,
     find_functions,
     patch_function,
     shift_lines,
@@ -478,7 +479,7 @@ class ModuleApplier:
             kept = (
                 self._own_functions(before, name) == [before]
                 and self._own_functions(after, name) == [after]
-                and patch_function(before, after, self.journal)
+                and patch_function(before, after, self.journal, whole=True)
             )
         elif self.classes.own_class(before, name) and self.classes.own_class(after, name):
             assert isinstance(before, type) and isinstance(after, type)
@@ -724,6 +725,12 @@ class ModuleApplier:
             self._purge([self.table.made_by(step.old), *(functions or ())])
         if functions and patch_function(functions[0], new, self.journal):
             target = functions[0]
+            if step.old is not None and getattr(step.old.node, "decorator_list", None):
+                # What the old decorators set on it goes (the new ones set theirs again);
+                # what later statements of the module set on it stays.
+                kept = self._attributes_set_elsewhere(name)
+                if kept is not None:
+                    drop_attributes(target, target.__dict__.keys() - kept, self.journal)
         decorators = [eval(code, self.namespace) for code in self.codes.decorators(step.new.node)]
         result: object = target
         for decorator in reversed(decorators):
@@ -731,6 +738,13 @@ class ModuleApplier:
         self._bind(step, result)
         (self.changes.patched if functions else self.changes.added).append(name)
         self.changes.executed.append(step.new.lineno)
+
+    def _attributes_set_elsewhere(self, name: str) -> set[str] | None:
+        """What top-level statements of the module set on function ``name``."""
+        source = self.tracked.source or ""
+        if f"{name}." not in source and "setattr" not in source:
+            return set()
+        return attributes_set((s.node for s in self.tracked.statements()), name)
 
     # -- line numbers ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import ast
 import gc
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from relive._classes import MemberRules, incompatibility, patch_class_members
@@ -20,7 +20,7 @@ from relive._heap import wait_for_readers
 from relive._metaclass import BUILD_NAME, replaced_init_subclass
 from relive._patch import find_functions, patch_function
 from relive._prepare import restart_required
-from relive._statements import class_body
+from relive._statements import Statement, class_body
 from relive._tracker import TrackedModule
 
 if TYPE_CHECKING:
@@ -175,7 +175,8 @@ class ClassSteps:
         return True
 
     def rebuild(self, live: type, step: Step, plan: ClassPlan) -> None:
-        made = self._same_named(live, plan, step.new.name or "")  # before anything changes
+        made = self._same_named(live, plan, step)  # before anything changes
+        self._purge_undecorated(live, step, plan)
         fresh = self._fresh(step, live)
         check_compatible(live, fresh, self.applier.tracked, step.new.lineno, self.applier.lines)
         node = step.new.node
@@ -186,12 +187,33 @@ class ClassSteps:
         if made:
             self._patch_same_named(made, step)
 
+    def _purge_undecorated(self, live: type, step: Step, plan: ClassPlan) -> None:
+        """What the methods of the old body registered with decorators that are gone (the
+        method removed, or its decorators changed) leaves the registries before the body
+        runs again: a fresh import has only what the new body registers."""
+        qualname = step.new.name or ""
+        several = _bound_several_times(plan.body.steps, _old_body(step))
+        gone: list[object] = []
+        dropped = _dropped_statements(plan.body.steps, _old_body(step))
+        for inner in [*plan.body.steps, *(Step(Action.KEEP, s, s) for s in dropped)]:
+            if inner.old is None or inner.old.kind != "def" or not _decorated(inner.old.node):
+                continue
+            if inner.new is not inner.old and inner.action is not Action.REDEFINE:
+                continue  # its decorators stayed: registered once, by the live function
+            name = inner.old.name or ""
+            member = live.__dict__.get(name)
+            # Told apart by its old line: the class holds only the last of a name's.
+            gone += self._made_in_body(member, inner, f"{qualname}.{name}", several | {name})
+        if gone:
+            self.applier._purge(gone)
+
     def _same_named(
-        self, live: type, plan: ClassPlan, qualname: str
+        self, live: type, plan: ClassPlan, step: Step
     ) -> list[tuple[Step, list[types.FunctionType]]]:
-        """For each ``def`` of a name the body defines several times, the functions its old
-        statement made (the class holds only the last one's)."""
-        several = _bound_several_times(plan.body.steps)
+        """For each ``def`` of a name the body defines (or defined) several times, the
+        functions its old statement made (the class holds only the last one's)."""
+        qualname = step.new.name or ""
+        several = _bound_several_times(plan.body.steps, _old_body(step))
         return [
             (inner, made)
             for inner in plan.body.steps
@@ -231,7 +253,7 @@ class ClassSteps:
             if len(new) != 1:
                 continue
             for function in old:
-                if function is not new[0] and patch_function(function, new[0], journal):
+                if function is not new[0] and patch_function(function, new[0], journal, whole=True):
                     journal.redirect(new[0], function)
 
     def _merge(
@@ -268,13 +290,14 @@ class ClassSteps:
                 # into the new ``fmt``, so the new one is taken.
                 changed |= {name for module, name in inner.new.decorator_uses if not module}
         changed |= _dropped_names(steps, old)
-        # A name bound by several statements (a property and its setter) is kept only
-        # when none of them changed.
+        # A name bound by several statements (a property and its setter), now or before,
+        # is kept only when none of them changed.
+        several = _bound_several_times(steps, old)
         return MemberRules(
             self.applier.tracked.filename,
             frozenset(keep - changed),
             plan.body.removed,
-            several=frozenset(name for name, count in bound.items() if count > 1),
+            several=several | {name for name, count in bound.items() if count > 1},
             lines={s.new.lineno: s.old.lineno for s in steps if s.old is not None},
         )
 
@@ -315,15 +338,37 @@ def _nested_codes(code: types.CodeType, name: str) -> dict[tuple[str, int], type
     return found
 
 
-def _bound_several_times(steps: Iterable[Step]) -> frozenset[str]:
-    """Names a class body (old or new) binds with more than one statement."""
+def _bound_several_times(
+    steps: Sequence[Step], old_body: ast.ClassDef | None = None
+) -> frozenset[str]:
+    """Names a class body (old or new) binds with more than one statement; ``old_body``:
+    the old class statement, whose statements no new one continues count too."""
     new: Counter[str] = Counter()
     old: Counter[str] = Counter()
     for step in steps:
         new.update(step.new.binds)
         if step.old is not None:
             old.update(step.old.binds)
+    for dropped in _dropped_statements(steps, old_body):
+        old.update(dropped.binds)
     return frozenset(name for name, count in (new | old).items() if count > 1)
+
+
+def _old_body(step: Step) -> ast.ClassDef | None:
+    node = step.old.node if step.old is not None else None
+    return node if isinstance(node, ast.ClassDef) else None
+
+
+def _decorated(node: ast.AST) -> bool:
+    return bool(getattr(node, "decorator_list", None))
+
+
+def _dropped_statements(steps: Sequence[Step], old: ast.ClassDef | None) -> list[Statement]:
+    """The statements of the old body that no new one continues."""
+    if old is None:
+        return []
+    matched = {step.old.lineno for step in steps if step.old is not None}
+    return [inner for inner in class_body(old) if inner.lineno not in matched]
 
 
 def _dropped_names(steps: Sequence[Step], old: ast.ClassDef | None) -> set[str]:

@@ -141,7 +141,11 @@ def patch_member(
             old.__code__.co_firstlineno
         ):
             return False
-        return patch_function(old, new, journal)
+        if not patch_function(old, new, journal, whole=True):
+            return False
+        # What the body's decorators registered the fresh function as is the live one's.
+        journal.redirect(new, old)
+        return True
     if isinstance(old, (staticmethod, classmethod)):
         assert isinstance(new, (staticmethod, classmethod))
         return patch_member(old.__func__, new.__func__, filename, journal, lines)

@@ -20,6 +20,7 @@ from typing import Any
 from relive._tracker import function_bodies
 
 __all__ = [
+    "attributes_set",
     "cached_functions",
     "called_keys",
     "code_names",
@@ -160,3 +161,43 @@ def _dotted_key(node: ast.AST, aliases: dict[str, str]) -> Key | None:
         dotted = [aliases[node.id], *reversed(parts)]
         return (".".join(dotted[:-1]), dotted[-1])
     return None
+
+
+def attributes_set(nodes: Iterable[ast.AST], name: str) -> set[str] | None:
+    """The attributes of ``name`` the statements ``nodes`` set (``name.attr = ...``,
+    ``setattr(name, "attr", ...)``); None if one reaches its ``__dict__`` or sets an
+    attribute named at run time (then any may be theirs)."""
+    found: set[str] = set()
+    for statement in nodes:
+        for node in _outside_functions(statement):
+            if isinstance(node, ast.Attribute) and _is_name(node.value, name):
+                if node.attr == "__dict__":
+                    return None
+                if isinstance(node.ctx, ast.Store):
+                    found.add(node.attr)
+            elif (
+                isinstance(node, ast.Call)
+                and _is_name(node.func, "setattr")
+                and node.args
+                and _is_name(node.args[0], name)
+            ):
+                attribute = node.args[1] if len(node.args) > 1 else None
+                if not isinstance(attribute, ast.Constant):
+                    return None
+                found.add(str(attribute.value))
+    return found
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _outside_functions(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of a statement that run with it: function and lambda bodies left out."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        yield current
+        stack.extend(ast.iter_child_nodes(current))

@@ -63,6 +63,7 @@ class Gate:
         self.kwdefaults = function.__kwdefaults__
         self._runners: dict[tuple[int, int, int], types.FunctionType] = {}
         self.signed = False  # whether the gate set the function's __signature__
+        self.lent: list[object] = []  # the signatures it set (``functools.wraps`` copies them)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         point = self.point

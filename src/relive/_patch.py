@@ -35,6 +35,7 @@ from relive._undo import CacheRecord
 __all__ = [
     "Journal",
     "closures_reshaped",
+    "drop_attributes",
     "find_functions",
     "patch_function",
     "shift_lines",
@@ -171,6 +172,7 @@ class Journal:
             function = gate.function
             if gate.signed:
                 function.__dict__.pop("__signature__", None)
+                _take_back(gate.lent)
             if committed:  # the defaults before the code, so no call mixes the two
                 for name in ("__defaults__", "__kwdefaults__"):
                     if name in gate.new:
@@ -225,6 +227,11 @@ class Journal:
             gate.new = value
             type.__setattr__(cls, name, gate)
         gate.new = value
+
+    def lends_signature(self, function: types.FunctionType) -> bool:
+        """Whether ``function``'s ``__signature__`` is its gate's (until the commit point)."""
+        gate = self._staged.get(id(function))
+        return gate is not None and gate.function is function and gate.signed
 
     def member(self, cls: type, name: str) -> object:
         """What ``cls`` holds as ``name`` in this transaction (ABSENT: nothing)."""
@@ -402,9 +409,24 @@ def _open(gate: Gate) -> None:
     code = gate.new.get("__code__", gate.old)
     function = gate.function
     if gate.signed or "__signature__" not in function.__dict__:
-        function.__dict__["__signature__"] = gate.signature()
+        signature = gate.signature()
+        function.__dict__["__signature__"] = signature
+        gate.lent.append(signature)
         gate.signed = True
     function.__code__ = gate_code(gate, code)
+
+
+def _take_back(lent: list[object]) -> None:
+    """Signatures a gate lent its function that were copied into other functions'
+    ``__dict__`` (``functools.wraps`` of a gated function) leave them: a fresh import's
+    wrapper has none."""
+    while lent:
+        signature = lent.pop()
+        if sys.getrefcount(signature) <= 2:  # this name and the call's argument
+            continue
+        for holder in gc.get_referrers(signature):
+            if type(holder) is dict and holder.get("__signature__") is signature:
+                del holder["__signature__"]
 
 
 _PROBE_SWAPPED = compile("def probe():\n    return 1\n", "<relive>", "exec").co_consts[0]
@@ -566,9 +588,14 @@ def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journ
     return True
 
 
-def patch_function(old: types.FunctionType, new: types.FunctionType, journal: Journal) -> bool:
+def patch_function(
+    old: types.FunctionType, new: types.FunctionType, journal: Journal, *, whole: bool = False
+) -> bool:
     """Make ``old`` behave as ``new``: code, defaults, annotations, doc and dict.
 
+    ``whole``: ``new`` is what a fresh import makes, decorators applied, so ``old``'s
+    attributes that ``new`` lacks go too (a removed decorator's ``f.tagged``); otherwise
+    ``new`` is the bare function and ``old`` keeps its other attributes.
     Returns False (and changes nothing) when the two capture different variables.
     Functions made at run time from code nested in ``old`` (closures created before the
     edit) get the new nested code as well, when the journal patches closures.
@@ -580,11 +607,20 @@ def patch_function(old: types.FunctionType, new: types.FunctionType, journal: Jo
         value = getattr(new, name)
         if getattr(old, name) is not value:
             journal.setattr(old, name, value)
+    if whole:
+        drop_attributes(old, old.__dict__.keys() - new.__dict__.keys(), journal)
     for name, value in new.__dict__.items():
         if old.__dict__.get(name, _MISSING) is not value:
             journal.setattr(old, name, value)
     journal.follow_nested(previous, new.__code__)
     return True
+
+
+def drop_attributes(function: types.FunctionType, names: Iterable[str], journal: Journal) -> None:
+    """Delete attributes of ``function`` (not the ``__signature__`` its gate lends it)."""
+    for name in sorted(names):
+        if not (name == "__signature__" and journal.lends_signature(function)):
+            journal.delattr(function, name)
 
 
 def closures_reshaped(old: types.CodeType, new: types.CodeType) -> bool:
