@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 import relive
 import relive._segments as segments
 from relive._engine import Engine
+from relive._importers import methods_only
 from relive._reparse import source_lines
 from relive._segments import StatementIndex, Untrusted, build_index, statement_at
-from relive._statements import analyze_body
+from relive._statements import analyze_body, class_has_values
 from relive.testing import TemporaryPackage, apply_edit
 
 
@@ -341,3 +342,44 @@ def test_an_importer_edited_between_two_edits_is_read_anew(
     apply_edit(reader, edited)
     apply_edit(base, BASE.format(limit=7, result=30))
     assert (reader.DOUBLE, reader.LATER, reader.REGISTRY) == (14, 37, {"v": 30})
+
+
+CLASS_BODY_PIECES = [
+    '"""Doc."""',
+    '"""Doc\n    x = 1\n    """',
+    '"""a""" + f()',
+    '"a" + f()',
+    "x = 1",
+    "x: int",
+    "pass",
+    "pass; x = 1",
+    "... + f()",
+    "...",
+    "def f(self):\n        return 1",
+    "def f(\n        self,\n    ) -> None:\n        pass",
+    "@property\n    def g(self): return 1",
+    'def h(self):\n        return """\n    x = 1\n"""',
+    "class B:\n        k = 1",
+    "if X:\n        def f(self): pass",
+    "def_x = 2",
+    "async def a(self): pass",
+    "# a comment",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(CLASS_BODY_PIECES), min_size=1, max_size=5),
+    st.sampled_from(["class A:", "@dataclass\nclass A(B):", "class A(\n    B):"]),
+)
+def test_a_class_is_taken_for_methods_alone_only_when_its_tree_says_so(
+    pieces: list[str], head: str
+) -> None:
+    text = head + "\n" + "".join(f"    {piece}\n" for piece in pieces)
+    try:
+        node = ast.parse(text).body[0]
+    except SyntaxError:
+        return
+    assert isinstance(node, ast.ClassDef)
+    if methods_only(text):
+        assert not class_has_values(node)

@@ -31,6 +31,7 @@ from relive._sources import StatKey, bytecode_matches
 __all__ = [
     "STAR_IMPORT",
     "load_code",
+    "loaded_and_used",
     "may_load",
     "names_loaded",
     "names_used",
@@ -108,15 +109,39 @@ def names_loaded(code: types.CodeType) -> frozenset[str]:
 def names_used(code: types.CodeType) -> frozenset[str]:
     """Every name the top-level code of the module ``code`` loads (its own, builtins,
     attributes; not what an import binds): what a top-level statement can compute with."""
-    return frozenset(_used(code))
+    return loaded_and_used(code)[1]
 
 
-def _used(code: types.CodeType) -> set[str]:
-    names = _reaching(code, _LOADING)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType) and _runs_at_import(const):
-            names |= _used(const)
-    return names
+def loaded_and_used(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`names_loaded` and :func:`names_used` of ``code``, in one pass."""
+    loaded: set[str] = set()
+    used: set[str] = set()
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        _read_names(current, loaded, used)
+        stack.extend(
+            const
+            for const in current.co_consts
+            if isinstance(const, types.CodeType) and _runs_at_import(const)
+        )
+    return frozenset(loaded), frozenset(used)
+
+
+def _read_names(code: types.CodeType, loaded: set[str], used: set[str]) -> None:
+    """Add the names ``code``'s own instructions reach in another module to ``loaded``,
+    and those they load to ``used``."""
+    raw, table = code.co_code, code.co_names
+    extended = 0
+    for index in range(0, len(raw), 2):
+        opcode, argument = raw[index], raw[index + 1] | extended
+        extended = argument << 8 if opcode == _EXTENDED_ARG else 0
+        shift = _REACHING.get(opcode)
+        if shift is not None:
+            loaded.add(table[argument >> shift])
+        shift = _LOADING.get(opcode)
+        if shift is not None:
+            used.add(table[argument >> shift])
 
 
 def may_load(names: frozenset[str] | None, wanted: Iterable[str]) -> bool:
@@ -131,23 +156,22 @@ def _loaded(code: types.CodeType) -> set[str]:
     """The names another module's values are reached by: those imported (``from m import
     X``) and attributes loaded (``m.X``, ``m.f()``); a name the module's own code loads is
     its own binding (one a ``from`` import copied is counted at the import)."""
-    names = _reaching(code, _REACHING)
+    names = _reaching(code)
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and _runs_at_import(const):
             names |= _loaded(const)
     return names
 
 
-def _reaching(code: types.CodeType, opcodes: dict[int, int]) -> set[str]:
-    """The names ``code``'s own instructions among ``opcodes`` (by opcode: the shift of
-    their argument) load: by default, those that reach another module (read from the
+def _reaching(code: types.CodeType) -> set[str]:
+    """The names of ``code``'s own instructions that reach another module (read from the
     bytes: ``dis`` builds an object per instruction, some 30 times slower)."""
     raw, table, names = code.co_code, code.co_names, set()
     extended = 0
     for index in range(0, len(raw), 2):
         opcode, argument = raw[index], raw[index + 1] | extended
         extended = argument << 8 if opcode == _EXTENDED_ARG else 0
-        shift = opcodes.get(opcode)
+        shift = _REACHING.get(opcode)
         if shift is not None:
             names.add(table[argument >> shift])
     return names

@@ -15,6 +15,7 @@ only an earlier, deleted definition provides) sends the importer the whole-modul
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import marshal
 import re
@@ -371,21 +372,70 @@ def _calling(tracked: TrackedModule, index: StatementIndex, namespace: dict[str,
     source = tracked.source or ""
     found = set(mentioning(index, source, names, definitions=False))
     offsets = index.offsets
-    for number in range(len(offsets) - 1):
-        start, end = offsets[number], offsets[number + 1]
-        if number not in found and _METHOD_CALL.search(source, start, end):
-            found.add(number)
+    position = offsets[0]
+    while (call := _METHOD_CALL.search(source, position)) is not None:
+        number = bisect.bisect_right(offsets, call.start()) - 1
+        found.add(number)
+        position = offsets[number + 1] if number + 1 < len(offsets) else len(source)
     calling = tuple(
         number
         for number in sorted(found)
         if not IMPORT.match(source, offsets[number])
         and not _DEF_START.match(source, offsets[number])
+        and not methods_only(index.text(source, number))
     )
     tracked.calling = (key, calling)
     return list(calling)
 
 
 _DEF_START = re.compile(r"(?:async[ \t]+)?def\b")
+_CLASS_LINE = re.compile(r"class[ \t]+\w+[ \t]*(?:\([^()\n]*\))?[ \t]*:[ \t]*(?:#.*)?")
+_MEMBER_START = re.compile(
+    r"(?:@|def[ \t]|async[ \t]+def[ \t]|class[ \t]|(?:pass|\.\.\.)[ \t]*(?:#.*)?$)"
+)
+_STRING_LINE = re.compile(
+    r"""(?:"[^"\\\n]*"|'[^'\\\n]*'|\"\"\"(?:(?!\"\"\").)*\"\"\"|'''(?:(?!''').)*''')"""
+    r"[ \t]*(?:#.*)?"
+)
+_OPENING = re.compile(r"""(\"\"\"|''')(?:(?!\1).)*""")  # a triple-quoted string left open
+
+
+def methods_only(text: str) -> bool:
+    """Whether the class statement ``text`` surely computes nothing but its methods (the
+    lines at its body's indentation are ``def``, decorators, nested classes, ``pass``,
+    ``...`` or a plain string): read without a parse, as ``class_has_values`` would judge
+    its tree. False when not sure (a header over lines, a string with a prefix...)."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    head = 0
+    while head < len(lines) and lines[head].startswith("@"):
+        head += 1
+    if head >= len(lines) or not _CLASS_LINE.fullmatch(lines[head]):
+        return False
+    indent: str | None = None
+    closing: str | None = None  # the quotes of a string the body's lines are inside
+    for line in lines[head + 1 :]:
+        if closing is not None:
+            if closing in line:
+                if not line.rstrip().endswith(closing) or line.count(closing) != 1:
+                    return False
+                closing = None
+            continue
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        margin = line[: len(line) - len(stripped)]
+        indent = margin if indent is None else indent
+        if not margin or not margin.startswith(indent):
+            return False  # at column 0, or less deep than the body: not sure
+        if margin != indent or stripped.startswith((")", "]", "}")):
+            continue  # inside a member (its body, its signature over lines)
+        if _MEMBER_START.match(stripped) or _STRING_LINE.fullmatch(stripped):
+            continue
+        opening = _OPENING.fullmatch(stripped)
+        if opening is None:
+            return False
+        closing = opening.group(1)
+    return indent is not None and closing is None
 
 
 def _runs_code(value: object) -> bool:

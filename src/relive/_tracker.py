@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from relive._codenames import STAR_IMPORT, load_code, may_load, names_loaded, names_used
+from relive._codenames import STAR_IMPORT, load_code, loaded_and_used, may_load
 from relive._heap import thread_frames
 from relive._reparse import source_lines
 from relive._scan import scan_statements
@@ -211,8 +211,8 @@ class TrackedModule:
         if code is None or STAR_IMPORT.search(self.source or ""):
             self._top_names = self._top_uses = None
         else:
-            self._top_names = tuple(sorted(names_loaded(code)))
-            self._top_uses = tuple(sorted(names_used(code)))
+            loaded, used = loaded_and_used(code)
+            self._top_names, self._top_uses = tuple(sorted(loaded)), tuple(sorted(used))
         return code
 
     def top_level_loads(self) -> frozenset[str] | None:
