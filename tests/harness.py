@@ -106,7 +106,14 @@ class Relive:
         return next(line for line in lines if text in line)
 
     def wait_for_exit(self, timeout: float = EVENT_TIMEOUT) -> int:
-        return self.proc.wait(timeout=timeout)
+        """Wait for ``relive run`` to exit and for what it wrote to be read (the readers
+        stop at the end of the output: its exit alone does not mean they read it all); its
+        exit code."""
+        deadline = time.monotonic() + timeout
+        code = self.proc.wait(timeout=timeout)
+        for reader in self._readers:  # a process it left running may keep the pipe open
+            reader.join(timeout=max(0.0, deadline - time.monotonic()))
+        return code
 
     def close(self) -> None:
         """End the whole tree (SIGTERM to the supervisor; SIGKILL if it fails), then check

@@ -58,6 +58,17 @@ def test_errors_go_to_stderr_by_default(
     assert "relive: " in err and "Traceback" not in err
 
 
+def test_save_made_before_the_watch_was_in_place_is_applied(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # relive knows the imported text; the file is saved before watch() has its watch in
+    # place, so no event will ever tell of that save: the file on disk must decide.
+    mod = package.module("live_window", "def value():\n    return 1\n")
+    write_source(package.root / "live_window.py", "def value():\n    return 2\n")
+    with relive.watch(package.root, quiet=True):
+        wait_until(lambda: mod.value() == 2)
+
+
 def test_module_imported_later_from_a_new_directory_is_watched(
     tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

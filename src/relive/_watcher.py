@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import Self, final
+from typing import TYPE_CHECKING, Self, final
 
 from relive._engine import Engine, Report, get_engine
 from relive._errors import ReloadError, RestartRequired
@@ -32,6 +32,9 @@ from relive._output import (
     Watching,
 )
 from relive._switch import disabled
+
+if TYPE_CHECKING:
+    from relive._tracker import TrackedModule
 
 __all__ = ["Watcher", "Wiring", "watch", "watch_wired"]
 
@@ -177,6 +180,9 @@ class Watcher:
         )
         files.start()
         self._files = files
+        # A save made after the engine read a module and before its watch was in place
+        # made no event: the files now on disk decide.
+        self._recheck(files, self.engine.tracked_modules(), unknown=False)
         self._stopping.clear()
         sys.meta_path.insert(0, self._notifier)
         self._discovery = threading.Thread(
@@ -271,13 +277,21 @@ class Watcher:
             if not self._explicit_roots:
                 for directory in sorted({os.path.dirname(tracked.path) for tracked in added}):
                     files.add_root(directory)
-            # A save between the import and the watch being in place made no event: the
-            # files now on disk decide (a file relive first saw already edited has no
-            # known source and is re-run whole).
-            missed = {tracked.path for tracked in added if tracked.source is None}
-            missed.update(t.path for t in self.engine.changed_modules(t.path for t in added))
         except Exception:
             logger.exception("relive: could not watch newly imported modules")
+            return
+        # A save between the import and the watch being in place made no event (a file
+        # relive first saw already edited has no known source and is re-run whole).
+        self._recheck(files, added, unknown=True)
+
+    def _recheck(self, files: FileWatcher, modules: list[TrackedModule], *, unknown: bool) -> None:
+        """Deliver the files of ``modules`` that differ from the text relive holds for them
+        (and, with ``unknown``, those whose imported text it does not know)."""
+        try:
+            missed = {tracked.path for tracked in modules if unknown and tracked.source is None}
+            missed.update(t.path for t in self.engine.changed_modules(t.path for t in modules))
+        except Exception:
+            logger.exception("relive: could not compare the watched modules with their files")
             return
         files.recheck(Path(path) for path in missed if files.covers(path))
 
