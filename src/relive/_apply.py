@@ -42,7 +42,7 @@ from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
 from relive._segments import Untrusted
 from relive._stale import Staleness
-from relive._statements import Statement, leading_future_flags
+from relive._statements import Statement, imported_at_top, leading_future_flags
 from relive._tracker import TrackedModule
 
 __all__ = ["ModuleApplier", "ModuleChanges", "failure"]
@@ -201,11 +201,13 @@ class ModuleApplier:
                 chosen = None
             if chosen is not None:
                 self.sparse = True
-                self.codes = CodeCache(tracked.filename, index.flags)
+                imported = frozenset(index.imported.split("\0")) - {""}
+                self.codes = CodeCache(tracked.filename, index.flags, imported)
                 self.lines = source_lines(tracked.source or "")
                 return chosen
         statements = tracked.statements()
-        self.codes = CodeCache(tracked.filename, leading_future_flags(statements))
+        flags = leading_future_flags(statements)
+        self.codes = CodeCache(tracked.filename, flags, imported_at_top(statements))
         self.lines = source_lines(tracked.source or "")
         return statements
 
@@ -414,11 +416,7 @@ class ModuleApplier:
 
     def stand_in_code(self, node: ast.ClassDef) -> types.CodeType:
         """The class statement ``node`` built through a metaclass stand-in (_metaclass)."""
-        module = ast.Module(body=[with_stand_in(node)], type_ignores=[])
-        code: types.CodeType = compile(
-            module, self.tracked.filename, "exec", flags=self.codes.flags, dont_inherit=True
-        )
-        return code
+        return self.codes.compile_nodes([with_stand_in(node)])
 
     def _lend_deleted(self, statement: Statement) -> dict[str, object]:
         """Names a statement run again reads that an earlier, unchanged definition bound

@@ -23,6 +23,7 @@ from relive._statements import (
     Statement,
     analyze_body,
     future_flags,
+    imported_at_top,
     leading_future_flags,
     names_read,
 )
@@ -32,14 +33,41 @@ __all__ = ["CodeCache", "Prepared", "prepare", "restart_required", "source_line"
 
 
 class CodeCache:
-    """Compiles the statements a plan needs, each once, with the module's future flags."""
+    """Compiles the statements a plan needs, each once, as a fresh import compiles them:
+    with the module's future flags, and knowing the names its imports bind at the top
+    level (``imported``: the compiler compiles ``m.f()`` on such a name as an attribute
+    call, on another as a method call)."""
 
-    def __init__(self, filename: str, flags: int) -> None:
+    def __init__(self, filename: str, flags: int, imported: frozenset[str] = frozenset()) -> None:
         self.filename = filename
         self.flags = flags
+        self.imported = imported
         self._codes: dict[tuple[int, str], types.CodeType] = {}
 
-    def _compile(self, nodes: list[ast.stmt]) -> types.CodeType:
+    def compile_nodes(self, nodes: list[ast.stmt], *, run: bool = True) -> types.CodeType:
+        """The module code of ``nodes``, whose nested code (functions, classes, lambdas,
+        comprehensions) is compiled knowing the module's imports. The code that runs
+        (``run``) is compiled without them: their names would be its names too."""
+        code = self._plain(nodes) if run or not self.imported else None
+        if not self.imported or (code is not None and not _has_nested(code)):
+            assert code is not None
+            return code
+        guard = ast.If(
+            test=ast.Constant(0),
+            body=[ast.Import(names=[ast.alias(name=name) for name in sorted(self.imported)])],
+            orelse=[],
+        )
+        located = ast.fix_missing_locations(ast.copy_location(guard, nodes[0]))
+        guarded = self._plain([located, *nodes])
+        if code is None:
+            return guarded
+        nested = iter([const for const in guarded.co_consts if type(const) is types.CodeType])
+        consts = tuple(
+            next(nested) if type(const) is types.CodeType else const for const in code.co_consts
+        )
+        return code.replace(co_consts=consts)
+
+    def _plain(self, nodes: list[ast.stmt]) -> types.CodeType:
         module = ast.Module(body=nodes, type_ignores=[])
         code: types.CodeType = compile(
             module, self.filename, "exec", flags=self.flags, dont_inherit=True
@@ -53,7 +81,7 @@ class CodeCache:
             # A string alone would be compiled as a module docstring, stored in __doc__.
             docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             prefix: list[ast.stmt] = [ast.copy_location(ast.Pass(), node)] if docstring else []
-            self._codes[key] = self._compile([*prefix, node])
+            self._codes[key] = self.compile_nodes([*prefix, node])
         return self._codes[key]
 
     def bare(self, node: ast.stmt) -> types.CodeType:
@@ -65,7 +93,7 @@ class CodeCache:
             # The function's first line stays its first decorator's, as the compiler has it.
             stripped.lineno = min([node.lineno, *(d.lineno for d in decorators)])
             stripped.decorator_list = []  # type: ignore[attr-defined]
-            self._codes[key] = self._compile([stripped])
+            self._codes[key] = self.compile_nodes([stripped])
         return self._codes[key]
 
     def decorators(self, node: ast.stmt) -> list[types.CodeType]:
@@ -93,11 +121,15 @@ class CodeCache:
                 wrapped = ast.copy_location(skeleton, cls)
             names = [cls.name for cls in chain]
             qualname = ".".join([*names, getattr(node, "name", "")])
-            code = _nested_code(self._compile([wrapped]), qualname)
+            code = _nested_code(self.compile_nodes([wrapped], run=False), qualname)
             if code is None:  # pragma: no cover - the compiler always emits it
                 raise LookupError(f"no code for {qualname}")
             self._codes[key] = code
         return self._codes[key]
+
+
+def _has_nested(code: types.CodeType) -> bool:
+    return any(type(const) is types.CodeType for const in code.co_consts)
 
 
 def _nested_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
@@ -130,7 +162,7 @@ class Prepared:
     docstring_changed: bool = True  # whether the docstring literal differs from the old one
 
     def __post_init__(self) -> None:
-        self.codes = CodeCache(self.tracked.filename, self.flags)
+        self.codes = CodeCache(self.tracked.filename, self.flags, imported_at_top(self.statements))
         self.imports = imported_names(self.source, self.tracked.package)
         removed = self.plan.removed
         if removed:  # only a statement whose text has the name can read it

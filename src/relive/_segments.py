@@ -47,6 +47,7 @@ from relive._statements import (
     describe_statement,
     future_flags,
     import_aliases,
+    import_binds,
 )
 
 __all__ = ["IMPORT", "StatementIndex", "Untrusted", "build_index", "mentioning", "statement_at"]
@@ -54,6 +55,7 @@ __all__ = ["IMPORT", "StatementIndex", "Untrusted", "build_index", "mentioning",
 _CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")
 _DECORATED = re.compile(r"(?:@|def\b|async\b|class\b)")
 IMPORT = re.compile(r"(?:import|from)\b")
+_IMPORT_WORD = re.compile(r"\bimport\b")
 _DEF = re.compile(r"(?:async[ \t]+)?def\b")
 _NOT_A_START = frozenset(" \t\f\v\r\n#)]}\\")
 _BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"))
@@ -72,6 +74,7 @@ class StatementIndex(NamedTuple):
     offsets: array.array[int]  # where each statement's text starts; the source's length last
     aliases: str  # local name, module, ...: as the imports bind them (NUL-separated)
     flags: int  # the ``from __future__`` compiler flags
+    imported: str  # the names imports bind at the top level (NUL-separated), see CodeCache
 
     def alias_map(self) -> dict[str, str]:
         """Which local names the module's imports bind to which modules."""
@@ -97,6 +100,7 @@ def build_index(
     if not _balanced(source, offsets) or not _blank(source[: offsets[0]]):
         return None
     imports: list[ast.stmt] = []
+    imported: set[str] = set()
     for index, start in enumerate(offsets[:-1]):
         if IMPORT.match(source, start):
             text = source[start : offsets[index + 1]]
@@ -104,11 +108,21 @@ def build_index(
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 return None
             imports.append(node)
+        elif not _DECORATED.match(source, start) and _IMPORT_WORD.search(
+            source, start, offsets[index + 1]
+        ):  # an import in a block (``try:``, ``if TYPE_CHECKING:``)
+            node = _parse_one(source[start : offsets[index + 1]], lines[index])
+            if node is None:
+                return None
+            imported |= import_binds(node)
+    imported.update(*(import_binds(node) for node in imports))
     aliases = "\0".join(
         part for pair in import_aliases(imports, module, package).items() for part in pair
     )
     flags = future_flags(ast.Module(body=[n for n in imports if _is_future(n)], type_ignores=[]))
-    return StatementIndex(array.array("l", lines), array.array("q", offsets), aliases, flags)
+    return StatementIndex(
+        array.array("l", lines), array.array("q", offsets), aliases, flags, "\0".join(imported)
+    )
 
 
 def mentioning(

@@ -67,7 +67,7 @@ class Staleness:
     def close(self, rebound: set[str]) -> None:
         """The run that rebinds ``rebound`` (shared before) is over: it grows no more."""
         if self._pending:
-            code = self._other_code()
+            code = self.code_state()
             self._ran.update(dict.fromkeys(self._pending, code))
             self._pending.clear()
         for index, known in enumerate(self._open):
@@ -111,9 +111,9 @@ class Staleness:
         it without end). Functions given the code they had (a class run again in another
         module, its methods patched with their own code) are no change."""
         known = self._ran.get(statement)
-        return known is not None and known == self._other_code()
+        return known is not None and known == self.code_state()
 
-    def _other_code(self) -> tuple[int, int]:
+    def code_state(self) -> tuple[int, int]:
         """How many functions were given other code (not only moved lines), and how many
         code objects replaced by other code, in this transaction."""
         counted, differing = self._differing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +33,8 @@ __all__ = [
     "dump_all",
     "future_flags",
     "import_aliases",
+    "import_binds",
+    "imported_at_top",
     "leading_future_flags",
     "names_read",
     "record_aliases",
@@ -265,6 +268,42 @@ def import_aliases(nodes: Iterable[ast.stmt], module: str, package: str) -> dict
     for node in nodes:
         _record_aliases(node, scope)
     return scope.aliases
+
+
+def imported_at_top(statements: Iterable[Statement]) -> frozenset[str]:
+    """The names the module's import statements bind in its top-level scope (blocks
+    included, function and class bodies not). The compiler reads them when it compiles any
+    of the module's code: ``m.f()`` on such a name is compiled as an attribute call, on
+    another as a method call; a statement compiled alone must be compiled knowing them (see
+    :class:`~relive._prepare.CodeCache`), or its code differs from a fresh import's."""
+    found: set[str] = set()
+    for statement in statements:
+        if statement.kind == "stmt" and "import" in statement.text:
+            binds = statement.memo("import binds", functools.partial(_node_binds, statement))
+            assert isinstance(binds, frozenset)
+            found.update(binds)
+    return frozenset(found)
+
+
+def _node_binds(statement: Statement) -> frozenset[str]:
+    return import_binds(statement.node)
+
+
+def import_binds(node: ast.stmt) -> frozenset[str]:
+    """The names the import statements in ``node`` bind in its scope (not in the
+    functions and classes it defines)."""
+    found: set[str] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Import):
+            found.update(alias.asname or alias.name.partition(".")[0] for alias in current.names)
+        elif isinstance(current, ast.ImportFrom):
+            found.update(alias.asname or alias.name for alias in current.names)
+            found.discard("*")
+        elif not isinstance(current, (*FUNCTION_NODES, ast.ClassDef, ast.expr)):
+            stack.extend(ast.iter_child_nodes(current))
+    return frozenset(found)
 
 
 def describe_statement(

@@ -104,6 +104,7 @@ class Transaction:
         # By (module, importer): the stale names of the module its importer was told of.
         self._pushed: dict[tuple[str, str], set[str]] = {}
         self._own: dict[str, tuple[tuple[int, int], set[str]]] = {}  # see _stale_own
+        self._told: dict[str, tuple[tuple[int, int], set[str]]] = {}  # see _untold_own
         self._queued: set[str] = set()  # the modules queued to visit (see _take_ready)
         self._closed: set[str] = set()  # modules recorded with all they import
         self.staleness = Staleness(self.journal, lambda name: tracker.get(name) is not None)
@@ -351,7 +352,8 @@ class Transaction:
         if edit is None and not any(word in source for word in words | ({"*"} if star else set())):
             importer.lean()  # it names none of them: nothing to parse
             return True
-        own = self._stale_own(importer.name, source, None if edit else importer.top_level_uses())
+        top = None if edit else importer.top_level_uses()
+        own = self._untold_own(importer.name, source, top)
         loads = edit is not None or importer.may_read(words)
         if not (loads or own):
             importer.lean()  # its top-level code loads none of them
@@ -367,6 +369,20 @@ class Transaction:
             queue.append(importer.name)
             self._queued.add(importer.name)
         return reads or uses
+
+    def _untold_own(self, name: str, source: str, used: frozenset[str] | None) -> set[str]:
+        """What :meth:`_stale_own` finds that the importer was not told of since code
+        last changed: its statements that use them ran again then, or did not need to (an
+        import cycle brings it back after each visit of a module it imports; were it told
+        again, the cycle would go on though nothing changes)."""
+        own = self._stale_own(name, source, used)
+        state = self.staleness.code_state()
+        told = self._told.get(name)
+        if told is None or told[0] != state:
+            told = self._told[name] = (state, set())
+        untold = own - told[1]
+        told[1].update(own)
+        return untold
 
     def _stale_own(self, name: str, source: str, used: frozenset[str] | None) -> set[str]:
         """The importer's functions and classes its top-level code uses (``used``: the
