@@ -377,6 +377,7 @@ class ModuleApplier:
         code = self.codes.statement(statement.node)
         runs_code = _may_run_code(statement.node, self.tracked.package)
         plain = not isinstance(statement.node, ast.ClassDef)
+        self.journal.flush()  # it may read what the transaction deferred (see _commit)
         if runs_code:
             self.journal.user_code(self.tracked.name, code if plain else None)
         lent = self._lend_deleted(statement)

@@ -264,13 +264,15 @@ class ClassSteps:
         rules: MemberRules,
         nested: Callable[[str, type, type], bool],
     ) -> None:
-        before = dict(live.__dict__)
-        patch_class_members(live, fresh, rules, self.applier.journal, nested=nested)
+        journal = self.applier.journal
+        before = journal.members(live)
+        patch_class_members(live, fresh, rules, journal, nested=nested)
         self.applier.changes.executed.append(step.new.lineno)
         # A member replaced by another object (a decorator added or removed) is rebound as
         # ``Cls.member``: statements that read it (``foo = Foo.foo``) run again.
-        for member in before.keys() | live.__dict__.keys():
-            if before.get(member, _MISSING) is not live.__dict__.get(member, _MISSING):
+        after = journal.members(live)
+        for member in before.keys() | after.keys():
+            if before.get(member, _MISSING) is not after.get(member, _MISSING):
                 self.applier.local_rebound.add(f"{step.new.name}.{member}")
 
     def rules(

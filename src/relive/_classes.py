@@ -197,10 +197,11 @@ def patch_class_members(
             continue
         if _patch_one_member(old, new, name, value, rules, journal, nested):
             changed.append(name)
-    removed = rules.removed | _built_before(old, new, skipped)
-    wait_for_readers(rules.filename, removed & old.__dict__.keys())
+    current = journal.members(old)  # as the transaction has it (staged changes too)
+    removed = rules.removed | _built_before(current, new, skipped)
+    wait_for_readers(rules.filename, removed & current.keys())
     for name in removed:
-        if name in old.__dict__ and name not in new.__dict__:
+        if name in current and name not in new.__dict__:
             journal.delattr(old, name)
             changed.append(name)
     if isinstance(old, abc.ABCMeta):
@@ -210,14 +211,14 @@ def patch_class_members(
     return changed
 
 
-def _built_before(old: type, new: type, skipped: frozenset[str]) -> frozenset[str]:
-    """Special members the last build of ``old`` made and this one does not: what a class
+def _built_before(old: Mapping[str, object], new: type, skipped: frozenset[str]) -> frozenset[str]:
+    """Special members the last build (namespace ``old``) made and this one does not: what a class
     decorator generated (a frozen dataclass's ``__setattr__``, ``__dataclass_fields__``
     once ``@dataclass`` is gone). Functions written in some file are left alone (another
     module may have set them on purpose)."""
     return frozenset(
         name
-        for name, value in old.__dict__.items()
+        for name, value in old.items()
         if name.startswith("__")
         and name.endswith("__")
         and name not in new.__dict__
@@ -322,7 +323,8 @@ def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal
             live = member
         elif _member_state(live) != _member_state(member):
             for attribute, value in _member_state(member).items():
-                journal.setattr(live, attribute, value)
+                if vars(live).get(attribute, _MISSING) is not value:
+                    journal.set_state(live, attribute, value)
             changed.append(name)
         member_map[name] = live
     for name in old_map.keys() - new_map.keys():
@@ -331,7 +333,7 @@ def _patch_enum_members(old: enum.EnumMeta, new: enum.EnumMeta, journal: Journal
     if changed:
         journal.setattr(old, "_member_map_", member_map)
         journal.setattr(old, "_member_names_", list(new._member_names_))
-        values = {m._value_: m for m in member_map.values()}
+        values = {new_map[name]._value_: member_map[name] for name in new_map}
         journal.setattr(old, "_value2member_map_", values)
     return changed
 

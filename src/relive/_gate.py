@@ -4,6 +4,8 @@ A function patched during a transaction gets a gate as its code until the commit
 the thread applying the reload (whose statements must see the edit) runs the new code,
 every other thread the old one. At the commit point all gated functions switch at once
 to their new code; rolled back, to their old one. No other thread runs a rejected edit.
+Class members (:class:`MemberGate`) and instances' attributes (:class:`StateGate`) are
+gated the same way; _commit says which.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "CommitPoint",
     "Gate",
     "MemberGate",
+    "StateGate",
     "gate_code",
     "gated_member",
     "is_runner",
@@ -201,6 +204,61 @@ class MemberGate:
     @property
     def __isabstractmethod__(self) -> bool:
         return bool(getattr(self.shown(), "__isabstractmethod__", False))
+
+
+class StateGate:
+    """Stands in a class's namespace for an attribute of some of its instances (an enum
+    member's ``_value_``) that the transaction changes: the reloading thread sees each
+    instance's new value, every other thread its own ``__dict__``, until the commit point
+    (then the gate leaves, and committed, the new values are written into the instances).
+
+    Only put where no class of the MRO defines the name, so that it decides nothing else.
+    """
+
+    __slots__ = ("__weakref__", "cls", "name", "new", "point")
+
+    def __init__(self, cls: type, name: str, point: CommitPoint) -> None:
+        self.cls = cls
+        self.name = name
+        self.point = point
+        self.new: dict[int, tuple[object, object]] = {}  # by id: (instance, its new value)
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.name)
+        point = self.point
+        staged = self.new.get(id(obj))
+        if staged is not None and (
+            threading.get_ident() == point.owner or (point.closed and point.committed)
+        ):
+            return staged[1]
+        own = _own_dict(obj)
+        if own is None or self.name not in own:
+            raise AttributeError(self.name)
+        return own[self.name]
+
+    def __set__(self, obj: object, value: object) -> None:
+        self.new.pop(id(obj), None)  # set anew: by everyone, from now on
+        own = _own_dict(obj)
+        if own is None:
+            raise AttributeError(self.name)
+        own[self.name] = value
+
+    def __delete__(self, obj: object) -> None:
+        self.new.pop(id(obj), None)
+        own = _own_dict(obj)
+        if own is None or self.name not in own:
+            raise AttributeError(self.name)
+        del own[self.name]
+
+    def close(self, *, committed: bool) -> None:
+        """Leave the class; committed, the instances take their new values first."""
+        if committed:
+            for obj, value in self.new.values():
+                _own_dict(obj)[self.name] = value  # type: ignore[index]
+        if self.cls.__dict__.get(self.name) is self:
+            type.__delattr__(self.cls, self.name)
+        self.new.clear()
 
 
 def gated_member(value: object) -> object:

@@ -249,6 +249,7 @@ class HookRun:
     def before(self, module: str) -> None:
         """Call ``module``'s before-reload hooks (its old code), before it is applied."""
         self.torn_down.append(module)
+        self.journal.flush()  # the program's code runs
         for hook in _hooks(module, "before_reload"):
             _call("before_reload", hook)
 
@@ -259,6 +260,7 @@ class HookRun:
         of the functions and classes patched in it.
         """
         changed = list(changed)
+        self.journal.flush()  # the hooks run the program's code: it sees the whole edit
         for module, patched in changed:
             self._migrate(module, patched)
         for module, _ in changed:

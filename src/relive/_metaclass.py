@@ -18,6 +18,8 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from relive._gate import gated_member
+
 __all__ = ["BUILD_NAME", "MetaclassStandIns", "replaced_init_subclass", "with_stand_in"]
 
 BUILD_NAME = "__relive_build__"  # what a rewritten class statement calls as its metaclass
@@ -77,7 +79,7 @@ def replaced_init_subclass(cls: type) -> str | None:
     for base in cls.__mro__[1:]:
         if base is object or not base.__flags__ & _HEAP_TYPE:
             continue
-        held = _function(base.__dict__.get("__init_subclass__"))
+        held = _function(gated_member(base.__dict__.get("__init_subclass__")))
         if held is None or not _foreign(held, base, "__init_subclass__"):
             continue
         if _body_defs(base, ("__init_subclass__",)) is not None:
@@ -96,7 +98,7 @@ def _replaced(meta: type) -> bool:
         if owner is type or owner is object or not owner.__flags__ & _HEAP_TYPE:
             continue
         for name in _HOOKS:
-            held = _function(owner.__dict__.get(name))
+            held = _function(gated_member(owner.__dict__.get(name)))
             if held is not None and _foreign(held, owner, name):
                 return True
     return False

@@ -8,7 +8,6 @@ new code. Every change goes through a :class:`Journal` so a failed reload can be
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import gc
 import itertools
@@ -19,13 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from relive._commit import ClassChanges, one_step
 from relive._gate import (
     ABSENT,
     CommitPoint,
     Gate,
     MemberGate,
     gate_code,
-    gated_member,
     is_runner,
     wait_for_calls,
 )
@@ -75,8 +74,8 @@ class Journal:
     _removals: dict[int, tuple[dict[str, Any], set[str]]] = field(default_factory=dict)
     _at_commit: list[Callable[[], None]] = field(default_factory=list)
     _point: CommitPoint = field(default_factory=CommitPoint)
-    # Class members replaced at the commit point, by (id of the class, name) (see _gate).
-    _members: dict[tuple[int, str], MemberGate] = field(default_factory=dict)
+    # Class members and enum members' values changed at the commit point (see _commit).
+    _classes: ClassChanges = field(default_factory=ClassChanges)
     # Called before the program's own code runs in a module (with the module's name,
     # and the code of the statement about to run, when it is one plain statement).
     before_user_code: Callable[[str, types.CodeType | None], None] | None = None
@@ -84,6 +83,7 @@ class Journal:
     def user_code(self, module: str, code: types.CodeType | None = None) -> None:
         """Note that the program's code is about to run in ``module`` (a statement, a
         decorator, a class body); ``code``: the statement's, when that is all that runs."""
+        self.flush()
         if self.before_user_code is not None:
             self.before_user_code(module, code)
 
@@ -162,12 +162,33 @@ class Journal:
             for namespace, name, value in held:
                 namespace.setdefault(name, value)
 
+    def flush(self) -> None:
+        """Write the deferred special data of classes where every thread sees it: the
+        program's code is about to run again in this transaction, and may read it."""
+        if not self._classes.deferred:
+            return
+        for obj, name, value in self._classes.deferred.take():
+            if value is ABSENT:
+                self._delete_now(obj, name)
+            else:
+                self._set_now(obj, name, value)
+
     def _close_gates(self, *, committed: bool) -> None:
-        """The commit point (or its undoing): every staged function at once."""
+        """The commit point (or its undoing): every staged function and class member at
+        once (the deferred data just before), as one step for the other threads."""
+        with one_step():
+            if committed:
+                self.flush()
+            else:
+                self._classes.deferred.take()  # never written: nothing to undo
+            self._flip(committed=committed)
+        self._wait_for_calls()
+
+    def _flip(self, *, committed: bool) -> None:
         gates = list(self._staged.values())
         self._point.close(committed=committed)  # every gate at once
         self._point = CommitPoint()
-        self._close_members(committed=committed)
+        self._classes.close(committed=committed)
         for gate in gates:
             function = gate.function
             if gate.signed:
@@ -181,6 +202,8 @@ class Journal:
             if function.__code__ is not code:
                 function.__code__ = code
         self._staged.clear()
+
+    def _wait_for_calls(self) -> None:
         if self._at_commit:
             wait_for_calls(_GATE_TIMEOUT)
 
@@ -206,56 +229,44 @@ class Journal:
         if name in _STAGED and isinstance(obj, types.FunctionType):
             self._stage(obj, name, value)
             return
-        if isinstance(obj, type) and _gated(obj, name):
-            self._stage_member(obj, name, value)
+        if isinstance(obj, type) and self._classes.stage(obj, name, value, self._point):
             return
+        self._set_now(obj, name, value)
+
+    def set_state(self, obj: object, name: str, value: object) -> None:
+        """Change an attribute of ``obj`` (an enum member's ``_value_``) at the commit
+        point: until then only the reloading thread sees it (see _gate.StateGate)."""
+        if not self._classes.stage_state(obj, name, value, self._point):
+            self._set_now(obj, name, value)
+
+    def member(self, cls: type, name: str) -> object:
+        """What ``cls`` holds as ``name`` in this transaction (ABSENT: nothing)."""
+        return self._classes.member(cls, name)
+
+    def members(self, cls: type) -> dict[str, object]:
+        """``cls``'s namespace as this transaction has it (staged changes included)."""
+        return self._classes.members(cls)
+
+    def _set_now(self, obj: object, name: str, value: object) -> None:
         setter = type.__setattr__ if isinstance(obj, type) else object.__setattr__
         old = _own_attribute(obj, name)
         setter(obj, name, value)
         self._undo.append(functools.partial(_restore_attribute, obj, name, old))
-
-    def _stage_member(self, cls: type, name: str, value: object) -> None:
-        """A class member replaced, added or removed (``value`` ABSENT) at the commit point:
-        until then a gate shows it to the reloading thread only (see _gate)."""
-        gate = self._members.get((id(cls), name))
-        if gate is None:
-            old = gated_member(cls.__dict__.get(name, ABSENT))
-            if old is value:
-                return
-            gate = MemberGate(cls, name, old, self._point)
-            self._members[(id(cls), name)] = gate
-            gate.new = value
-            type.__setattr__(cls, name, gate)
-        gate.new = value
 
     def lends_signature(self, function: types.FunctionType) -> bool:
         """Whether ``function``'s ``__signature__`` is its gate's (until the commit point)."""
         gate = self._staged.get(id(function))
         return gate is not None and gate.function is function and gate.signed
 
-    def member(self, cls: type, name: str) -> object:
-        """What ``cls`` holds as ``name`` in this transaction (ABSENT: nothing)."""
-        return gated_member(cls.__dict__.get(name, ABSENT))
-
-    def _close_members(self, *, committed: bool) -> None:
-        """Every gated class member takes its final value (the point is closed already)."""
-        for gate in self._members.values():
-            final = gate.new if committed else gate.old
-            cls, name = gate.cls, gate.name
-            if cls.__dict__.get(name) is not gate:
-                continue  # the program set it meanwhile: its value stays
-            if final is ABSENT:
-                type.__delattr__(cls, name)
-            else:
-                type.__setattr__(cls, name, final)
-        self._members.clear()
-
     def delattr(self, obj: object, name: str) -> None:
         """Delete an attribute, remembering its old value."""
-        if isinstance(obj, type) and _gated(obj, name):
-            if (id(obj), name) in self._members or name in obj.__dict__:
-                self._stage_member(obj, name, ABSENT)
+        if isinstance(obj, type) and self.member(obj, name) is ABSENT:
             return
+        if isinstance(obj, type) and self._classes.stage(obj, name, ABSENT, self._point):
+            return
+        self._delete_now(obj, name)
+
+    def _delete_now(self, obj: object, name: str) -> None:
         old = _own_attribute(obj, name)
         if old is _MISSING:
             return
@@ -331,6 +342,7 @@ class Journal:
         return held
 
     def _follow(self, targets: list[object], code: _CodeMap, objects: dict[int, object]) -> None:
+        self._classes.deferred.redirect(objects)
         for referrer in gc.get_referrers(*targets):
             if referrer is targets:
                 continue
@@ -463,26 +475,6 @@ def _latest(code: types.CodeType, replacements: _CodeMap) -> types.CodeType:
             break
         code = following
     return code
-
-
-# What a class statement's type sets through its own descriptors (not the namespace's).
-_TYPE_DATA = frozenset(
-    name for name, value in vars(type).items() if hasattr(type(value), "__set__")
-)
-_UNGATED = _TYPE_DATA | {"__slots__", "__hash__", "__dict__", "__weakref__", "_abc_impl"}
-
-
-def _gated(cls: type, name: str) -> bool:
-    """Whether a change of the member ``name`` of ``cls`` waits for the commit point.
-
-    Special (``__x__``) and enum-style (``_x_``) names change at once: frameworks keep
-    their machinery there and read it straight from the class's ``__dict__`` while the
-    edit's later statements run (pydantic's ``__pydantic_core_schema__``, a dataclass's
-    ``__dataclass_fields__``), as do an enum's members and tables.
-    """
-    if name in _UNGATED or isinstance(cls, enum.EnumMeta):
-        return False
-    return not (name.startswith("_") and name.endswith("_"))
 
 
 def _own_attribute(obj: object, name: str) -> object:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relive._derived import code_names
+from relive._gate import gated_member
 from relive._patch import Journal
 from relive._tracker import function_bodies
 
@@ -514,7 +515,7 @@ def _lookup(cls: type, name: str) -> Any:
     for klass in _mro(cls):
         member = klass.__dict__.get(name, _MISSING)
         if member is not _MISSING:
-            return member
+            return gated_member(member)  # a member the transaction replaces: the new one
     return _MISSING
 
 
@@ -552,7 +553,7 @@ def _is_property(cls: type, name: str) -> bool:
     for klass in _mro(cls):
         member = klass.__dict__.get(name, _MISSING)
         if member is not _MISSING:
-            return type(member) in (property, functools.cached_property)
+            return type(gated_member(member)) in (property, functools.cached_property)
     return False
 
 

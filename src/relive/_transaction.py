@@ -157,6 +157,7 @@ class Transaction:
         With ``code`` (one statement's, in the one module named): of the modules its code
         reaches (:mod:`relive._reach`), when that is sure."""
         names = list(names)
+        self.journal.flush()  # a module imported anew runs code: it sees the whole edit
         for name in names:  # a module imported anew: its stubs leave with it on rollback
             self.overloads.visit(name)
         if all(name in self._closed for name in names):
