@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self, final
@@ -23,6 +24,7 @@ from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
+    EventsLostEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -65,9 +67,20 @@ _WATCHED_EVENTS: Final[list[type[FileSystemEvent]]] = [
     DirCreatedEvent,  # in a root whose subdirectories are watched one by one
     DirDeletedEvent,
     DirMovedEvent,
+    EventsLostEvent,  # the kernel's queue overflowed: what changed meanwhile is looked for
 ]
 _DirChange = tuple[Path | None, Path | None]
 """A subdirectory of a split root: (gone, appeared); both for a rename within the root."""
+LOSS_MARGIN_NS: Final = 2_000_000_000
+"""How much older than the last known-complete moment a file may look and still be
+rescanned after events were lost (file times come from a coarse clock)."""
+
+
+@dataclass(frozen=True)
+class _Rescan:
+    """Events were lost: files modified since ``since_ns`` (wall clock) are delivered."""
+
+    since_ns: int
 
 
 @final
@@ -85,6 +98,10 @@ class FileWatcher:
     seconds after its first event, so a continuous stream still flushes. A burst written
     within that cap without a 50 ms pause is one batch (if its first two files came within
     `settle`).
+
+    When the backend reports lost events (inotify's queue overflowed under a flood of
+    changes), the selected files modified since the previous loss (or the start) are
+    delivered as if just created; a file deleted during the flood is not reported.
 
     Batches are delivered serially from one daemon thread named `name`; an exception raised
     by `on_batch` is logged on the `relive` logger and the watcher carries on.
@@ -143,6 +160,9 @@ class FileWatcher:
         self._skipped: dict[Path, tuple[str, ...]] = {}  # per root: subdirectories left out
         self._split_roots: frozenset[Path] = frozenset()
         self._dir_changes: list[_DirChange] = []  # under _cond
+        # Wall clock (ns) since which no event can have been lost, and a rescan asked for.
+        self._complete_since = 0  # under _cond
+        self._rescan: _Rescan | None = None  # under _cond
         self._thread: threading.Thread | None = None
         self._handler = EventHandler(self._receive)
 
@@ -191,6 +211,8 @@ class FileWatcher:
                 self._stopping = False
                 self._wake_at = None
                 self._dir_changes = []
+                self._complete_since = time.time_ns()
+                self._rescan = None
             self._thread = threading.Thread(
                 target=self._deliver_batches, name=self._name, daemon=True
             )
@@ -426,6 +448,9 @@ class FileWatcher:
     # Events in (watchdog's dispatcher thread), batches out (the delivery thread).
 
     def _receive(self, event: FileSystemEvent) -> None:
+        if isinstance(event, EventsLostEvent):
+            self._events_lost()
+            return
         if event.is_directory:
             self._receive_directory(event)
             return
@@ -464,6 +489,28 @@ class FileWatcher:
         virtualenv (``pyvenv.cfg`` comes after the directory); the watch is dropped."""
         if directory.parent in self._split_roots:
             self._queue_directory_change((directory, None))
+
+    def _events_lost(self) -> None:
+        """The backend dropped events (inotify's queue overflowed under a flood of changes):
+        the files modified since the last such loss (or the start) are delivered."""
+        with self._cond:
+            since = self._complete_since - LOSS_MARGIN_NS
+            if self._rescan is not None:  # one per watch: still the same loss
+                since = min(since, self._rescan.since_ns)
+            self._rescan = _Rescan(since)
+            self._complete_since = time.time_ns()
+            self._cond.notify()
+
+    def _rescan_roots(self, rescan: _Rescan) -> None:
+        with self._lock:
+            roots = self._roots
+        found = [
+            path
+            for root in roots
+            for path in self._source_files(root)
+            if _modified_since(path, rescan.since_ns)
+        ]
+        self._record("created", found)
 
     def _queue_directory_change(self, change: _DirChange) -> None:
         with self._cond:
@@ -509,15 +556,21 @@ class FileWatcher:
             try:
                 if isinstance(work, Batch):
                     self._on_batch(work)
+                elif isinstance(work, _Rescan):
+                    self._rescan_roots(work)
                 else:
                     self._follow_directories(work)
             except Exception:
                 logger.exception("relive: error while handling changed files; still watching")
 
-    def _next_work(self) -> Batch | list[_DirChange] | None:
-        """The next batch, or directories to start or stop watching; None once stopped."""
+    def _next_work(self) -> Batch | list[_DirChange] | _Rescan | None:
+        """The next batch, directories to start or stop watching, or a rescan after events
+        were lost; None once stopped."""
         with self._cond:
             while not self._stopping:
+                if self._rescan is not None:
+                    rescan, self._rescan = self._rescan, None
+                    return rescan
                 if self._dir_changes:
                     changes, self._dir_changes = self._dir_changes, []
                     return changes
@@ -529,6 +582,13 @@ class FileWatcher:
                 timeout = None if self._wake_at is None else max(0.0, self._wake_at - now)
                 self._cond.wait(timeout)
             return None
+
+
+def _modified_since(path: Path, since_ns: int) -> bool:
+    try:
+        return path.stat().st_mtime_ns >= since_ns
+    except OSError:
+        return False  # gone again
 
 
 def _describe_root(root: Path, skipped: Sequence[str]) -> str:
