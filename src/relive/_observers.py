@@ -55,7 +55,6 @@ FORCE_POLLING_ENV: Final = "RELIVE_FORCE_POLLING"
 
 PRUNING_BACKENDS: Final = frozenset({"inotify", "kqueue"})
 """Backends that pay per directory watched: directories never source are left out."""
-"""Backends that pay per directory watched: directories never source are left out."""
 
 BACKEND_ERRORS: Final = (OSError, UnsupportedLibcError)
 """What a backend raises when it cannot watch (polling may do instead)."""
@@ -159,22 +158,37 @@ def check_watch_limit(observer: BaseObserver, roots: Sequence[Path]) -> None:
     """Raise ENOSPC if inotify's watch limit ran out while `roots` were being watched.
 
     watchdog skips a subdirectory it fails to watch, so a tree bigger than the limit would
-    be watched in part, silently; one more watch failing tells that it happened.
+    be watched in part, silently; one more watch failing tells that it happened. The probe
+    calls the C library itself (inotify(7)), not watchdog's private bindings.
     """
     if backend_name(observer) != "inotify" or not roots:
         return
-    from watchdog.observers.inotify_c import InotifyConstants, inotify_add_watch, inotify_init
-
-    probe = inotify_init()
+    libc = _inotify_calls()
+    probe = libc.inotify_init1(os.O_CLOEXEC)
     if probe < 0:
         return  # out of instances, not watches: the observer got its own
     try:
-        watch = inotify_add_watch(probe, os.fsencode(roots[0]), InotifyConstants.IN_DELETE_SELF)
+        watch = libc.inotify_add_watch(probe, os.fsencode(roots[0]), _IN_DELETE_SELF)
         out_of_watches = watch < 0 and ctypes.get_errno() == errno.ENOSPC
     finally:
         os.close(probe)
     if out_of_watches:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+
+_IN_DELETE_SELF: Final = 0x400
+"""inotify's mask bit for "the watched directory itself was deleted" (linux/inotify.h)."""
+
+
+@functools.cache
+def _inotify_calls() -> ctypes.CDLL:
+    """The C library's inotify_init1 and inotify_add_watch, typed (Linux, glibc or musl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.inotify_init1.argtypes = [ctypes.c_int]
+    libc.inotify_init1.restype = ctypes.c_int
+    libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    libc.inotify_add_watch.restype = ctypes.c_int
+    return libc
 
 
 def can_poll_instead(exc: BaseException) -> bool:
