@@ -190,3 +190,45 @@ def test_a_refused_int_enum_value_change_shows_nothing_to_another_thread(
     assert seen == {OLD}  # what was patched before the refused class never showed
     assert mod.Level.HIGH is high and high == 2 and mod.Level(2) is high
     assert mod.seen(mod.Point(1, 2), mod.Point(1, 3), mod.Bag("ab")) == OLD
+
+
+ABSTRACT = """\
+import abc
+
+
+class Shape(abc.ABC):
+    def area(self):
+        return 1
+
+
+class Square(Shape):
+    pass
+
+
+def made(cls):
+    try:
+        cls()
+    except TypeError:
+        return "abstract"
+    return "made"
+"""
+
+
+def test_whether_a_class_can_be_instantiated_changes_with_its_members(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    mod = package.module("sc_abstract", ABSTRACT)
+    abstract = ABSTRACT.replace(
+        "    def area(self):", "    @abc.abstractmethod\n    def area(self):"
+    )
+    later = "\nSEEN = made(Square)\n"
+    package.write("sc_abstract.py", abstract + later + "BOOM = 1 / 0\n", dedent=False)
+    with pytest.raises(relive.ReloadError, match="ZeroDivisionError"):
+        relive.refresh()
+    assert mod.made(mod.Shape) == mod.made(mod.Square) == "made"  # rolled back
+    assert "SEEN" not in vars(mod)
+    package.write("sc_abstract.py", abstract + later, dedent=False)
+    relive.refresh()
+    assert mod.SEEN == "abstract"  # a later statement of the edit sees it, as a fresh import
+    assert mod.made(mod.Shape) == mod.made(mod.Square) == "abstract"
+    assert mod.Square.__abstractmethods__ == frozenset({"area"})

@@ -212,8 +212,8 @@ def patch_class_members(
 
 
 def _built_before(old: Mapping[str, object], new: type, skipped: frozenset[str]) -> frozenset[str]:
-    """Special members the last build (namespace ``old``) made and this one does not: what a class
-    decorator generated (a frozen dataclass's ``__setattr__``, ``__dataclass_fields__``
+    """Special members the last build (namespace ``old``) made and this one does not: what
+    a class decorator generated (a frozen dataclass's ``__setattr__``, ``__dataclass_fields__``
     once ``@dataclass`` is gone). Functions written in some file are left alone (another
     module may have set them on purpose)."""
     return frozenset(
@@ -233,19 +233,35 @@ def _generated(value: object) -> bool:
 
 
 def _update_abstract_methods(cls: type, journal: Journal) -> None:
-    """Recompute ``__abstractmethods__`` of ``cls`` and its subclasses, parents first."""
-    before = cls.__dict__.get("__abstractmethods__", _MISSING)
-    abc.update_abstractmethods(cls)
-    if cls.__dict__.get("__abstractmethods__", _MISSING) != before:
-        journal.on_rollback(functools.partial(_restore_abstract, cls, before))
+    """Recompute ``__abstractmethods__`` of ``cls`` and its subclasses, parents first, as
+    ``abc.update_abstractmethods`` does but from the members as the transaction has them:
+    whether the class can be instantiated changes at the commit point with them."""
+    before = journal.member(cls, "__abstractmethods__")
+    if not isinstance(before, frozenset):
+        return  # not an ABC's
+    abstracts = {
+        name
+        for base in cls.__bases__
+        for name in _abstract_names(base, journal)
+        if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+    }
+    abstracts |= {
+        name
+        for name, value in journal.members(cls).items()
+        if getattr(value, "__isabstractmethod__", False)
+    }
+    if abstracts != before:
+        journal.setattr(cls, "__abstractmethods__", frozenset(abstracts))
     subclass: type
     for subclass in cls.__subclasses__():
         _update_abstract_methods(subclass, journal)
 
 
-def _restore_abstract(cls: type, before: object) -> None:
-    if before is not _MISSING:
-        type.__setattr__(cls, "__abstractmethods__", before)
+def _abstract_names(cls: type, journal: Journal) -> frozenset[str]:
+    names = journal.member(cls, "__abstractmethods__")
+    if isinstance(names, frozenset):
+        return names
+    return frozenset(getattr(cls, "__abstractmethods__", ()))
 
 
 def _patch_one_member(

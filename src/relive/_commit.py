@@ -29,7 +29,7 @@ Timing = Literal["gate", "defer", "now"]
 _TYPE_DATA = frozenset(
     name for name, value in vars(type).items() if hasattr(type(value), "__set__")
 )
-_NOW = (_TYPE_DATA - {"__doc__", "__annotations__"}) | {
+_NOW = (_TYPE_DATA - {"__doc__", "__annotations__", "__abstractmethods__"}) | {
     "__slots__",
     "__dict__",
     "__weakref__",
