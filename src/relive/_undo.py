@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from relive._dispatch import DispatchCaches
-from relive._gate import ABSENT, MemberGate
+from relive._gate import ABSENT, MemberGate, StateGate
 
 __all__ = ["PLAIN_VALUES", "CacheRecord", "SideEffects", "restore_container"]
 
@@ -187,11 +187,13 @@ def restore_container(container: Any, saved: Any) -> None:
 
 
 def _restore_class(cls: type, attributes: dict[str, Any]) -> None:
-    # Recorded while the journal gated a member: the member before the transaction.
+    # Recorded while the journal gated a member: the member before the transaction (a
+    # gate of instances' attributes stood where the class had nothing).
     attributes = {
         name: value.old if isinstance(value, MemberGate) else value
         for name, value in attributes.items()
         if not (isinstance(value, MemberGate) and value.old is ABSENT)
+        and not isinstance(value, StateGate)
     }
     current = dict(cls.__dict__)
     for name in current.keys() - attributes.keys():
