@@ -25,7 +25,10 @@ def _dispatcher(value: object) -> types.FunctionType | None:
     """The ``singledispatch`` function behind ``value`` (itself, or a method's)."""
     if isinstance(value, functools.singledispatchmethod):
         value = value.dispatcher
-    if type(value) is types.FunctionType and {"registry", "dispatch"} <= value.__dict__.keys():
+    # (``getattr``: reading ``__dict__`` would make one for every function looked at)
+    if type(value) is types.FunctionType and all(
+        getattr(value, name, None) is not None for name in ("registry", "dispatch")
+    ):
         return value
     return None
 

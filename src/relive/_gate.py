@@ -299,7 +299,7 @@ def _own_dict(obj: object) -> dict[str, Any] | None:
 
 def is_runner(obj: object) -> bool:
     """Whether ``obj`` is a function a gate made to run code: no definition made it."""
-    return isinstance(obj, types.FunctionType) and _RUNNER in obj.__dict__
+    return isinstance(obj, types.FunctionType) and hasattr(obj, _RUNNER)  # (no dict made)
 
 
 def wait_for_calls(timeout: float) -> None:

@@ -344,7 +344,7 @@ class Staleness:
                 module = current.__globals__.get("__name__")  # type: ignore[attr-defined]
                 if isinstance(module, str) and self.tracked(module):
                     yield current  # type: ignore[misc]
-                wrapped = current.__dict__.get("__wrapped__")
+                wrapped = getattr(current, "__wrapped__", None)  # (no ``__dict__`` made)
                 inner = [wrapped] if wrapped is not None else []
             elif kind in (staticmethod, classmethod, types.MethodType):
                 inner = [current.__func__]  # type: ignore[attr-defined]

@@ -78,7 +78,7 @@ class SideEffects:
                     inner.append(cell.cell_contents)
                 except ValueError:  # an empty cell
                     continue
-            inner += value.__dict__.values()
+            inner += _attribute_values(value)
             self.dispatch.record((value,))
             for item in inner:
                 if type(item) not in PLAIN_VALUES and _container(item):
@@ -137,6 +137,20 @@ class SideEffects:
             module = sys.modules[name]
             if isinstance(module, ModuleType) and self._user_module(module):
                 _unload(name, module)
+
+
+def _attribute_values(function: types.FunctionType) -> list[object]:
+    """The values of ``function``'s attributes (``fmt.registry``), read from the dict it
+    holds, if any: reading ``__dict__`` makes an empty one for a function without, an
+    object more for every later collection to walk, for each function of the program.
+    Its annotations, when held as a dict, are read alike (types and strings: no matter)."""
+    builtins = getattr(function, "__builtins__", None)
+    others = (function.__globals__, builtins, function.__kwdefaults__)
+    values: list[object] = []
+    for referent in gc.get_referents(function):
+        if type(referent) is dict and not any(referent is other for other in others):
+            values += referent.values()
+    return values
 
 
 def _container(value: object) -> bool:
