@@ -19,7 +19,13 @@ import relive._segments as segments
 from relive._engine import Engine
 from relive._importers import methods_only
 from relive._reparse import source_lines
-from relive._segments import StatementIndex, Untrusted, build_index, statement_at
+from relive._segments import (
+    StatementIndex,
+    Untrusted,
+    build_index,
+    statement_at,
+    statement_starts,
+)
 from relive._statements import analyze_body, class_has_values
 from relive.testing import TemporaryPackage, apply_edit
 
@@ -133,13 +139,32 @@ def test_line_endings_and_form_feeds(newline: str) -> None:
     assert_same_statements(source, index)
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_the_segmenter_counts_lines_as_the_compiler_does(newline: str) -> None:
+    """Lines end at ``\\n``, ``\\r\\n`` and ``\\r`` only (a form feed, inside a line or
+    before a statement, ends none); offsets point into the text as given."""
+    tail = "W = [1,\x0c2] \x0c\n\x0c\x0cV = '''\x0c\nU = 1'''\n\x0c\nT = 3\n"
+    source = (SPANNING + tail).replace("\n", newline)
+    starts = statement_starts(source)
+    assert starts is not None
+    expected = []
+    for node in ast.parse(source).body:
+        decorators = getattr(node, "decorator_list", [])  # their ``@`` one column before
+        first = decorators[0].lineno if decorators else node.lineno
+        column = decorators[0].col_offset - 1 if decorators else node.col_offset
+        expected.append((first, column))
+    assert [(line, column) for line, _, column in starts] == expected
+    lines = source_lines(source, keepends=True)
+    for line, offset, column in starts:
+        assert offset == sum(len(text) for text in lines[: line - 1]) + column
+        assert source[offset] not in " \t\x0c"
+
+
 @pytest.mark.parametrize(
     "source",
     [
-        # a continuation line at column 0 inside brackets no instruction spans
-        "x = (\na\nif c else d)\n",
-        "global q\nq = 1\n",  # a start without code
         "from m import *\nX = 1\n",  # a star import reads names no text names
+        "x = 1\n\\\ny = 2\n",  # a line that is only a continuation: the scan is unsure
     ],
 )
 def test_sources_the_index_cannot_vouch_for_are_refused(source: str) -> None:
@@ -154,6 +179,10 @@ def test_sources_the_index_cannot_vouch_for_are_refused(source: str) -> None:
         'A = 1\n"""\ny = 2\n"""\nB = 3\n',  # a bare string with code at column 0 inside
         "if X:\n    S = '''\nT = 1\n'''\nU = 2\n",  # the same in a block
         "D = {\n1: (\n2)}\nE = [\nx\nfor x in D]\n",
+        # a line at column 0 inside brackets that no instruction spans (a conditional's
+        # parts): the text's brackets say where it is, not the code's positions
+        "x = (\na\nif c else d)\n",
+        "global q\nq = 1\n",  # a statement without code
     ],
 )
 def test_strings_and_brackets_over_column_zero_lines_stay_in_their_statement(

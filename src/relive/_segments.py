@@ -1,30 +1,26 @@
-"""Where each top-level statement of a module starts, found without parsing the module: a
-compact index that lets an importer's statements be read one at a time.
+"""Where each top-level statement of a module's source starts, found by scanning its text,
+not parsing it: the one segmenter relive reads sources with, and the importers' index on it.
 
-An edit elsewhere makes an importer run again the few top-level statements that read
-what changed. Finding them should not need the importer's syntax tree, nor keep one: the
-index holds, per top-level statement, its first line and where its text starts (two
-arrays of ints, which the garbage collector does not track), the module's import aliases
-(one string) and its ``from __future__`` flags. A statement's text is cut from the source
-and parsed alone, at its own lines, when an edit mentions one of its names.
+A statement starts on a line at column 0 (after any form feeds) that no string or bracket
+spans and no backslash continues; decorators and the clauses of a compound statement
+(``else``, ``except``...) join their statement. One tokenizer finds what can hide a line's
+start (strings, brackets, comments, continuations). Lines are the compiler's: ``\\n``,
+``\\r\\n`` and ``\\r`` end them (form feeds do not). When the scan cannot be sure (an
+f-string whose braces hide quotes, a line starting with a backslash, unbalanced brackets)
+it says so (None), never guesses. Two callers: a wide module's first edit
+(``relive._scan``: lean records of every statement) and, below, the index an importer's
+statements are read through one at a time.
 
-A statement starts on a line at column 0 (not a clause such as ``else:``, not a line
-continued by a backslash, not a decorated definition's ``def``). The module's code object
-(its ``.pyc``, or the source compiled once) says which lines are inside a longer
-expression (an instruction's position spans them: a string or a call running over several
-lines) and that every start has code of its own. The index is not trusted, and the
-importer takes the whole-module path, when that evidence is missing: a start with no
-instruction (``global``, dead code), brackets that do not balance within a statement's
-text (a continuation line at column 0 inside brackets), a name the code stores at column 0
-of a line where the text has another (a ``.pyc`` compiled from other text), a byte-order
-mark or a star import. A statement cut out this way is used only
-if its text parses as exactly one statement starting on its line (:func:`statement_at`).
-
-What the checks cannot see: a line at column 0 inside brackets that no instruction spans
-(``x = (`` / ``a`` / ``if c else d)``: a conditional's parts have no instruction of their
-own over both lines) in a statement whose strings or comments happen to hold the closing
-brackets its code lacks; and a ``.pyc`` compiled from other text that stores the same
-names at the same column-0 lines. Both need such text on purpose.
+An edit elsewhere makes an importer run again the few top-level statements that read what
+changed. Finding them should not need the importer's syntax tree, nor keep one: the index
+holds, per top-level statement, its first line and where its text starts (two arrays of
+ints, which the garbage collector does not track), the module's import aliases (one
+string) and its ``from __future__`` flags. A statement's text is cut from the source and
+parsed alone, at its own lines, when an edit mentions one of its names; it is used only if
+it parses as exactly one statement starting on its line (:func:`statement_at`). The index
+is not built (the importer takes the whole-module path) for a source the scan is unsure
+of, a byte-order mark, a star import, or a module code object that stores a name at
+column 0 of a line where the text has another (a ``.pyc`` compiled from other text).
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ import array
 import ast
 import bisect
 import dis
-import itertools
 import re
 import types
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,15 +45,183 @@ from relive._statements import (
     import_binds,
 )
 
-__all__ = ["IMPORT", "StatementIndex", "Untrusted", "build_index", "mentioning", "statement_at"]
+__all__ = [
+    "DEFINITION",
+    "IMPORT",
+    "Start",
+    "StatementIndex",
+    "Untrusted",
+    "build_index",
+    "mentioning",
+    "statement_at",
+    "statement_starts",
+]
 
-_CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")
-_DECORATED = re.compile(r"(?:@|def\b|async\b|class\b)")
 IMPORT = re.compile(r"(?:import|from)\b")
+_DECORATED = re.compile(r"(?:@|def\b|async\b|class\b)")
 _IMPORT_WORD = re.compile(r"\bimport\b")
 _DEF = re.compile(r"(?:async[ \t]+)?def\b")
-_NOT_A_START = frozenset(" \t\f\v\r\n#)]}\\")
-_BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"))
+
+
+# ---------------------------------------------------------------------------------------
+# The segmenter
+
+# What hides a line's start, as one pattern: each match is a run of text that cannot
+# (code, comments, strings on one line without braces, bracketed groups on one line with
+# nothing nested), then one token that may (a bracket, a string over lines or with braces,
+# a backslash continuation), or the end. Atomic runs: no backtracking, whatever the text.
+_HARMLESS = (
+    r"[^'\"#\\()\[\]{}]++"
+    r"|#[^\n]*+"
+    r'|"""(?:[^"\\\n{]|\\[^\n]|"(?!""))*+"""'
+    r"|'''(?:[^'\\\n{]|\\[^\n]|'(?!''))*+'''"
+    r'|"(?!"")(?:[^"\\\n{]|\\[^\n])*+"'
+    r"|'(?!'')(?:[^'\\\n{]|\\[^\n])*+'"
+    r"|[(\[{][^()\[\]{}'\"#\\\n]*+[)\]}]"
+)
+_TOKEN = re.compile(
+    rf"(?>{_HARMLESS})*+(?:(?P<token>"
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r"|\\\n|.)|\Z)",
+    re.DOTALL,
+)
+# A line at column 0: any indentation is reset by a form feed (as the tokenizer does). The
+# line break before it found first (a literal: the fast search), the first line apart.
+_FIRST_START = re.compile(r"(?:[ \t\f]*\f)?(?=[^\s#\\])")
+_START = re.compile(r"\n(?:[ \t\f]*\f)?(?=[^\s#\\])")
+_FIRST_CONTINUED = re.compile(r"[ \t\f]*\\")
+_CONTINUED_LINE = re.compile(r"\n[ \t\f]*\\")
+DEFINITION = re.compile(r"(?:async[ \t]+)?(def|class)[ \t]+(\w+)")
+_CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")
+_CRLF = re.compile("\r\n")
+_PREFIX = frozenset("fFrR")
+
+Start = tuple[int, int, int]  # a statement's first line, offset, and column (in bytes)
+
+
+def statement_starts(text: str) -> list[Start] | None:
+    """``(line, offset, column)`` of each top-level statement: its first line (1-based,
+    decorators included), the offset of its first character in ``text`` (after any form
+    feeds), and the UTF-8 column that character is at; or None when the scan cannot be
+    sure."""
+    plain = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    starts = _starts(plain)
+    if starts is None or len(plain) == len(text):
+        return starts
+    # Offsets back into ``text``: each \r\n before a start moved it one character.
+    moved = [found.start() - number for number, found in enumerate(_CRLF.finditer(text))]
+    return [
+        (line, offset + bisect.bisect_left(moved, offset), column)
+        for line, offset, column in starts
+    ]
+
+
+def _starts(text: str) -> list[Start] | None:
+    """:func:`statement_starts` of a text with ``\\n`` line breaks only."""
+    dead = _dead_spans(text)
+    if dead is None:
+        return None
+    starts, ends = dead
+    if _FIRST_CONTINUED.match(text):
+        return None  # a line that is only a continuation
+    for match in _CONTINUED_LINE.finditer(text):
+        index = bisect.bisect_right(starts, match.start() + 1) - 1
+        if not (index >= 0 and starts[index] < match.start() + 1 < ends[index]):
+            return None
+    found: list[Start] = []
+    line, counted = 1, 0
+    decorating = False
+    span, spans = 0, len(starts)
+    for at, begin in _line_starts(text):
+        while span < spans and ends[span] <= at:
+            span += 1
+        if span < spans and starts[span] < at:
+            continue  # inside a string or brackets, or continued by a backslash
+        line += text.count("\n", counted, at)
+        counted = at
+        if _CLAUSE.match(text, begin) or decorating:
+            decorating = decorating and not DEFINITION.match(text, begin)
+            continue  # ``else:`` of the statement before; the definition a decorator decorates
+        decorating = text.startswith("@", begin) and not DEFINITION.match(text, begin)
+        found.append((line, begin, begin - at))  # a form feed, a space, a tab: one byte each
+    return None if decorating else found
+
+
+def _line_starts(text: str) -> Iterator[tuple[int, int]]:
+    """Where each line with code at column 0 starts, and where its code starts."""
+    first = _FIRST_START.match(text)
+    if first is not None:
+        yield 0, first.end()
+    for match in _START.finditer(text):
+        yield match.start() + 1, match.end()
+
+
+def _dead_spans(text: str) -> tuple[list[int], list[int]] | None:
+    """The spans (sorted, apart) where no statement can start: multi-line strings and
+    bracketed text at depth 0, and the line after a backslash continuation."""
+    starts: list[int] = []
+    ends: list[int] = []
+    depth, opened = 0, 0
+    for match in _TOKEN.finditer(text):
+        at = match.start("token")
+        if at < 0:
+            break  # the end
+        char = text[at]
+        if char in "([{":
+            if not depth:
+                opened = at
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+            if not depth:
+                starts.append(opened)
+                ends.append(match.end())
+        elif char in "'\"":
+            end = match.end()
+            if end - at < 2 or (text[at - 1 : at] in _PREFIX and _unsure_fstring(text, at, end)):
+                return None  # no closing quote; a quote inside an f-string's braces (3.12)
+            if not depth and text.find("\n", at, end) >= 0:
+                starts.append(at)
+                ends.append(end)
+        elif char == "\\" and text.startswith("\n", at + 1):
+            if not depth:
+                starts.append(at)
+                ends.append(match.end() + 1)
+        else:
+            return None  # what the compiler would not read (a stray backslash)
+    return None if depth else (starts, ends)
+
+
+def _unsure_fstring(text: str, at: int, end: int) -> bool:
+    """Whether the string at ``at`` is an f-string whose text does not end outside its
+    replacement fields (``{{`` and ``}}`` outside them are literal braces)."""
+    prefix = text[max(at - 2, 0) : at].lower()
+    if not (prefix.endswith("f") or prefix in ("fr", "rf")):
+        return False
+    literal = text[at:end]
+    if "{" not in literal:
+        return False
+    depth, index = 0, 0
+    while index < len(literal):
+        char = literal[index]
+        if char in "{}" and not depth and literal[index + 1 : index + 2] == char:
+            index += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(depth - 1, 0)
+        index += 1
+    return depth != 0
+
+
+# ---------------------------------------------------------------------------------------
+# The importers' index
 
 
 class Untrusted(Exception):
@@ -93,11 +256,13 @@ def build_index(
     cannot be trusted (see the module's docstring)."""
     if source.startswith("\ufeff") or STAR_IMPORT.search(source):
         return None
-    lines, offsets = _starts(source, code)
-    if lines is None:
+    starts = statement_starts(source)
+    if starts is None or not _same_stores(source, starts, code):
         return None
+    lines = [line for line, _, _ in starts]
+    offsets = [offset for _, offset, _ in starts]
     offsets.append(len(source))
-    if not _balanced(source, offsets) or not _blank(source[: offsets[0]]):
+    if not _blank(source[: offsets[0]]):
         return None
     imports: list[ast.stmt] = []
     imported: set[str] = set()
@@ -178,41 +343,30 @@ def statement_at(
     return describe_statement(node, lines, module, package, index.alias_map())
 
 
-def _starts(source: str, code: types.CodeType) -> tuple[list[int] | None, list[int]]:
-    """The first line and offset of each top-level statement (None: a start has no code)."""
-    with_code = {line for _, _, line in code.co_lines() if line}
-    positions = code.co_positions()
-    spans = sorted(
-        {(first, last) for first, last, _, _ in positions if first and last and first < last}
-    )
-    stores = _named_at_column_zero(code)
-    lines: list[int] = []
-    offsets: list[int] = []
-    span, reach = 0, 0  # reach: the last line an instruction that started above spans
-    decorating = False
-    for number, offset, continued in _column_zero(source):
-        name = stores.pop(number, None)
-        word = _WORD.match(source, offset) if name is not None else None
-        if name is not None and (word is None or word.group() != name):
-            return None, offsets  # the code was compiled from other text (a stale .pyc)
-        while span < len(spans) and spans[span][0] < number:
-            reach = max(reach, spans[span][1])
-            span += 1
-        if continued or number <= reach or _CLAUSE.match(source, offset):
-            continue
-        if decorating and _DECORATED.match(source, offset):
-            decorating = source.startswith("@", offset)
-        elif number not in with_code:
-            return None, offsets
-        else:
-            lines.append(number)
-            offsets.append(offset)
-            decorating = source.startswith("@", offset)
-    return (None if stores else lines), offsets
-
-
 _WORD = re.compile(r"\w+")
 _STORE_NAME = dis.opmap["STORE_NAME"]
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _same_stores(source: str, starts: Sequence[Start], code: types.CodeType) -> bool:
+    """Whether each name the code stores from column 0 of a line is written there in
+    ``source`` (a ``.pyc`` compiled from other text is not: it cannot vouch for it)."""
+    stores = _named_at_column_zero(code)
+    if not stores:
+        return True
+    at = {line: offset - column for line, offset, column in starts}
+    lines: list[int] = []
+    for line, name in stores.items():
+        offset = at.get(line)
+        if offset is None:  # a line inside a statement (``a, \\`` / ``b = 1, 2``)
+            lines = lines or [0, *(found.end() for found in _LINE_END.finditer(source))]
+            if line > len(lines):
+                return False
+            offset = lines[line - 1]
+        word = _WORD.match(source, offset)
+        if word is None or word.group() != name:
+            return False
+    return True
 
 
 def _named_at_column_zero(code: types.CodeType) -> dict[int, str]:
@@ -230,48 +384,6 @@ def _named_at_column_zero(code: types.CodeType) -> dict[int, str]:
             if end == len(name) and name.isascii():
                 found[first] = name
     return found
-
-
-_START_CHAR = r"[^ \t\f\v\r\n#)\]}\\]"
-_COLUMN_ZERO = re.compile(_START_CHAR)
-_NEXT_COLUMN_ZERO = re.compile(r"\n(?=" + _START_CHAR + ")")
-
-
-def _column_zero(source: str) -> Iterator[tuple[int, int, bool]]:
-    """Each line with something other than a comment or a closing bracket at column 0:
-    its number, its offset, and whether the line before ends with a backslash."""
-    if "\r" in source and source.count("\r") != source.count("\r\n"):
-        yield from _column_zero_lines(source)  # a lone \r ends a line too: the slow way
-        return
-    if _COLUMN_ZERO.match(source):
-        yield 1, 0, False
-    number, last = 1, 0
-    for found in _NEXT_COLUMN_ZERO.finditer(source):
-        offset = found.end()
-        number += source.count("\n", last, offset)
-        last = offset
-        before = source[max(offset - 3, 0) : offset - 1].rstrip("\r")
-        yield number, offset, before.endswith("\\")
-
-
-def _column_zero_lines(source: str) -> Iterator[tuple[int, int, bool]]:
-    offset, continued = 0, False
-    for number, line in enumerate(source_lines(source, keepends=True), 1):
-        if _COLUMN_ZERO.match(line):
-            yield number, offset, continued
-        offset += len(line)
-        continued = line.rstrip("\r\n").endswith("\\")
-
-
-def _balanced(source: str, offsets: Sequence[int]) -> bool:
-    """Whether each statement's text has as many closing brackets as opening ones (one
-    cut inside brackets would not; strings and comments are counted too, which can only
-    refuse a good cut)."""
-    for start, end in itertools.pairwise(offsets):
-        for opening, closing in _BRACKETS:
-            if source.count(opening, start, end) != source.count(closing, start, end):
-                return False
-    return True
 
 
 def _blank(text: str) -> bool:
