@@ -10,7 +10,9 @@ next statement. When it cannot be sure it says so (None), never guesses.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import relive
+from relive import _statements as statements_module
+from relive._importers import derived_inputs
 from relive._reparse import source_lines
 from relive._scan import scan_statements
-from relive._statements import analyze_body
+from relive._segments import block_statements
+from relive._statements import Scope, analyze_body, reads
 
 SOURCES = [
     *sorted(Path(relive.__file__).parent.glob("*.py")),
@@ -119,3 +124,86 @@ def test_random_edits_of_real_files_scan_as_they_parse(data: st.DataObject) -> N
     except (SyntaxError, ValueError):
         return  # a module that imported parses
     check(text)
+
+
+CLASSES = {
+    "values and methods": (
+        'class A:\n    """Doc."""\n\n    K = f(1)\n\n    def m(self):\n        return K\n'
+    ),
+    "methods alone": "class A(B):\n    def m(self):\n        return g()\n",
+    "decorated members": (
+        "class A:\n    @property\n    def p(self):\n        return h()\n    N = len(E)\n"
+    ),
+    "a nested class": "class A:\n    class B:\n        X = f()\n    Y = B.X\n",
+    "blocks": "class A:\n    if C:\n        def m(self): pass\n    else:\n        M = g(1)\n",
+    "over lines": "class A(\n    Base,\n):\n    T = (\n  f(1),\n)\n    S = '''\nx = g()\n'''\n",
+    "comments": "class A:\n# at column 0\n    X = f()  # (\n        # deeper\n    Y = 2\n",
+    "on one line": "class A: X = f()\n",
+    "tabs": "class A:\n\tX = f()\n\tdef m(self):\n\t\treturn 1\n",
+    "decorated class": "@register\nclass A:\n    X = f()\n",
+    "two on a line": "class A:\n    X = f(); Y = g()\n",
+}
+
+
+def lean_and_parsed_inputs(text: str) -> list[tuple[object, object]]:
+    """``derived_inputs`` of each class the scan finds, from its text (lean: its values
+    cut out of the body) and from its whole tree."""
+    scanned = scan_statements(text)
+    assert scanned is not None
+    found = []
+    for statement in scanned:
+        if statement.kind == "class":
+            assert statement.is_lean
+            lean = derived_inputs(statement)
+            parsed = dataclasses.replace(statement, _memo={})
+            assert parsed.node is not None and not parsed.is_lean
+            found.append((lean, derived_inputs(parsed)))
+    return found
+
+
+@pytest.mark.parametrize("text", CLASSES.values(), ids=list(CLASSES))
+def test_a_lean_class_computes_with_what_its_tree_says(text: str) -> None:
+    found = lean_and_parsed_inputs("from m import f, g, h\n" + text)
+    assert found and all(lean == parsed for lean, parsed in found)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[path.name for path in SOURCES])
+def test_the_classes_of_real_files_compute_with_what_their_trees_say(path: Path) -> None:
+    for lean, parsed in lean_and_parsed_inputs(path.read_text(encoding="utf-8")):
+        assert lean == parsed
+
+
+def test_a_class_body_is_cut_at_its_own_indentation() -> None:
+    text = "class A:\n    X = 1\n    def m(self):\n        Y = 2\n    Z = (\n3)\n"
+    assert block_statements(text) == [(9, 13), (19, 23), (50, 54)]
+    assert block_statements("class A: X = 1\n") is None  # the body on the header's line
+    assert block_statements("class A:\n    X = 1\n  Y = 2\n") is None  # two indentations
+    assert block_statements("class A:\n    X = 1\n    \x0cY = 2\n") is None  # a form feed
+
+
+def _full_walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node evaluated when ``node`` runs, leaves included (function bodies skipped):
+    the reference for ``_statements._walk_executed``, which passes the leaves over."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = current.args
+            stack += [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+            if not isinstance(current, ast.Lambda):
+                stack += [*current.decorator_list, *statements_module._annotations(current)]
+        else:
+            stack.extend(ast.iter_child_nodes(current))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[path.name for path in SOURCES])
+def test_what_statements_bind_and_read_skips_no_name(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
+    scope = Scope("m", "", {"os": "os", "ast": "ast"})
+    walked = [(set(statements_module._binds(n)), reads(n, scope)) for n in nodes]
+    monkeypatch.setattr(statements_module, "_walk_executed", _full_walk)
+    assert walked == [(set(statements_module._binds(n)), reads(n, scope)) for n in nodes]

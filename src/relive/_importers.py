@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from relive._derived import called_keys, only_called
+from relive._scan import class_values
 from relive._segments import IMPORT, StatementIndex, mentioning
 from relive._stale import Staleness
-from relive._statements import Key, Statement, class_body, class_has_values
+from relive._statements import Key, Statement, class_body, class_has_values, reads
 from relive._tracker import TrackedModule
 
 __all__ = [
@@ -315,14 +316,22 @@ def derived_inputs(statement: Statement) -> Inputs:
     reads, calls, whether it binds what it computes, and what it only calls: the inputs
     of :meth:`Staleness.uses_stale`, from its text and imports, not its lines."""
     aliases = statement.scope.aliases
+    # A lean class's values are parsed from its text without its methods (a wide module's
+    # first edit asks for every class); what reads nothing is never stale.
+    values = class_values(statement) if statement.is_lean and statement.kind == "class" else None
+    if values is None:
+        members = [(member.uses, member.node) for member in computing_statements(statement)]
+    else:
+        members = [(reads(node, statement.scope), node) for node in values]
     return tuple(
         (
-            member.uses,
-            called_keys(member.node, aliases),
-            isinstance(member.node, (ast.Assign, ast.AnnAssign)),
-            only_called(member.node, aliases),
+            uses,
+            called_keys(node, aliases),
+            isinstance(node, (ast.Assign, ast.AnnAssign)),
+            only_called(node, aliases),
         )
-        for member in computing_statements(statement)
+        for uses, node in members
+        if uses
     )
 
 

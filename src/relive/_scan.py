@@ -18,10 +18,10 @@ import unicodedata
 import warnings
 from collections.abc import Sequence
 
-from relive._segments import DEFINITION, statement_starts
+from relive._segments import DEFINITION, block_statements, statement_starts
 from relive._statements import Lines, Scope, Statement, describe, record_aliases
 
-__all__ = ["scan_statements"]
+__all__ = ["class_values", "scan_statements"]
 
 
 def scan_statements(
@@ -35,26 +35,29 @@ def scan_statements(
     if starts is None:
         return None
     scope = Scope(module, package)
-    definitions: dict[int, Statement] = {}
+    records: list[Statement | None] = []  # None: a plain statement, parsed below
     runs: list[list[int]] = []  # consecutive plain statements: parsed together
-    for index, (_, begin, _) in enumerate(starts):
+    ends = [offset - column for _, offset, column in starts[1:]] + [len(text)]
+    for index, ((line, begin, column), end) in enumerate(zip(starts, ends, strict=True)):
         match = DEFINITION.match(text, begin)
         if match is not None:
-            definitions[index] = _definition(text, starts, index, match, scope)
-        elif runs and runs[-1][-1] == index - 1:
+            records.append(_definition(text[begin:end].rstrip(), line, column, match, scope))
+            continue
+        records.append(None)
+        if runs and runs[-1][-1] == index - 1:
             runs[-1].append(index)
         else:
             runs.append([index])
     parsed = _parse_runs(text, starts, runs, scope, filename)
     if parsed is None:
         return None
-    records: list[Statement] = []
-    for index in range(len(starts)):
-        if index in definitions:
-            records.append(definitions[index])
-        elif index in parsed:
-            records.extend(parsed[index])
-    return records
+    merged: list[Statement] = []
+    for index, record in enumerate(records):
+        if record is not None:
+            merged.append(record)
+        elif index in parsed:  # a run's first statement: the run's records
+            merged.extend(parsed[index])
+    return merged
 
 
 def _span_text(
@@ -68,26 +71,19 @@ def _span_text(
     return text[begin:end].rstrip()
 
 
-def _definition(
-    text: str,
-    starts: Sequence[tuple[int, int, int]],
-    index: int,
-    match: re.Match[str],
-    scope: Scope,
-) -> Statement:
-    line, _, col = starts[index]
+def _definition(text: str, line: int, column: int, match: re.Match[str], scope: Scope) -> Statement:
     name = match.group(2)
     if not name.isascii():
         name = unicodedata.normalize("NFKC", name)  # as the compiler reads identifiers
     return Statement(
         _node=None,
-        text=_span_text(text, starts, index, index, line=False),
+        text=text,
         lineno=line,
         kind=match.group(1),
         name=name,
         binds=frozenset([name]),
         scope=scope,
-        col=col,
+        col=column,
     )
 
 
@@ -98,26 +94,27 @@ def _parse_runs(
     scope: Scope,
     filename: str,
 ) -> dict[int, list[Statement]] | None:
-    """Parse the runs of plain statements, all in one text (each at the lines it has in
-    the file once moved): their records by the index of each run's first statement, or
-    None when they are not where the scan said."""
+    """Parse the runs of plain statements, all in one text where each is at its lines in
+    the file (blank lines in between: no tree is moved after): their records by the index
+    of each run's first statement, or None when they are not where the scan said."""
     chunks = [_span_text(text, starts, run[0], run[-1], line=True) for run in runs]
-    at_lines: list[int] = []  # where each chunk starts in the joined text (1-based)
+    at_lines = [starts[run[0]][0] for run in runs]
+    pieces: list[str] = []
     line = 1
-    for chunk in chunks:
-        at_lines.append(line)
-        line += chunk.count("\n") + 1
+    for chunk, at in zip(chunks, at_lines, strict=True):
+        if at < line:  # pragma: no cover - the scan's statements follow each other
+            return None
+        pieces += ["\n" * (at - line), chunk, "\n"]
+        line = at + chunk.count("\n") + 1
     try:
         with warnings.catch_warnings():  # given at its import already
             warnings.simplefilter("ignore")
-            body = ast.parse("\n".join(chunks), filename).body
+            body = ast.parse("".join(pieces), filename).body
     except (SyntaxError, ValueError):
         return None
     nodes: list[list[ast.stmt]] = [[] for _ in runs]
     for node in body:
-        which = bisect.bisect_right(at_lines, node.lineno) - 1
-        ast.increment_lineno(node, starts[runs[which][0]][0] - at_lines[which])
-        nodes[which].append(node)
+        nodes[bisect.bisect_right(at_lines, _first_line(node)) - 1].append(node)
     parsed: dict[int, list[Statement]] = {}
     for run, chunk, found in zip(runs, chunks, nodes, strict=True):
         if sorted({_first_line(node) for node in found}) != [starts[i][0] for i in run]:
@@ -132,3 +129,35 @@ def _parse_runs(
 def _first_line(node: ast.stmt) -> int:
     decorators: list[ast.expr] = getattr(node, "decorator_list", [])
     return min([node.lineno, *(decorator.lineno for decorator in decorators)])
+
+
+def class_values(statement: Statement) -> list[ast.stmt] | None:
+    """The plain statements of a class statement's body (what it computes besides its
+    methods, nested classes and docstring: ``K = f(1)``), parsed from its text alone,
+    without its methods; None when the segmenter cannot be sure of the body. Their
+    positions are not the file's: only what they read and call is worth asking."""
+    text = statement.text
+    found = block_statements(text)
+    if found is None:
+        return None
+    ends = [at for at, _ in found[1:]] + [len(text)]
+    pieces = ["if 1:\n"]
+    for (at, begin), end in zip(found, ends, strict=True):
+        if not (text.startswith("@", begin) or DEFINITION.match(text, begin)):
+            pieces += [text[at:end].rstrip(), "\n"]
+    if len(pieces) == 1:
+        return []  # methods alone
+    try:
+        with warnings.catch_warnings():  # given at its import already
+            warnings.simplefilter("ignore")
+            block = ast.parse("".join(pieces)).body
+    except (SyntaxError, ValueError):
+        return None
+    nodes = block[0].body if len(block) == 1 and isinstance(block[0], ast.If) else []
+    if len(nodes) != len(pieces) // 2:
+        return None
+    return [
+        node
+        for node in nodes
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+    ]

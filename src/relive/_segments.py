@@ -51,6 +51,7 @@ __all__ = [
     "Start",
     "StatementIndex",
     "Untrusted",
+    "block_statements",
     "build_index",
     "mentioning",
     "statement_at",
@@ -94,6 +95,8 @@ _FIRST_START = re.compile(r"(?:[ \t\f]*\f)?(?=[^\s#\\])")
 _START = re.compile(r"\n(?:[ \t\f]*\f)?(?=[^\s#\\])")
 _FIRST_CONTINUED = re.compile(r"[ \t\f]*\\")
 _CONTINUED_LINE = re.compile(r"\n[ \t\f]*\\")
+_INDENTED = re.compile(r"\n[ \t]*(?=[^\s#\\])")
+_ODD_INDENT = re.compile(r"\n[ \t]*[\f\v]")
 DEFINITION = re.compile(r"(?:async[ \t]+)?(def|class)[ \t]+(\w+)")
 _CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")
 _CRLF = re.compile("\r\n")
@@ -125,29 +128,86 @@ def _starts(text: str) -> list[Start] | None:
     if dead is None:
         return None
     starts, ends = dead
+    if _only_continued(text, starts, ends):
+        return None
+    found: list[Start] = []
+    line, counted = 1, 0
+    joined = _joined(text, _live(_line_starts(text), starts, ends))
+    if joined is None:
+        return None
+    for at, begin in joined:
+        line += text.count("\n", counted, at)
+        counted = at
+        found.append((line, begin, begin - at))  # a form feed, a space, a tab: one byte each
+    return found
+
+
+def block_statements(text: str) -> list[tuple[int, int]] | None:
+    """Where each statement of the block a compound statement opens starts (a class's
+    body: the line, and the statement's first character), from the statement's ``text``
+    (``\\n`` line breaks only); None when the scan cannot be sure (the block on the
+    header's line, indentation of more than one block, a form feed in it)."""
+    if "\r" in text or _ODD_INDENT.search(text):
+        return None
+    dead = _dead_spans(text)
+    if dead is None or _only_continued(text, *dead):
+        return None
+    indent = ""
+    lines: list[tuple[int, int]] = []
+    for found in _live(_indented_lines(text), *dead):
+        at, begin = found
+        if not indent and begin > at:
+            indent = text[at:begin]  # the first line of the block
+        if indent and text.startswith(indent, at):
+            if begin - at == len(indent):
+                lines.append(found)
+        elif indent:
+            return None  # not the block's indentation (a line at column 0 after it)
+    return _joined(text, lines) if indent else None
+
+
+def _only_continued(text: str, starts: list[int], ends: list[int]) -> bool:
+    """Whether a line is only a continuation (a backslash at its start): unsure."""
     if _FIRST_CONTINUED.match(text):
-        return None  # a line that is only a continuation
+        return True
     for match in _CONTINUED_LINE.finditer(text):
         index = bisect.bisect_right(starts, match.start() + 1) - 1
         if not (index >= 0 and starts[index] < match.start() + 1 < ends[index]):
-            return None
-    found: list[Start] = []
-    line, counted = 1, 0
-    decorating = False
+            return True
+    return False
+
+
+def _live(
+    lines: Iterable[tuple[int, int]], starts: list[int], ends: list[int]
+) -> Iterator[tuple[int, int]]:
+    """The ``lines`` (sorted) no dead span hides (see :func:`_dead_spans`)."""
     span, spans = 0, len(starts)
-    for at, begin in _line_starts(text):
+    for found in lines:
+        at = found[0]
         while span < spans and ends[span] <= at:
             span += 1
-        if span < spans and starts[span] < at:
-            continue  # inside a string or brackets, or continued by a backslash
-        line += text.count("\n", counted, at)
-        counted = at
+        if not (span < spans and starts[span] < at):
+            yield found
+
+
+def _joined(text: str, lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """The lines that start a statement: a clause (``else:``) joins the statement before
+    it, a decorator the definition it decorates (None: a decorator decorates nothing)."""
+    found: list[tuple[int, int]] = []
+    decorating = False
+    for at, begin in lines:
         if _CLAUSE.match(text, begin) or decorating:
             decorating = decorating and not DEFINITION.match(text, begin)
-            continue  # ``else:`` of the statement before; the definition a decorator decorates
+            continue
         decorating = text.startswith("@", begin) and not DEFINITION.match(text, begin)
-        found.append((line, begin, begin - at))  # a form feed, a space, a tab: one byte each
+        found.append((at, begin))
     return None if decorating else found
+
+
+def _indented_lines(text: str) -> Iterator[tuple[int, int]]:
+    """Where each line after the first that holds code starts, and where its code does."""
+    for match in _INDENTED.finditer(text):
+        yield match.start() + 1, match.end()
 
 
 def _line_starts(text: str) -> Iterator[tuple[int, int]]:

@@ -37,6 +37,7 @@ __all__ = [
     "imported_at_top",
     "leading_future_flags",
     "names_read",
+    "reads",
     "record_aliases",
 ]
 
@@ -314,6 +315,11 @@ def describe_statement(
     return _describe(node, lines, _Scope(module, package, aliases))
 
 
+def reads(node: ast.stmt, scope: _Scope) -> frozenset[Key]:
+    """What ``node`` reads while it runs, in a module of ``scope`` (as ``Statement.uses``)."""
+    return frozenset(_uses(node, scope))
+
+
 def names_read(statements: Iterable[Statement]) -> frozenset[str]:
     """Every global name the statements may read, function bodies included."""
     return frozenset(
@@ -483,8 +489,13 @@ def _attribute_keys(node: ast.Attribute, scope: _Scope) -> Iterator[Key]:
         yield (".".join(dotted[:i]), dotted[i])
 
 
+# Nodes that name or bind nothing and hold no such node: not walked (a third of a tree).
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.Constant)
+
+
 def _walk_executed(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk the nodes evaluated when ``node`` runs: function bodies are skipped."""
+    """Walk the nodes evaluated when ``node`` runs: function bodies are skipped, and the
+    leaves that name nothing (constants, operators, contexts)."""
     stack: list[ast.AST] = [node]
     while stack:
         current = stack.pop()
@@ -498,7 +509,14 @@ def _walk_executed(node: ast.AST) -> Iterator[ast.AST]:
             stack.extend(current.args.defaults)
             stack.extend(d for d in current.args.kw_defaults if d is not None)
         else:
-            stack.extend(ast.iter_child_nodes(current))
+            for field_name in current._fields:
+                value = getattr(current, field_name, None)
+                if isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                            stack.append(item)
+                elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                    stack.append(value)
 
 
 def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.expr]:
