@@ -37,6 +37,11 @@ def on(function):
     HANDLERS.append(function)
     REGISTRY[function.__name__] = function
     return function
+
+
+def tag(function):
+    function.tagged = True
+    return function
 """
 
 M0 = """
@@ -56,7 +61,7 @@ class C:
 
 M1 = """
 from . import m0
-from .bus import on
+from .bus import on, tag
 from .m0 import A, f
 
 
@@ -70,6 +75,21 @@ from .m0 import A, f
 
 D = f({d})
 E = m0.C.K + {e}
+L = list(map(f, range(3)))
+
+
+class R:
+    X = {e}
+
+    {decorator3}def r(self):
+        return {n}
+
+    {decorator4}def r(self):
+        return {n} + 1
+
+
+{tagged}def k3():
+    return 3
 """
 
 M2 = """
@@ -96,6 +116,10 @@ def _text(rng: random.Random, module: str) -> str:
     numbers["decorator"] = "@on\n" if rng.random() < 0.8 else ""
     numbers["decorator2"] = "@on\n" if rng.random() < 0.5 else ""
     numbers["second"] = rng.choice(("k1", "k2"))
+    # Stacked registered methods in a class body, a decorator that sets an attribute.
+    numbers["decorator3"] = "@on\n    " if rng.random() < 0.5 else ""
+    numbers["decorator4"] = "@on\n    " if rng.random() < 0.5 else ""
+    numbers["tagged"] = "@tag\n" if rng.random() < 0.5 else ""
     return TEMPLATES[module].format(**numbers)
 
 
@@ -117,7 +141,13 @@ def _observe(package: str) -> dict[str, object]:
         "g": m2.g(),
         # (as a multiset: a function decorated again registers after those that stayed)
         "handlers": sorted(handler.__name__ for handler in bus.HANDLERS),
-        "registry": {name: fn() for name, fn in bus.REGISTRY.items()},
+        "registry": {
+            name: fn(*[None] * fn.__code__.co_argcount) for name, fn in bus.REGISTRY.items()
+        },
+        "handled": sorted(fn(*[None] * fn.__code__.co_argcount) for fn in bus.HANDLERS),
+        "L": m1.L,
+        "r": m1.R().r(),
+        "k3": dict(vars(m1.k3)),
     }
 
 

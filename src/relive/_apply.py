@@ -24,7 +24,7 @@ from relive._derived import attributes_set, cached_functions
 from relive._diff import Action, Step
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
-from relive._importers import derived_inputs, reads_rebound, statements_to_run
+from relive._importers import derived_inputs, judge_inputs, reads_rebound, statements_to_run
 from relive._made import MISSING, DefinitionTable, statement_lines
 from relive._metaclass import BUILD_NAME, MetaclassStandIns, with_stand_in
 from relive._patch import (
@@ -358,10 +358,8 @@ class ModuleApplier:
             return False  # run again in this transaction, and no code changed since
         inputs = statement.memo("derived inputs", lambda: derived_inputs(statement))
         assert isinstance(inputs, tuple)
-        return any(
-            self.staleness.uses_stale(self.namespace, uses, called, binds=binds, only_called=only)
-            for uses, called, binds, only in inputs
-        )
+        owner = statement.name if statement.kind == "class" else None
+        return judge_inputs(self.staleness, self.namespace, inputs, owner)
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         return reads_rebound(uses, self.local_rebound, self.triggers)
@@ -731,6 +729,8 @@ class ModuleApplier:
                 if kept is not None:
                     drop_attributes(target, target.__dict__.keys() - kept, self.journal)
         decorators = [eval(code, self.namespace) for code in self.codes.decorators(step.new.node)]
+        if target is not new:
+            self.journal.attributes_may_change(target)
         result: object = target
         for decorator in reversed(decorators):
             result = decorator(result)

@@ -108,22 +108,34 @@ class ClassSteps:
         if step.old is None:
             return []
         line = step.old.lineno
-        for candidates in (found, None):
-            if candidates is None:
-                candidates = [
-                    obj
-                    for obj in applier.table.heap.named(qualname)
-                    if isinstance(obj, types.FunctionType)
-                ]
-            matching = [
-                function
-                for function in candidates
-                if id(function) not in applier._shifted
-                and applier.journal.code_of(function).co_firstlineno == line
-            ]
-            if matching:
-                return matching
-        return []
+        matching = self._at_line(found, line)
+        if matching:
+            return matching
+        matching = self._in_heap(qualname, line, collect=False)
+        if len(matching) < 2:
+            return matching
+        del matching  # several: garbage of earlier builds, perhaps; let go of it first
+        return self._in_heap(qualname, line, collect=True)
+
+    def _in_heap(self, qualname: str, line: int, *, collect: bool) -> list[types.FunctionType]:
+        """The functions of ``qualname`` alive in the heap whose code starts at ``line``
+        (not throwaways of this transaction's builds)."""
+        journal = self.applier.journal
+        functions = [
+            obj
+            for obj in self.applier.table.heap.named(qualname, collect=collect)
+            if isinstance(obj, types.FunctionType) and not journal.throwaway(obj)
+        ]
+        return self._at_line(functions, line)
+
+    def _at_line(self, functions: list[types.FunctionType], line: int) -> list[types.FunctionType]:
+        applier = self.applier
+        return [
+            function
+            for function in functions
+            if id(function) not in applier._shifted
+            and applier.journal.code_of(function).co_firstlineno == line
+        ]
 
     def _fresh(self, step: Step, live: type) -> type:
         """The class statement's throwaway class, built as a fresh import builds it (with
@@ -241,10 +253,7 @@ class ClassSteps:
             (f"{step.new.name}.{inner.new.name}", inner.new.lineno): inner for inner, _ in made
         }
         codes = {key: code for key, code in body.items() if key in wanted}
-        fresh: dict[int, list[types.FunctionType]] = {}
-        for referrer in gc.get_referrers(*codes.values()) if codes else ():
-            if type(referrer) is types.FunctionType:
-                fresh.setdefault(id(referrer.__code__), []).append(referrer)
+        fresh = _made_from(list(codes.values()))
         journal = self.applier.journal
         for inner, old in made:
             key = (f"{step.new.name}.{inner.new.name}", inner.new.lineno)
@@ -326,6 +335,21 @@ class ClassSteps:
             return True
 
         return patch_nested
+
+
+def _made_from(codes: list[types.CodeType]) -> dict[int, list[types.FunctionType]]:
+    """The functions made from each of ``codes`` (by the code's id). A statement's code is
+    kept while its text is: throwaways of an earlier build of the same text, garbage in
+    reference cycles not yet collected, are made from it too; collected first then."""
+    for attempt in range(2):
+        made: dict[int, list[types.FunctionType]] = {}
+        for referrer in gc.get_referrers(*codes) if codes else ():
+            if type(referrer) is types.FunctionType:
+                made.setdefault(id(referrer.__code__), []).append(referrer)
+        if attempt or all(len(functions) < 2 for functions in made.values()):
+            return made
+        gc.collect()
+    return made
 
 
 def _nested_codes(code: types.CodeType, name: str) -> dict[tuple[str, int], types.CodeType]:

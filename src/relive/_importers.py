@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import bisect
 import builtins
+import functools
 import marshal
 import re
 import sys
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from relive._derived import called_keys, only_called
+from relive._handed import Handed, bound_names, handed_values
 from relive._scan import class_values
 from relive._segments import IMPORT, StatementIndex, mentioning
 from relive._stale import Staleness
@@ -37,6 +39,7 @@ __all__ = [
     "computing_statements",
     "derived_inputs",
     "indexed_statements",
+    "judge_inputs",
     "mentions_at_top",
     "reads_rebound",
     "statements_to_run",
@@ -248,7 +251,10 @@ def _choose(
     return [chosen[number] for number in sorted(chosen)]
 
 
-Inputs = tuple[tuple[frozenset[Key], frozenset[Key], bool, frozenset[Key]], ...]
+Inputs = tuple[
+    tuple[frozenset[Key], frozenset[Key], bool, frozenset[Key], frozenset[Handed], frozenset[str]],
+    ...,
+]
 
 
 class Summary(NamedTuple):
@@ -313,8 +319,9 @@ def summary_at(tracked: TrackedModule, number: int) -> Summary:
 
 def derived_inputs(statement: Statement) -> Inputs:
     """What each plain statement ``statement`` computes (see :func:`computing_statements`)
-    reads, calls, whether it binds what it computes, and what it only calls: the inputs
-    of :meth:`Staleness.uses_stale`, from its text and imports, not its lines."""
+    reads, calls, whether it binds what it computes, what it only calls, what it hands to
+    calls (see _handed) and the names it binds: the inputs of
+    :meth:`Staleness.uses_stale`, from its text and imports, not its lines."""
     aliases = statement.scope.aliases
     # A lean class's values are parsed from its text without its methods (a wide module's
     # first edit asks for every class); what reads nothing is never stale.
@@ -329,10 +336,46 @@ def derived_inputs(statement: Statement) -> Inputs:
             called_keys(node, aliases),
             isinstance(node, (ast.Assign, ast.AnnAssign)),
             only_called(node, aliases),
+            handed_values(node, aliases),
+            bound_names(node),
         )
         for uses, node in members
         if uses
     )
+
+
+def judge_inputs(
+    staleness: Staleness,
+    namespace: dict[str, Any],
+    inputs: Inputs,
+    owner: str | None,
+) -> bool:
+    """Whether one of a statement's ``inputs`` (see :func:`derived_inputs`) computed its
+    value with code that changed; ``owner``: the class whose body it is, if it is one
+    (what its statements bound is in the class)."""
+    return any(
+        staleness.uses_stale(
+            namespace,
+            uses,
+            called,
+            binds=binds,
+            only_called=only,
+            handed=handed,
+            results=functools.partial(_bound_values, namespace, owner, names),
+        )
+        for uses, called, binds, only, handed, names in inputs
+    )
+
+
+def _bound_values(
+    namespace: dict[str, Any], owner: str | None, names: frozenset[str]
+) -> list[object]:
+    """What ``names`` hold in the module, or in its class ``owner``."""
+    scope: Any = namespace
+    if owner is not None:
+        cls = namespace.get(owner)
+        scope = cls.__dict__ if isinstance(cls, type) else {}
+    return [scope.get(name) for name in names]
 
 
 def may_run_again(
@@ -356,10 +399,8 @@ def may_run_again(
         return True  # a definition bound again after a statement rebound its name
     if statement.kind == "def" or not staleness.anything():
         return False
-    return any(
-        staleness.uses_stale(namespace, uses, called, binds=binds, only_called=only)
-        for uses, called, binds, only in statement.inputs
-    )
+    owner = statement.name if statement.kind == "class" else None
+    return judge_inputs(staleness, namespace, statement.inputs, owner)
 
 
 _METHOD_CALL = re.compile(r"\.\s*\w+\s*\(")

@@ -172,7 +172,12 @@ class HeapIndex:
         self.module = module
         self._index: dict[str, list[object]] | None = None
 
-    def named(self, qualname: str) -> list[object]:
+    def named(self, qualname: str, *, collect: bool = False) -> list[object]:
+        """The objects of ``qualname``; ``collect``: garbage collected first (a throwaway
+        of an earlier build, in a reference cycle, is no definition's object)."""
+        if collect:
+            self._index = None  # it holds what it found
+            gc.collect()
         if self._index is None:
             self._index = {}
             for obj in gc.get_objects():
@@ -186,6 +191,8 @@ class HeapIndex:
             code = obj.__code__
             if code.co_filename != self.filename or is_runner(obj):
                 return None
+            if obj.__globals__.get("__name__") != self.module:
+                return None  # the same file run as another module (a fresh import of it)
             return code.co_qualname
         if isinstance(obj, type) and obj.__dict__.get("__module__") == self.module:
             return obj.__qualname__

@@ -258,6 +258,14 @@ class Journal:
         gate = self._staged.get(id(function))
         return gate is not None and gate.function is function and gate.signed
 
+    def attributes_may_change(self, function: types.FunctionType) -> None:
+        """The program's code is about to set attributes on ``function`` (its decorators
+        run again on it): a rollback gives it back the ones it has now."""
+        saved = dict(function.__dict__)
+        if self.lends_signature(function):
+            del saved["__signature__"]
+        self._undo.append(functools.partial(_restore_attributes, function, saved))
+
     def delattr(self, obj: object, name: str) -> None:
         """Delete an attribute, remembering its old value."""
         if isinstance(obj, type) and self.member(obj, name) is ABSENT:
@@ -296,6 +304,11 @@ class Journal:
         registered it in lists, dicts, sets or closures; those get the live object instead.
         """
         self._redirects[id(throwaway)] = (throwaway, live)  # id 0 is the probe's
+
+    def throwaway(self, obj: object) -> bool:
+        """Whether ``obj`` was made by a build whose references go to a live object."""
+        entry = self._redirects.get(id(obj))
+        return entry is not None and entry[0] is obj
 
     def settle(self) -> None:
         """Patch the rest of the heap: closures follow, throwaway objects are redirected.
@@ -491,6 +504,13 @@ def _restore_attribute(obj: object, name: str, old: object) -> None:
                 (type.__delattr__ if is_type else object.__delattr__)(obj, name)
         return
     (type.__setattr__ if is_type else object.__setattr__)(obj, name, old)
+
+
+def _restore_attributes(function: types.FunctionType, saved: dict[str, Any]) -> None:
+    attributes = function.__dict__
+    for name in [name for name in attributes if name not in saved and name != "__signature__"]:
+        del attributes[name]
+    attributes.update(saved)
 
 
 def _restore_namespace(namespace: dict[str, Any], saved: dict[str, Any]) -> None:

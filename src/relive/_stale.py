@@ -24,6 +24,7 @@ from typing import Any
 
 from relive._derived import code_names
 from relive._gate import gated_member
+from relive._handed import MISSING, Handed, holds, member_of, resolve
 from relive._patch import Journal
 from relive._tracker import function_bodies
 
@@ -151,6 +152,8 @@ class Staleness:
         *,
         binds: bool = True,
         only_called: frozenset[Key] = frozenset(),
+        handed: frozenset[Handed] = frozenset(),
+        results: Callable[[], Iterable[object]] = tuple,
     ) -> bool:
         """Whether a top-level statement of ``namespace`` reading ``uses`` and calling
         ``calls`` (``(".", m)`` for a method ``m`` called on something) computed its value
@@ -160,8 +163,13 @@ class Staleness:
         on an instance the program holds count only then: ``for c in counters: c.tick()``
         or ``server.serve()`` act on state, which a second run would act on again.
         ``only_called``: what the statement only calls (``p = Plugin()``): a class there
-        is judged by the code its construction runs, not by its other members."""
+        is judged by the code its construction runs, not by its other members.
+        ``handed``: what it hands to calls and reaches through receivers (see _handed);
+        ``results``: what it bound (a function handed on that they hold runs its new
+        code: ``g = partial(f, 1)`` need not run again)."""
         self._refresh()
+        if binds and handed and self._handed_stale(namespace, handed, results):
+            return True
         methods = [name for module, name in calls if module == "."]
         for module, name in uses:
             if module:
@@ -180,6 +188,33 @@ class Staleness:
             key = (module, name)
             called = key in calls
             if self._value_stale(value, called, methods, binds=binds, only=key in only_called):
+                return True
+        return False
+
+    def _handed_stale(
+        self,
+        namespace: dict[str, Any],
+        handed: frozenset[Handed],
+        results: Callable[[], Iterable[object]],
+    ) -> bool:
+        """A function or method a statement handed to a call (``map(f, xs)``,
+        ``sorted(xs, key=K.rank)``), or called through a receiver (``COUNTERS[0].val()``),
+        that runs stale code; one handed on counts only if what it bound does not hold it."""
+        for path, member, mode in sorted(handed):
+            receiver = resolve(namespace, path)
+            if receiver is MISSING:
+                continue
+            owner, value = member_of(receiver, member)
+            if owner is not None:
+                if not self._member_stale(owner, member, set()):
+                    continue
+                value = _lookup(owner, member)
+            elif value is MISSING or not self._stale(value, set()):
+                continue
+            if mode == "call":
+                return True
+            targets = {id(value), *(id(function) for function in self._functions(value))}
+            if not holds(results(), targets, lambdas=mode == "lambda"):
                 return True
         return False
 
