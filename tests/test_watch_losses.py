@@ -190,12 +190,19 @@ while True:
 """
 
 
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """`relive run` runs in a directory of its own: saves made from outside it come from
+    its parent (tmp_path)."""
+    return tmp_path / "project"
+
+
 def test_every_restart_on_save_made_right_after_a_start_restarts(
-    tmp_path: Path, start: Start
+    run_dir: Path, start: Start
 ) -> None:
     """`relive run --restart-on '*.toml'`: each save, made as soon as the program has
     started, restarts it."""
-    write_source(tmp_path / "app.py", APP)
+    write_source(run_dir / "app.py", APP)
     relive = start("--restart-on", "*.toml", "app.py")
     relive.wait_for_start(1)
     saves: list[Save] = [
@@ -205,5 +212,5 @@ def test_every_restart_on_save_made_right_after_a_start_restarts(
         write_in_place,
     ]
     for count, save in enumerate(saves, start=2):
-        save(tmp_path, "settings.toml" if count % 2 else f"extra{count}.toml", f"n = {count}\n")
+        save(run_dir, "settings.toml" if count % 2 else f"extra{count}.toml", f"n = {count}\n")
         relive.wait_for_start(count)
