@@ -11,6 +11,9 @@ the last: how many modules relive parsed whole (the edited root, and importers i
 not follow on their statement index: a definition to rebuild, or an index it could not
 trust) and how many indexes it could not trust.
 
+The import and the constant edits are timed twice: wall time, and the process's CPU time
+(``time.process_time``), which a machine shared with other jobs disturbs much less.
+
 Readers: ``top`` is engine_bench's project (every module reads ``ROOT_CONSTANT`` at the
 top level); ``bodies`` reads the root only inside function bodies (``import m0`` and
 ``m0.ROOT_CONSTANT``): no importer's top-level code needs to run again.
@@ -75,21 +78,23 @@ def measure(project_dir: Path, size: int, readers: str, edits: int) -> dict[str,
     from relive._engine import get_engine
 
     get_engine()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     eb.import_project(project_dir, size)
     imported = time.perf_counter() - start
+    imported_cpu = time.process_time() - cpu
     before = snapshot()
     editor = eb.Editor.__new__(eb.Editor)  # the bodies project does not start as generated
     editor.project_dir, editor.size, editor.version = project_dir, size, 0
     editor.root_constant, editor.root_marker = 1, 0
     editor.next_mtime_ns = time.time_ns() + eb.SECOND_NS
     root, leaf = (sys.modules[eb.module_name(i)] for i in (0, size - 1))
-    constant_edits = []
+    constant_edits, constant_cpu = [], []
     for _ in range(edits):
         constant = editor.edit_root_constant()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         relive.reload(root)
         constant_edits.append(time.perf_counter() - start)
+        constant_cpu.append(time.process_time() - cpu)
         followed = leaf.uses_root_constant() == constant
         if readers == "top":
             followed = followed and constant * size == leaf.DERIVED
@@ -112,6 +117,7 @@ def measure(project_dir: Path, size: int, readers: str, edits: int) -> dict[str,
         "import": imported,
         "first": constant_edits[0],
         "later": statistics.median(constant_edits[1:]),
+        "cpu": (imported_cpu, constant_cpu[0], statistics.median(constant_cpu[1:])),
         "objects": (before[0], after[0]),
         "gc": (before[1], after[1]),
         "rss": (before[2], after[2]),
@@ -137,6 +143,7 @@ def run_one(size: int, readers: str, edits: int, workdir: Path) -> dict[str, Any
 
 def row(size: int, readers: str, r: dict[str, Any]) -> str:
     (o0, o1), (g0, g1), (m0, m1) = r["objects"], r["gc"], r["rss"]
+    cpu = r["cpu"]
     cells = [
         f"{size}",
         readers,
@@ -148,6 +155,8 @@ def row(size: int, readers: str, r: dict[str, Any]) -> str:
         f"{m0 / 2**20:.0f} → {m1 / 2**20:.0f} MB (+{(m1 - m0) / 2**20:.1f})",
         f"{r['whole']} / {r['untrusted']}",
         f"{r['leaf'] * 1e3:.2f} / {r['compile'] * 1e3:.2f} ms",
+        f"{cpu[0]:.2f} s / {cpu[1]:.2f} s ({cpu[1] / cpu[0]:.2f}x) / "
+        f"{cpu[2] * 1e3:.0f} ms ({cpu[2] / cpu[0]:.3f}x)",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -168,9 +177,10 @@ def main() -> int:
     print(
         "| modules | readers | import | first constant edit (÷ import) | later (÷ import) "
         "| tracked objects before → after | full GC before → after | RSS before → after "
-        "| parsed whole / index untrusted | leaf edit / compile |"
+        "| parsed whole / index untrusted | leaf edit / compile "
+        "| CPU time: import / first (÷ import) / later (÷ import) |"
     )
-    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     with tempfile.TemporaryDirectory() as workdir:
         for size in sizes:
             for readers in args.readers:
