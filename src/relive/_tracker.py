@@ -66,6 +66,8 @@ Buried = dict[tuple[str, str], list[object]]  # (kind, name) -> removed definiti
 SCAN_ABOVE = 100_000  # characters: a source this large is scanned for its statements
 _REACHES_KEPT = 100_000  # Tracker.may_reach answers remembered (then all forgotten)
 _GRAVEYARD_SIZE = 64  # removed definitions kept per module (the oldest leave first)
+# The code object last read for a module, with the source it belongs to (one at a time).
+_LAST_CODE: dict[str, tuple[str, types.CodeType]] = {}
 
 
 @dataclass
@@ -267,9 +269,20 @@ class TrackedModule:
         self.summaries, self.top_level_ends, self.calling = {}, {}, None
 
     def _code(self) -> types.CodeType | None:
-        if self.source is None:
+        """The module's code object (its ``.pyc``, or ``source`` compiled). The last one
+        read is held until another is read: an importer's names and its index are read
+        from it one after the other, and a module's code is read for little else."""
+        source = self.source
+        if source is None:
             return None
-        return load_code(self.source, self.filename, self.path, self.stat)
+        held = _LAST_CODE.get(self.name)
+        if held is not None and held[0] is source:
+            return held[1]
+        code = load_code(source, self.filename, self.path, self.stat)
+        _LAST_CODE.clear()
+        if code is not None:
+            _LAST_CODE[self.name] = (source, code)
+        return code
 
     def _build_index(self, code: types.CodeType | None) -> None:
         source = self.source
