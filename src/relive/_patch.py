@@ -167,22 +167,35 @@ class Journal:
         program's code is about to run again in this transaction, and may read it."""
         if not self._classes.deferred:
             return
-        for obj, name, value in self._classes.deferred.take():
-            if value is ABSENT:
-                self._delete_now(obj, name)
-            else:
-                self._set_now(obj, name, value)
+        with one_step():  # no other thread sees a class with half of it
+            for obj, name, value in self._classes.deferred.take():
+                if value is ABSENT:
+                    self._delete_now(obj, name)
+                else:
+                    self._set_now(obj, name, value)
 
     def _close_gates(self, *, committed: bool) -> None:
-        """The commit point (or its undoing): every staged function and class member at
-        once (the deferred data just before), as one step for the other threads."""
+        """The commit point (or its undoing, with every other change undone): every staged
+        function and class member at once (the deferred data just before), as one step
+        for the other threads."""
         with one_step():
             if committed:
                 self.flush()
             else:
                 self._classes.deferred.take()  # never written: nothing to undo
             self._flip(committed=committed)
+            if not committed:
+                self._undo_all()
         self._wait_for_calls()
+
+    def _undo_all(self) -> None:
+        """Every change undone, newest first, then the remembered namespaces restored."""
+        self._removals.clear()
+        self._at_commit.clear()
+        while self._undo:
+            self._undo.pop()()
+        for namespace, saved in self._namespaces.values():
+            _restore_namespace(namespace, saved)
 
     def _flip(self, *, committed: bool) -> None:
         gates = list(self._staged.values())
@@ -384,14 +397,9 @@ class Journal:
         self._undo.append(action)
 
     def rollback(self) -> None:
-        """Undo every change, newest first, then restore the remembered namespaces."""
+        """Undo every change, newest first, then restore the remembered namespaces (one
+        step for the other threads, with the gates' undoing)."""
         self._close_gates(committed=False)
-        self._removals.clear()
-        self._at_commit.clear()
-        while self._undo:
-            self._undo.pop()()
-        for namespace, saved in self._namespaces.values():
-            _restore_namespace(namespace, saved)
         self._namespaces.clear()
         self._nested.clear()
         self._redirects.clear()
