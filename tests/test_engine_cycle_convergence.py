@@ -148,3 +148,27 @@ def test_a_statement_run_again_in_an_importer_makes_the_code_a_fresh_import_comp
     fresh = fresh_import(mod)
     assert mod.MAKERS[0].__code__.co_code == fresh.MAKERS[0].__code__.co_code
     assert mod.MAKERS[0].__code__.co_names == fresh.MAKERS[0].__code__.co_names
+
+
+HELD = (
+    "def concat(values):\n    return ''.join(values)\n\n\n"
+    "class Env:\n    concat = staticmethod(concat)\n"
+)
+
+
+def test_a_class_body_run_again_holding_a_patched_function_itself(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """jinja2's NativeEnvironment: ``concat = staticmethod(native_concat)`` in a class
+    body run again while ``native_concat`` is patched. The function read then gave its
+    gate (what stands for its code until the commit) as its code, which became its code:
+    every call called itself (RecursionError)."""
+    mod = package.module("held_concat", HELD)
+    concat = mod.concat
+    v2 = HELD.replace("''.join", "'-'.join") + "    pass\n"
+    package.write("held_concat.py", v2)
+    relive.refresh()
+    assert mod.concat is concat and mod.Env.__dict__["concat"].__func__ is concat
+    assert concat(["a", "b"]) == "a-b" and mod.Env.concat(["a", "b"]) == "a-b"
+    fresh = fresh_import(mod)
+    assert concat.__code__.co_code == fresh.concat.__code__.co_code

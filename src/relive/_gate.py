@@ -28,6 +28,7 @@ __all__ = [
     "gate_code",
     "gated_member",
     "is_runner",
+    "ungated",
     "wait_for_calls",
 ]
 
@@ -295,6 +296,20 @@ def _own_dict(obj: object) -> dict[str, Any] | None:
     except AttributeError:
         return None
     return own if isinstance(own, dict) else None
+
+
+def ungated(code: types.CodeType) -> types.CodeType:
+    """The code a gate's code stands for (what the reloading thread runs), or ``code``: a
+    function read while it is gated (a class body run again holds ``staticmethod(f)`` of
+    a patched ``f``) gives its gate as its code, which must never become code of its own
+    (it would call itself)."""
+    if _GATE_NAME not in code.co_varnames:
+        return code
+    for const in code.co_consts:
+        if type(const) is Gate:
+            found: types.CodeType = const.new.get("__code__", const.old)
+            return found
+    return code
 
 
 def is_runner(obj: object) -> bool:

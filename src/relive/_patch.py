@@ -26,6 +26,7 @@ from relive._gate import (
     MemberGate,
     gate_code,
     is_runner,
+    ungated,
     wait_for_calls,
 )
 from relive._heap import PROBE_CODE, internal_references, probe_class, redirect_in
@@ -130,6 +131,8 @@ class Journal:
         gate = self._staged.get(id(function))
         if gate is None:
             gate = self._staged[id(function)] = Gate(function, function.__code__, self._point)
+        if name == "__code__" and isinstance(value, types.CodeType):
+            value = ungated(value)  # never a gate's code (see ungated)
         gate.new[name] = value
         _open(gate)
 
@@ -599,6 +602,7 @@ def _cell_value(cell: types.CellType) -> object:
 
 def swap_code(function: types.FunctionType, code: types.CodeType, journal: Journal) -> bool:
     """Give ``function`` new code; False when the closures do not line up."""
+    code = ungated(code)
     current = journal.code_of(function)
     if current.co_freevars != code.co_freevars:
         return False
@@ -620,8 +624,10 @@ def patch_function(
     Functions made at run time from code nested in ``old`` (closures created before the
     edit) get the new nested code as well, when the journal patches closures.
     """
+    if new is old:  # a class body run again holds the function itself (``staticmethod(f)``)
+        return True
     previous = journal.code_of(old)
-    if not swap_code(old, new.__code__, journal):
+    if not swap_code(old, journal.code_of(new), journal):
         return False
     for name in ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__"):
         value = getattr(new, name)
@@ -632,7 +638,7 @@ def patch_function(
     for name, value in new.__dict__.items():
         if old.__dict__.get(name, _MISSING) is not value:
             journal.setattr(old, name, value)
-    journal.follow_nested(previous, new.__code__)
+    journal.follow_nested(previous, journal.code_of(new))
     return True
 
 
