@@ -172,3 +172,40 @@ def test_a_class_body_run_again_holding_a_patched_function_itself(
     assert concat(["a", "b"]) == "a-b" and mod.Env.concat(["a", "b"]) == "a-b"
     fresh = fresh_import(mod)
     assert concat.__code__.co_code == fresh.concat.__code__.co_code
+
+
+SIBLINGS = '''class Base:
+    pass
+
+
+class Outer(Base):
+    class A(Base):
+        X = 1
+
+    class B(Base):
+        Y = 2
+
+    class AB(A, B):
+        """Both."""
+
+    Alias = A
+'''
+
+
+def test_a_nested_class_whose_bases_are_its_siblings_when_the_body_runs_again(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """pyparsing.unicode's ``class CJK(Chinese, Japanese, Hangul)`` nested beside them: the
+    body run again makes new siblings, which stand for the live ones (patched in place);
+    taken for other bases, a method added to the outer class needed a restart."""
+    mod = package.module("nested_siblings", SIBLINGS)
+    a, ab, instance = mod.Outer.A, mod.Outer.AB, mod.Outer.AB()
+    package.write("nested_siblings.py", SIBLINGS + "\n    def extra(self):\n        return 1\n")
+    relive.refresh()
+    assert mod.Outer.extra(mod.Outer()) == 1
+    assert mod.Outer.A is a and mod.Outer.AB is ab and mod.Outer.Alias is a
+    assert ab.__bases__ == (a, mod.Outer.B) and isinstance(instance, a)
+    package.write("nested_siblings.py", SIBLINGS.replace("AB(A, B)", "AB(B, A)"))
+    with pytest.raises(relive.RestartRequired, match=r"bases of class Outer\.AB changed"):
+        relive.refresh()
+    assert ab.__bases__ == (a, mod.Outer.B) and mod.Outer.extra(mod.Outer()) == 1

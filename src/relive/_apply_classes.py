@@ -312,6 +312,21 @@ class ClassSteps:
             lines={s.new.lineno: s.old.lineno for s in steps if s.old is not None},
         )
 
+    def counterpart(self, cls: type) -> type:
+        """The live class that ``cls``, made by a class body run again, is merged into: a
+        class nested in the same body (``class CJK(Chinese, Japanese)`` beside them) is
+        patched in place, so its bases are the live classes; any other class is itself."""
+        qualname = type.__getattribute__(cls, "__qualname__")
+        parts = qualname.split(".")
+        if cls.__dict__.get("__module__") != self.applier.module.__name__ or len(parts) < 2:
+            return cls
+        current: object = self.applier.namespace.get(parts[0])
+        for part in parts[1:]:
+            if not isinstance(current, type):
+                return cls
+            current = current.__dict__.get(part)
+        return current if self.own_class(current, qualname) else cls
+
     def nested(self, plan: ClassPlan, node: ast.ClassDef) -> Callable[[str, type, type], bool]:
         steps = {step.new.name: step for step in plan.body.steps if step.new.kind == "class"}
 
@@ -325,7 +340,9 @@ class ClassSteps:
             if inner_node is None:
                 return False
             applier = self.applier
-            check_compatible(old, new, applier.tracked, inner_node.lineno, applier.lines)
+            check_compatible(
+                old, new, applier.tracked, inner_node.lineno, applier.lines, self.counterpart
+            )
             inner_plan = (inner.cls if inner is not None else None) or ClassPlan(
                 BodyPlan((), frozenset()), True
             )
@@ -416,8 +433,13 @@ def replace_nested(name: str, old: type, new: type) -> bool:
 
 
 def check_compatible(
-    live: type, fresh: type, tracked: TrackedModule, lineno: int, lines: list[str]
+    live: type,
+    fresh: type,
+    tracked: TrackedModule,
+    lineno: int,
+    lines: list[str],
+    counterpart: Callable[[type], type] | None = None,
 ) -> None:
-    reason = incompatibility(live, fresh)
+    reason = incompatibility(live, fresh, counterpart)
     if reason is not None:
         raise restart_required(reason, tracked, lineno, lines)

@@ -37,11 +37,19 @@ _ENUM_OWN = frozenset({"_sort_order_", "__objclass__"})
 _CLASS_STATE = frozenset({"_abc_impl"})
 
 
-def incompatibility(live: type, fresh: type) -> str | None:
-    """Why ``fresh`` cannot be merged into ``live`` (a restart is needed), or None."""
+def incompatibility(
+    live: type, fresh: type, counterpart: Callable[[type], type] | None = None
+) -> str | None:
+    """Why ``fresh`` cannot be merged into ``live`` (a restart is needed), or None.
+
+    ``counterpart``: the live class a base of ``fresh`` stands for (a class made by the
+    same class body run again, merged into the live one)."""
     if type(live) is not type(fresh):
         return f"the metaclass of {live.__qualname__} changed"
-    if live.__bases__ != fresh.__bases__:
+    bases = fresh.__bases__
+    if counterpart is not None:
+        bases = tuple(counterpart(base) for base in bases)
+    if live.__bases__ != bases:
         return f"the bases of class {live.__qualname__} changed"
     if live.__dict__.get("__slots__") != fresh.__dict__.get("__slots__"):
         return f"__slots__ of {live.__qualname__} changed"
