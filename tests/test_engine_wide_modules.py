@@ -69,6 +69,16 @@ class Box:
         return self.size ** 2
 
 
+class Measured:
+    size = f2(1)
+
+    def area(self):
+        return self.size ** 2
+
+
+SIZES = {"measured": Measured.size, "twice": f2(2), "plain": 7}
+
+
 def f3(x):
     """Three."""
     return f2(x) - 1; LAST_SEEN = 1

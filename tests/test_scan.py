@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ import relive
 from relive import _statements as statements_module
 from relive._importers import derived_inputs
 from relive._reparse import source_lines
-from relive._scan import scan_statements
+from relive._scan import reads_nothing_of, scan_statements
 from relive._segments import block_statements
 from relive._statements import Scope, analyze_body, reads
 
@@ -207,3 +208,38 @@ def test_what_statements_bind_and_read_skips_no_name(
     walked = [(set(statements_module._binds(n)), reads(n, scope)) for n in nodes]
     monkeypatch.setattr(statements_module, "_walk_executed", _full_walk)
     assert walked == [(set(statements_module._binds(n)), reads(n, scope)) for n in nodes]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[path.name for path in SOURCES])
+def test_a_statement_whose_text_names_nothing_here_reads_nothing_here(path: Path) -> None:
+    """``reads_nothing_of`` (the first filter of a wide module's first edit) is sure only
+    of statements whose derived inputs read no name of the module nor of another one."""
+    name = f"relive.{path.stem}" if path.parent.name == "relive" else path.stem
+    module = importlib.import_module("relive" if name == "relive.__init__" else name)
+    namespace = vars(module)
+    scanned = scan_statements(path.read_text(encoding="utf-8"), module=module.__name__)
+    assert scanned is not None
+    for statement in scanned:
+        if statement.kind != "def" and reads_nothing_of(statement, namespace):
+            for uses, *_ in derived_inputs(statement):
+                assert all(not source and name not in namespace for source, name in uses)
+
+
+def test_only_a_text_naming_nothing_here_is_taken_to_read_nothing() -> None:
+    text = (
+        "import m as alias\nfrom m import helper\n"
+        "LIMIT = {'low': 1, 'high': helper}\nTABLE = {'low': 1}\nX = 1\nX = X + 1\n"
+        "class Box:\n    size = 9\n\n    def area(self):\n        return self.size\n"
+        "class Uses:\n    size = helper()\nclass Imports:\n    from m import other\n"
+        "Y = alias.value\nclass Caf\u00e9:\n    pass\n"
+    )
+    scanned = scan_statements(text, module="t")
+    assert scanned is not None
+    namespace = {"alias": object(), "helper": len, "LIMIT": 1, "TABLE": 1, "X": 1}
+    namespace.update(Box=object, Uses=object, Imports=object, Y=1)
+    sure = [
+        statement.text.split()[0 if statement.kind == "stmt" else 1]
+        for statement in scanned
+        if reads_nothing_of(statement, namespace)
+    ]
+    assert sure == ["TABLE", "X", "Box:"]  # not X = X + 1, nor a name that is not ASCII

@@ -40,6 +40,7 @@ from relive._prepare import CodeCache, Prepared, source_line
 from relive._registries import purge_definitions
 from relive._reparse import source_lines
 from relive._running import RunningStatement, held_from, restart_for
+from relive._scan import reads_nothing_of
 from relive._segments import Untrusted
 from relive._stale import Staleness
 from relive._statements import Statement, imported_at_top, leading_future_flags
@@ -116,6 +117,7 @@ class ModuleApplier:
         self.staleness = staleness
         staleness.share(tracked.name, self.local_rebound)
         self.stand_ins = MetaclassStandIns()  # metaclasses changed after their body
+        self._dotted_names: bool | None = None  # see _reads_nothing
         self._stand_ins_needed: bool | None = None
         self.table = DefinitionTable(
             tracked.definitions,
@@ -356,10 +358,17 @@ class ModuleApplier:
         key = (self.tracked.name, statement.lineno)
         if self.staleness.ran_since_change(key):
             return False  # run again in this transaction, and no code changed since
+        if not statement.known("derived inputs") and self._reads_nothing(statement):
+            return False  # its text names nothing here: no tree parsed nor walked
         inputs = statement.memo("derived inputs", lambda: derived_inputs(statement))
         assert isinstance(inputs, tuple)
         owner = statement.name if statement.kind == "class" else None
         return judge_inputs(self.staleness, self.namespace, inputs, owner)
+
+    def _reads_nothing(self, statement: Statement) -> bool:
+        if self._dotted_names is None:  # a use of ``Cls.member`` is looked up by that key
+            self._dotted_names = any("." in name for name in self.namespace)
+        return not self._dotted_names and reads_nothing_of(statement, self.namespace)
 
     def _reads_rebound(self, uses: frozenset[Key]) -> bool:
         return reads_rebound(uses, self.local_rebound, self.triggers)

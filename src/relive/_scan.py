@@ -16,12 +16,12 @@ import bisect
 import re
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from relive._segments import DEFINITION, block_statements, statement_starts
 from relive._statements import Lines, Scope, Statement, describe, record_aliases
 
-__all__ = ["class_values", "scan_statements"]
+__all__ = ["class_values", "reads_nothing_of", "scan_statements"]
 
 
 def scan_statements(
@@ -161,3 +161,25 @@ def class_values(statement: Statement) -> list[ast.stmt] | None:
         for node in nodes
         if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
     ]
+
+
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+
+
+def reads_nothing_of(statement: Statement, namespace: Mapping[str, object]) -> bool:
+    """Whether ``statement`` surely reads nothing a staleness check would look at: no
+    word of its text is a name of ``namespace`` or an import alias, but for a name it
+    binds that occurs once (where it is bound, never read); no import (it reads other
+    modules); ASCII (the compiler normalizes other names). A test of the text alone, for
+    a statement not analysed yet (most of a wide module's at its first edit). A module
+    whose namespace has a dotted key (``Cls.member``, as a use is named) is never sure."""
+    text = statement.text
+    if not text.isascii() or "import" in text:
+        return False
+    words = _IDENTIFIER.findall(text)
+    aliases = statement.scope.aliases
+    for word in set(words):
+        named = word in namespace or word in aliases
+        if named and (word not in statement.binds or words.count(word) != 1):
+            return False
+    return True

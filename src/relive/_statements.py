@@ -115,6 +115,10 @@ class Statement:
         node = self.node
         return isinstance(node, ast.ClassDef) and class_has_values(node)
 
+    def known(self, key: str) -> bool:
+        """Whether :meth:`memo` has ``key`` already."""
+        return key in self._memo
+
     def remember(self, key: str, value: object) -> None:
         """What :meth:`memo` would compute for ``key``, known already."""
         self._memo[key] = value
