@@ -337,9 +337,13 @@ class TrackedModule:
 class _SourceRecorder(importlib.abc.MetaPathFinder):
     """Records the source of the user's modules as they are imported.
 
-    Sits just before ``PathFinder`` in ``sys.meta_path`` and returns what it finds, so
-    the module is found exactly as it would have been; the file is read once, here, so
-    the tracker knows the imported text even if the file changes before its first reload.
+    Sits first in ``sys.meta_path``: the file is read once, here, so the tracker knows the
+    imported text even if the file changes before its first reload, whichever finder
+    loads it (pytest's assertion rewriting hook compiles a rewritten tree of the same
+    text: its code is not the file's compiled, but the text is what ran). It returns what
+    ``PathFinder`` finds when ``PathFinder`` comes right after it (the module is found
+    exactly as it would have been, looked up once), and nothing otherwise, so the
+    finders before ``PathFinder`` still decide.
     """
 
     def __init__(self, tracker: Tracker) -> None:
@@ -353,7 +357,15 @@ class _SourceRecorder(importlib.abc.MetaPathFinder):
         origin = getattr(spec, "origin", None)
         if tracker is not None and isinstance(origin, str) and origin.endswith(".py"):
             tracker.capture(os.path.realpath(origin), fullname, spec)
-        return spec
+        return spec if self._before_path_finder() else None
+
+    def _before_path_finder(self) -> bool:
+        finders = sys.meta_path
+        for index, finder in enumerate(finders):
+            if finder is self:
+                following = finders[index + 1] if index + 1 < len(finders) else None
+                return following is importlib.machinery.PathFinder
+        return False
 
 
 class Tracker:
@@ -383,12 +395,7 @@ class Tracker:
         if self._recorder is not None and self._recorder in sys.meta_path:
             return
         self._recorder = _SourceRecorder(self)
-        finders = sys.meta_path
-        index = next(
-            (i for i, f in enumerate(finders) if f is importlib.machinery.PathFinder),
-            len(finders),
-        )
-        finders.insert(index, self._recorder)
+        sys.meta_path.insert(0, self._recorder)
 
     def stop_recording(self) -> None:
         """Remove the import recorder."""
