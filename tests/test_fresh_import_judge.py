@@ -11,7 +11,7 @@ class shadowed by a later rebinding (``Shadowed = wrapped(Shadowed)``) and subcl
 elsewhere, a ``@hold``-registered function renamed or undecorated, values derived from
 another module's code (``D = f0(10)``, ``T = {k: f1(k) ...}``, through a helper of the
 importer's own, ``len(Color)``, ``fields(Point)``, an ``lru_cache``, one reading another
-module's constant, a method called on a fresh instance, a class body), a
+module's constant, a method called on a fresh instance, a class body, ``map(f1, ...)``), a
 removed-then-restored class, and a module ``__doc__``. Random saves of one to three files
 are applied with ``relive.refresh()``; some are broken (a syntax error or a statement that
 raises in one of the files of the batch). After each save the live package, and the
@@ -168,6 +168,9 @@ def source_m2(model: Model) -> str:
             "import functools\n\nfrom . import m0\n"
             "from .m0 import Base, Color, Point, Shadowed, fmt\nfrom .m1 import Sub, f1\n",
             "T = {k: f1(k) for k in range(3)}\n",
+            # derived through a function handed to other code
+            "MAPPED = list(map(f1, range(3)))\n"
+            "REDUCED = functools.reduce(lambda a, b: a + f1(b), range(3), 0)\n",
             f"@functools.lru_cache\ndef cached():\n    return m0.K0 * 10 + {model.cached_add}\n",
             f"class Shady(Shadowed):\n    pass\n\n\n{kinds}",
             f"def f2(x):\n    return f1(x) + {model.f2_add}\n",
@@ -319,7 +322,7 @@ def observe(pkg: dict[str, ModuleType]) -> dict[str, object]:
         "m2": (m2.f2(2), m2.fast(), m2.Leaf().who(), m2.fmt is m0.fmt, m2.Sub is m1.Sub),
         "derived m1": (m1.HELPED, m1.N_COLOURS, m1.N_FIELDS, m1.cached(), m2.WHO, m2.Holder.SIZE),
         "plugin": [n for n in ("p1", "p2") if callable(getattr(m1, n, None))],
-        "derived": (m1.D, m2.T, m2.cached()),
+        "derived": (m1.D, m2.T, m2.cached(), m2.MAPPED, m2.REDUCED),
         "subclasses": [c.__name__ for c in m0.Base.registry],
         "shadowed": (
             m0.Shadowed.__dict__.get("wrapped"),
