@@ -680,7 +680,7 @@ class Tracker:
         """
         for _attempt in range(_READ_ATTEMPTS):
             stat = stat_key(tracked.path)
-            if stat == tracked.stat and not tracked.missing and not written_recently(stat[0]):
+            if _unchanged(tracked, stat):
                 return None
             if tracked.unreadable is not None and tracked.unreadable.stat == stat:
                 return None  # told already
@@ -737,6 +737,19 @@ def not_loaded_yet(module: object) -> bool:
     reading any attribute of it would load it, so relive does not look at it yet."""
     lazy = getattr(importlib.util, "_LazyModule", None)
     return lazy is not None and type(module) is lazy
+
+
+def _unchanged(tracked: TrackedModule, stat: StatKey) -> bool:
+    """Whether the file's status tells that it still holds the text relive knows.
+
+    Not when the text is unknown (the file changed between the import and relive's first
+    look, so the same status is no sign of the same text, however long ago it was
+    written: such a file is compared every time), nor for a file written so recently that
+    another write could share its status.
+    """
+    if tracked.source is None or tracked.missing or stat != tracked.stat:
+        return False
+    return not written_recently(stat[0])
 
 
 def _same_status(path: str, stat: StatKey) -> bool:
