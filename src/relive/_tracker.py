@@ -270,8 +270,8 @@ class TrackedModule:
 
     def _code(self) -> types.CodeType | None:
         """The module's code object (its ``.pyc``, or ``source`` compiled). The last one
-        read is held until another is read: an importer's names and its index are read
-        from it one after the other, and a module's code is read for little else."""
+        read is held until another is read or the edit is over (:meth:`Tracker.drop_code`):
+        an importer's names and its index are read from it one after the other."""
         source = self.source
         if source is None:
             return None
@@ -628,6 +628,11 @@ class Tracker:
             self._reaches.clear()  # forgotten modules' entries go too
         self._reaches[key] = (source, found)
         return found
+
+    def drop_code(self) -> None:
+        """Let go of the code object last read for a module (an edit is over: a large
+        module's code would stay on the heap until the next edit)."""
+        _LAST_CODE.clear()
 
     def forget(self, name: str) -> None:
         """Stop tracking a module (it left ``sys.modules``)."""

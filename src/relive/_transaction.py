@@ -218,6 +218,7 @@ class Transaction:
                 tracked.drop_cut()
         self.readers.clear()
         self.editing = {}
+        self.tracker.drop_code()
 
     def _apply(self) -> list[ModuleReport]:
         prepared, journal, hooks = self.prepared, self.journal, self.hooks
