@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from relive._derived import called_keys, only_called
 from relive._handed import Handed, bound_names, handed_values
 from relive._scan import class_values
-from relive._segments import IMPORT, StatementIndex, mentioning
+from relive._segments import DEFINITION, IMPORT, StatementIndex, block_statements, mentioning
 from relive._stale import Staleness
 from relive._statements import Key, Statement, class_body, class_has_values, reads
 from relive._tracker import TrackedModule
@@ -439,53 +439,33 @@ def _calling(tracked: TrackedModule, index: StatementIndex, namespace: dict[str,
 
 
 _DEF_START = re.compile(r"(?:async[ \t]+)?def\b")
-_CLASS_LINE = re.compile(r"class[ \t]+\w+[ \t]*(?:\([^()\n]*\))?[ \t]*:[ \t]*(?:#.*)?")
-_MEMBER_START = re.compile(
-    r"(?:@|def[ \t]|async[ \t]+def[ \t]|class[ \t]|(?:pass|\.\.\.)[ \t]*(?:#.*)?$)"
+# What a class body may hold and still compute nothing: ``pass``, ``...``, a plain string
+# (trailing comments and blank lines after it).
+_NOTHING = re.compile(
+    r"""(?:pass|\.\.\.|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""
+    r"""|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*''')"""
+    r"[ \t]*(?:#[^\n]*)?(?:\n[ \t]*(?:#[^\n]*)?)*",
+    re.DOTALL,
 )
-_STRING_LINE = re.compile(
-    r"""(?:"[^"\\\n]*"|'[^'\\\n]*'|\"\"\"(?:(?!\"\"\").)*\"\"\"|'''(?:(?!''').)*''')"""
-    r"[ \t]*(?:#.*)?"
-)
-_OPENING = re.compile(r"""(\"\"\"|''')(?:(?!\1).)*""")  # a triple-quoted string left open
 
 
 def methods_only(text: str) -> bool:
     """Whether the class statement ``text`` surely computes nothing but its methods (the
-    lines at its body's indentation are ``def``, decorators, nested classes, ``pass``,
-    ``...`` or a plain string): read without a parse, as ``class_has_values`` would judge
-    its tree. False when not sure (a header over lines, a string with a prefix...)."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    head = 0
-    while head < len(lines) and lines[head].startswith("@"):
-        head += 1
-    if head >= len(lines) or not _CLASS_LINE.fullmatch(lines[head]):
+    statements of its body, as the segmenter finds them, are definitions, decorated
+    ones, nested classes, ``pass``, ``...`` or a plain string): read without a parse, as
+    ``class_has_values`` would judge its tree. False when not sure."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    found = block_statements(text)
+    if not found:
         return False
-    indent: str | None = None
-    closing: str | None = None  # the quotes of a string the body's lines are inside
-    for line in lines[head + 1 :]:
-        if closing is not None:
-            if closing in line:
-                if not line.rstrip().endswith(closing) or line.count(closing) != 1:
-                    return False
-                closing = None
-            continue
-        stripped = line.lstrip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        margin = line[: len(line) - len(stripped)]
-        indent = margin if indent is None else indent
-        if not margin or not margin.startswith(indent):
-            return False  # at column 0, or less deep than the body: not sure
-        if margin != indent or stripped.startswith((")", "]", "}")):
-            continue  # inside a member (its body, its signature over lines)
-        if _MEMBER_START.match(stripped) or _STRING_LINE.fullmatch(stripped):
-            continue
-        opening = _OPENING.fullmatch(stripped)
-        if opening is None:
+    ends = [at for at, _ in found[1:]] + [len(text)]
+    for (_, begin), end in zip(found, ends, strict=True):
+        while end > begin and text[end - 1] in " \t\n":
+            end -= 1
+        member = text.startswith("@", begin) or DEFINITION.match(text, begin) is not None
+        if not (member or _NOTHING.fullmatch(text, begin, end)):
             return False
-        closing = opening.group(1)
-    return indent is not None and closing is None
+    return True
 
 
 def _runs_code(value: object) -> bool:
