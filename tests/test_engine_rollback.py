@@ -203,3 +203,25 @@ def test_other_threads_never_run_the_code_of_an_edit_rolled_back_later(
         stop.set()
         sync.proceed.set()
         thread.join(timeout=10)
+
+
+def test_a_rejected_edit_that_changed_builtins_puts_them_back_without_emptying_them(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """attrs: an import that fails in a rejected edit had left ``__annotations__`` in the
+    builtins; the rollback emptied the builtins' dict before filling it again, and the
+    rollback's own next name lookup failed (``NameError: name 'dict' is not defined``):
+    every name of the program was gone."""
+    import builtins
+
+    mod = package.module("rb_builtins", "X = 1\n")
+    package.write(
+        "rb_builtins.py", "import builtins\nbuiltins.rb_extra = 1\nX = 2\nY = undefined_name\n"
+    )
+    with pytest.raises(relive.ReloadError, match="undefined_name"):
+        relive.refresh()
+    assert not hasattr(builtins, "rb_extra")
+    assert mod.X == 1 and len([1, 2]) == 2
+    package.write("rb_builtins.py", "X = 3\n")
+    relive.refresh()
+    assert mod.X == 3

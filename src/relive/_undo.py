@@ -9,6 +9,7 @@ rolled-back transaction puts it back exactly (the containers keep their identity
 
 from __future__ import annotations
 
+import builtins
 import gc
 import sys
 import types
@@ -188,8 +189,7 @@ def restore_container(container: Any, saved: Any) -> None:
         if len(container) != len(saved) or any(
             container.get(key, _MISSING) is not value for key, value in saved.items()
         ):
-            dict.clear(container)
-            dict.update(container, saved)
+            _restore_dict(container, saved)
     elif isinstance(container, list):
         if len(container) != len(saved) or any(
             a is not b for a, b in zip(container, saved, strict=True)
@@ -198,6 +198,25 @@ def restore_container(container: Any, saved: Any) -> None:
     elif len(container) != len(saved) or not set.issuperset(container, saved):
         set.clear(container)
         set.update(container, saved)
+
+
+def _restore_dict(container: dict[Any, Any], saved: dict[Any, Any]) -> None:
+    """Put a dict back as it was without emptying it first: it may be the builtins' (a
+    module's ``__builtins__``), which every name lookup of every thread reads, this code's
+    too. In its old order too, when that changed (a registry's key removed and added)."""
+    for key in [key for key in container if key not in saved]:
+        _DICT_DELITEM(container, key)
+    for key, value in saved.items():
+        if container.get(key, _MISSING) is not value:
+            _DICT_SETITEM(container, key, value)
+    if container is not _BUILTINS and list(container) != list(saved):
+        _DICT_CLEAR(container)
+        _DICT_UPDATE(container, saved)
+
+
+_BUILTINS = vars(builtins)
+_DICT_DELITEM, _DICT_SETITEM = dict.__delitem__, dict.__setitem__
+_DICT_CLEAR, _DICT_UPDATE = dict.clear, dict.update
 
 
 def _restore_class(cls: type, attributes: dict[str, Any]) -> None:
