@@ -209,3 +209,30 @@ def test_a_nested_class_whose_bases_are_its_siblings_when_the_body_runs_again(
     with pytest.raises(relive.RestartRequired, match=r"bases of class Outer\.AB changed"):
         relive.refresh()
     assert ab.__bases__ == (a, mod.Outer.B) and mod.Outer.extra(mod.Outer()) == 1
+
+
+MEMBER = "import cyc_many\n\n\ndef f():\n    return {}\n\n\nVAL = f\n"
+
+
+def test_a_save_of_many_files_of_a_package_cycle_is_applied(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    """dateutil with every module edited: each later module's edit changes code, and the
+    modules of the cycle visited before are told again, judge again, and find nothing to
+    run. Those visits that change nothing counted as passes of a cycle that keeps
+    changing, and the save was refused."""
+    names = [f"m{i}" for i in range(6)]
+    init = f"from . import core, {', '.join(names)}\nALIAS = core.parse\n"
+    core = "import cyc_many\n\n\ndef parse():\n    return 1\n\n\nUSE = parse\n"
+    package.write("cyc_many/__init__.py", init)
+    package.write("cyc_many/core.py", core)
+    for name in names:
+        package.write(f"cyc_many/{name}.py", MEMBER.format(0))
+    pkg = package.module("cyc_many")
+    package.write("cyc_many/__init__.py", "# edited\n" + init)
+    package.write("cyc_many/core.py", core.replace("return 1", "return 2"))
+    for number, name in enumerate(names, start=1):
+        package.write(f"cyc_many/{name}.py", MEMBER.format(number))
+    relive.refresh()
+    assert pkg.core.parse() == 2 and pkg.ALIAS is pkg.core.parse
+    assert [getattr(pkg, name).f() for name in names] == [1, 2, 3, 4, 5, 6]

@@ -36,7 +36,10 @@ from relive._undo import SideEffects
 
 __all__ = ["ModuleReport", "Report", "Transaction"]
 
-_MAX_VISITS = 4  # how often one module may be revisited by an import cycle
+_MAX_VISITS = 4  # how often an import cycle may bring a module back to change it again
+# How often it may bring it back to change nothing (a module of a large cycle is told of
+# each later module's edit; what it was told it judges again, and finds nothing to run).
+_MAX_IDLE = 16
 
 
 @dataclass(frozen=True)
@@ -235,12 +238,12 @@ class Transaction:
         queue = deque(pending)
         self._queued = set(queue)
         triggers: dict[str, set[tuple[str, str]]] = {}
-        visits: dict[str, int] = {}
+        visits: dict[str, int] = {}  # the visits that changed something, by module
+        idle: dict[str, int] = {}  # those that changed nothing
         reports: dict[str, ModuleChanges] = {}
         while queue:
             name = self._take_ready(queue, pending)
-            visits[name] = visits.get(name, 0) + 1
-            if visits[name] > _MAX_VISITS:
+            if visits.get(name, 0) >= _MAX_VISITS or idle.get(name, 0) >= _MAX_IDLE:
                 raise _cycle_error(name, visits, queue)
             tracked = self.tracker.get(name)
             if tracked is None:
@@ -253,6 +256,8 @@ class Transaction:
             item = pending.pop(name, None)
             changes = applier.run(item, self.editing.get(name))
             tracked.drop_cut()  # what it asks next (a cycle's next visit) is cut out again
+            counted = visits if changes.anything or changes.rebound else idle
+            counted[name] = counted.get(name, 0) + 1
             reports.setdefault(name, ModuleChanges(tracked, dependent=True)).merge(changes)
             self._push(name, changes, triggers, queue)
         journal.settle()
