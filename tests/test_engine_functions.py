@@ -755,3 +755,41 @@ def test_calls_during_the_transaction_keep_their_kind_protocol(
     assert mod.SEEN == [1, "sent", "caught", "done"]
     apply_edit(mod, source.format(n=2, run="list(drive(f))"))  # run again
     assert mod.SEEN == [2, "sent", "caught", "done"]
+
+
+BLOCKS = {
+    "if": "if True:\n{body}else:\n    pass\n",
+    "try": "try:\n{body}except ImportError:\n    pass\n",
+    "for": "for _i in range(1):\n{body}",
+    "with": "import contextlib\nwith contextlib.nullcontext():\n{body}",
+}
+BLOCK_BODY = """\
+    class Thing:
+        def method(self):{gap}
+            raise ValueError("method")  # method-marker
+
+    def fails():{gap}
+        def inner():
+            raise ValueError("inner")  # inner-marker
+        inner()
+"""
+
+
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+@pytest.mark.parametrize("above", ["", "import os\n\n"], ids=["in-place", "and-moved"])
+def test_lines_moved_inside_a_block_reach_what_it_made(
+    package: TemporaryPackage, engine: Engine, block: str, above: str
+) -> None:
+    # Only blank lines inside the block: its tree is the same, its functions' lines are not.
+    text = BLOCKS[block]
+    mod = package.module(
+        f"fn_lines_block_{block}_{bool(above)}", text.format(body=BLOCK_BODY.format(gap=""))
+    )
+    path = Path(mod.__file__ or "")
+    thing, fails = mod.Thing(), mod.fails
+    for gap in ["\n\n", "\n", "\n\n\n\n"]:
+        report = apply_edit(mod, above + text.format(body=BLOCK_BODY.format(gap=gap)))
+        assert report.summary() != "nothing changed"
+        assert mod.fails is fails and isinstance(thing, mod.Thing)
+        assert _traceback_line(thing.method) == _raising_line(path, "# method-marker")
+        assert _traceback_line(fails) == _raising_line(path, "# inner-marker")

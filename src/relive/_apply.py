@@ -757,7 +757,7 @@ class ModuleApplier:
     # -- line numbers ---------------------------------------------------------------------
 
     def _shift(self, step: Step) -> None:
-        if not step.line_delta or step.old is None:
+        if step.old is None or not (step.line_delta or step.relined):
             return
         if step.new.name is None:
             self._shift_made_in(step)
@@ -766,10 +766,13 @@ class ModuleApplier:
 
     def _shift_made_in(self, step: Step) -> None:
         """Move the functions a plain statement made (``def`` in an ``if`` or ``try``, a
-        lambda, a class in a block) to the statement's new lines."""
+        lambda, a class in a block) to the statement's new lines: each takes its code as
+        the new text compiles it when only line numbers tell them apart (lines moved
+        inside the statement), else is shifted with the statement."""
         assert step.old is not None
         first, last = step.old.lineno, step.old.lineno + step.old.text.count("\n")
         filename = self.tracked.filename
+        fresh = self._recompiled(step) if step.relined else {}
         for name in sorted(step.new.binds):
             value = self.namespace.get(name)
             if isinstance(value, type) and value.__module__ == self.module.__name__:
@@ -780,15 +783,33 @@ class ModuleApplier:
                 continue
             for function in functions:
                 code = self.journal.code_of(function)
-                if code.co_filename == filename and first <= code.co_firstlineno <= last:
+                if code.co_filename != filename or not first <= code.co_firstlineno <= last:
+                    continue
+                new = fresh.get((code.co_qualname, code.co_firstlineno))
+                if new is not None and _same_but_lines(code, new):
+                    self._recode(function, new)
+                elif step.line_delta:
                     self._move(function, step.line_delta)
 
+    def _recompiled(self, step: Step) -> dict[tuple[str, int], types.CodeType]:
+        """The code the new text of a relined statement makes, by the (qualified name,
+        first line) of the code its old text made at the same place."""
+        assert step.old is not None
+        old = list(_nested_codes(self.codes.statement(step.old.node)))
+        new = list(_nested_codes(self.codes.statement(step.new.node)))
+        if len(old) != len(new):
+            return {}
+        return {(a.co_qualname, a.co_firstlineno): b for a, b in zip(old, new, strict=True)}
+
     def _move(self, function: types.FunctionType, delta: int) -> None:
+        self._recode(function, shift_lines(self.journal.code_of(function), delta))
+
+    def _recode(self, function: types.FunctionType, moved: types.CodeType) -> None:
+        """Give ``function`` ``moved``: its own code at other lines."""
         if id(function) in self._shifted:
             return
         self._shifted.add(id(function))
         previous = self.journal.code_of(function)
-        moved = shift_lines(previous, delta)
         self.journal.code_replaced(previous, moved)  # held code objects follow
         self.journal.setattr(function, "__code__", moved)
         self.journal.follow_nested(previous, moved)
@@ -850,6 +871,32 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
             yield from _functions_under(member, f"{qualname}.{name}", filename)
         return
     yield from find_functions(obj, qualname, filename)
+
+
+def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """The code objects nested in ``code``, depth first, in the order the compiler made
+    them."""
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield const
+            yield from _nested_codes(const)
+
+
+def _same_but_lines(a: types.CodeType, b: types.CodeType) -> bool:
+    """Whether two code objects differ at most in their line numbers and positions."""
+    if (a.co_code, a.co_names, a.co_varnames, a.co_freevars, a.co_cellvars) != (
+        b.co_code,
+        b.co_names,
+        b.co_varnames,
+        b.co_freevars,
+        b.co_cellvars,
+    ):
+        return False
+    consts = zip(a.co_consts, b.co_consts, strict=False)
+    return len(a.co_consts) == len(b.co_consts) and all(
+        _same_but_lines(x, y) if isinstance(x, types.CodeType) else type(x) is type(y) and x == y
+        for x, y in consts
+    )
 
 
 def _namespace(module: str) -> dict[str, Any] | None:

@@ -58,6 +58,17 @@ class Step:
         """How far the statement moved (new first line minus old first line)."""
         return 0 if self.old is None else self.new.lineno - self.old.lineno
 
+    @property
+    def relined(self) -> bool:
+        """Whether the lines inside an unchanged plain statement changed (blank lines in a
+        class made in an ``if``): what it made keeps its code but not its line numbers."""
+        return (
+            self.action is Action.KEEP
+            and self.old is not None
+            and self.new.kind == "stmt"
+            and self.old.text != self.new.text
+        )
+
 
 @dataclass(frozen=True)
 class BodyPlan:
@@ -74,8 +85,9 @@ class BodyPlan:
 
     @property
     def moved(self) -> bool:
-        """Whether some unchanged statement moved to other lines."""
-        return any(step.line_delta for step in self.steps)
+        """Whether some unchanged statement moved to other lines, or its lines moved inside
+        it."""
+        return any(step.line_delta or step.relined for step in self.steps)
 
 
 @dataclass(frozen=True)
