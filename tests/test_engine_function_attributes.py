@@ -102,3 +102,44 @@ def test_a_functions_attributes_are_a_fresh_imports(
     unwrapped = getattr(live, "__wrapped__", live)
     assert unwrapped is inner  # the function kept its identity
     assert attributes(unwrapped) == attributes(getattr(fresh, "__wrapped__", fresh))
+
+
+REMOVED_SETTERS = {
+    # v1 tail (removed in v2), v2 tail, the owner held, what must be gone, what must stay
+    "function": ("f.x = 1\nf.y = 2\n", "f.y = 2\n", "f", {"x"}, {"y"}),
+    "setattr": ("setattr(f, 'x', 1)\n", "", "f", {"x"}, set()),
+    "augmented": ("f.n = 0\nf.n += 1\n", "", "f", {"n"}, set()),
+    "set twice, one left": ("f.x = 1\nf.x = 3\n", "f.x = 3\n", "f", set(), {"x"}),
+    "class": ("C.extra = 2\nsetattr(C, 'other', 3)\n", "", "C", {"extra", "other"}, set()),
+    "class, other stays": ("C.a = 1\nC.b = 2\n", "C.b = 2\n", "C", {"a"}, {"b"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REMOVED_SETTERS))
+def test_what_a_removed_statement_set_on_a_definition_goes(
+    package: TemporaryPackage, engine: Engine, case: str
+) -> None:
+    before, after, owner, gone, stays = REMOVED_SETTERS[case]
+    base = "def f():\n    return 1\n\n\nclass C:\n    def m(self):\n        return 1\n\n\n"
+    name = f"removed_setter_{sorted(REMOVED_SETTERS).index(case)}"
+    module = package.module(name, base + before + "Y = 1\n")
+    held = getattr(module, owner)
+    apply_edit(module, base + after + "Y = 1\n")
+    fresh = getattr(fresh_import(module), owner)
+    assert getattr(module, owner) is held
+    own = {k for k in vars(held) if not k.startswith("__")} - {"m"}
+    assert own == {k for k in vars(fresh) if not k.startswith("__")} - {"m"}
+    assert not gone & own and stays <= own
+
+
+def test_a_definition_a_removed_statement_set_attributes_of_is_built_again(
+    package: TemporaryPackage, engine: Engine
+) -> None:
+    # The removed statement's value hid the decorator's (g.tagged) and the class body's (K.k):
+    # a fresh import has those, so the definition is built again (same objects).
+    base = DECORATORS + "\n\n@tag\ndef g():\n    return 1\n\n\nclass K:\n    k = 1\n\n\n"
+    module = package.module("removed_setter_rebuilt", base + "g.tagged = 5\nK.k = 2\nK.z = 3\n")
+    g, k = module.g, module.K
+    apply_edit(module, base)
+    assert (module.g.tagged, module.K.k, hasattr(module.K, "z")) == (True, 1, False)
+    assert module.g is g and module.K is k

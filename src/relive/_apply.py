@@ -21,7 +21,7 @@ from typing import Any
 from relive._apply_classes import ClassSteps, check_compatible, replace_nested
 from relive._classes import MemberRules, patch_class_members, source_members
 from relive._derived import attributes_set, cached_functions
-from relive._diff import Action, Step
+from relive._diff import Action, Step, built_again
 from relive._errors import ReloadError
 from relive._heap import wait_for_readers
 from relive._importers import derived_inputs, judge_inputs, reads_rebound, statements_to_run
@@ -152,6 +152,8 @@ class ModuleApplier:
         else:
             self.codes, self.lines = item.codes, item.lines
             steps, removed = item.plan.steps, item.plan.removed
+            if item.plan.dropped:
+                steps = _built_again(steps, item.plan.dropped)
             self.changes.dependent = False
             self.changes.edited = item.plan.changed or item.plan.moved
             # A module always has a __doc__: the docstring's, unless its code sets another.
@@ -182,6 +184,8 @@ class ModuleApplier:
         if item is not None and self.tracked.source is None:
             removed = removed | self._not_in_source(steps)
         self._remove(removed)
+        if item is not None and item.plan.dropped:
+            self._drop_attributes_set_by(item.plan.dropped)
         self.table.stage(self.journal)
         self.changes.rebound = self.local_rebound
         self._follow_changed_code()
@@ -747,12 +751,48 @@ class ModuleApplier:
         (self.changes.patched if functions else self.changes.added).append(name)
         self.changes.executed.append(step.new.lineno)
 
+    def _drop_attributes_set_by(self, dropped: Sequence[Statement]) -> None:
+        """What removed statements set on the module's functions and classes (``f.x = 1``,
+        ``C.extra = 2``) goes, unless a statement still in the source sets it too: a fresh
+        import has none of it. Left where something else may have set it too: a decorator,
+        a metaclass, a base's ``__init_subclass__``, the class body."""
+        nodes = [statement.node for statement in dropped]
+        new = {s.name: s.node for s in self._statements or () if s.kind != "stmt"}
+        for name in sorted(_attribute_owners(nodes) & new.keys()):
+            owner, node = self.namespace.get(name), new[name]
+            if getattr(node, "decorator_list", None) or not self._plain_owner(owner, name):
+                continue
+            gone, kept = attributes_set(nodes, name), self._attributes_set_elsewhere(name)
+            if gone is None or kept is None:
+                continue
+            if isinstance(node, ast.ClassDef):
+                kept |= _bound_in_body(node)
+            present = (gone - kept) & vars(owner).keys()
+            if isinstance(owner, types.FunctionType) and present:
+                drop_attributes(owner, present, self.journal)
+            for attribute in sorted(present) if isinstance(owner, type) else ():
+                self.journal.delattr(owner, attribute)
+            if present:
+                self.changes.patched.append(name)
+
+    def _plain_owner(self, owner: object, name: str) -> bool:
+        """Whether ``owner`` is this module's function, or its class made by ``type`` with
+        no base's ``__init_subclass__`` to set attributes."""
+        if isinstance(owner, types.FunctionType):
+            return owner.__module__ == self.module.__name__
+        return (
+            self.classes.own_class(owner, name)
+            and type(owner) is type
+            and all("__init_subclass__" not in vars(base) for base in owner.__mro__[1:-1])
+        )
+
     def _attributes_set_elsewhere(self, name: str) -> set[str] | None:
         """What top-level statements of the module set on function ``name``."""
-        source = self.tracked.source or ""
-        if f"{name}." not in source and "setattr" not in source:
-            return set()
-        return attributes_set((s.node for s in self.tracked.statements()), name)
+        statements = self._statements  # the new ones (None: a sparse importer, unchanged)
+        if statements is None:
+            statements = self.tracked.statements()
+        plain = [s for s in statements if s.kind == "stmt" and name in s.text]
+        return attributes_set((s.node for s in plain), name) if plain else set()
 
     # -- line numbers ---------------------------------------------------------------------
 
@@ -871,6 +911,57 @@ def _functions_under(obj: object, qualname: str, filename: str) -> Iterator[type
             yield from _functions_under(member, f"{qualname}.{name}", filename)
         return
     yield from find_functions(obj, qualname, filename)
+
+
+def _attribute_owners(nodes: Iterable[ast.AST]) -> set[str]:
+    """The names whose attributes ``nodes`` set or read (``f.x = 1``, ``setattr(f, ...)``)."""
+    owners: set[str] = set()
+    for node in (inner for statement in nodes for inner in ast.walk(statement)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            owners.add(node.value.id)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+        ):
+            owners.add(node.args[0].id)
+    return owners
+
+
+def _built_again(steps: Sequence[Step], dropped: Sequence[Statement]) -> list[Step]:
+    """The steps, where a removed statement set attributes of an unchanged class or
+    decorated function (``K.k = 2``, ``g.tagged = 5``): that one is built again, its body
+    or decorators giving them the values a fresh import has."""
+    nodes = [statement.node for statement in dropped]
+    owners = _attribute_owners(nodes)
+    built: list[Step] = []
+    for step in steps:
+        name = step.new.name
+        decorated = step.new.kind == "def" and getattr(step.new.node, "decorator_list", None)
+        if (
+            step.action is Action.KEEP
+            and name in owners
+            and (step.new.kind == "class" or decorated)
+        ):
+            attributes = attributes_set(nodes, name)
+            step = built_again(step, None if attributes is None else frozenset(attributes))
+        built.append(step)
+    return built
+
+
+def _bound_in_body(node: ast.ClassDef) -> set[str]:
+    """The names a class body may bind: every name stored anywhere in it (more than it
+    binds: what its methods store too)."""
+    bound: set[str] = set()
+    for statement in node.body:
+        for target in ast.walk(statement):
+            if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
+                bound.add(target.id)
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(statement.name)
+    return bound
 
 
 def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:

@@ -77,11 +77,15 @@ class BodyPlan:
     steps: tuple[Step, ...]
     removed: frozenset[str]  # names bound before and bound by nothing now
     restart_reasons: tuple[tuple[int, str], ...] = ()  # (new line, why) edits needing a restart
+    # Old plain statements gone from the source that set attributes (``f.x = 1``).
+    dropped: tuple[Statement, ...] = ()
 
     @property
     def changed(self) -> bool:
         """Whether anything differs from the old body, line moves aside."""
-        return bool(self.removed) or any(step.action is not Action.KEEP for step in self.steps)
+        return bool(self.removed or self.dropped) or any(
+            step.action is not Action.KEEP for step in self.steps
+        )
 
     @property
     def moved(self) -> bool:
@@ -116,7 +120,30 @@ def _plan_body(old: Sequence[Statement], new: Sequence[Statement], *, in_class: 
         restarts.extend(_restart_reasons(previous, stmt))
     bound_now = set().union(*(stmt.binds for stmt in new)) if new else set()
     bound_before = set().union(*(stmt.binds for stmt in old)) if old else set()
-    return BodyPlan(tuple(steps), frozenset(bound_before - bound_now), tuple(restarts))
+    kept = {id(step.old) for step in steps}
+    dropped = tuple(
+        stmt
+        for stmt in old
+        if id(stmt) not in kept and stmt.kind == "stmt" and not in_class and _sets_attributes(stmt)
+    )
+    removed = frozenset(bound_before - bound_now)
+    return BodyPlan(tuple(steps), removed, tuple(restarts), dropped)
+
+
+def _sets_attributes(stmt: Statement) -> bool:
+    """Whether a plain statement sets an attribute of a name (``f.x = 1``, ``setattr(f,
+    "x", 1)``) outside the functions it defines."""
+    if "." not in stmt.text and "setattr" not in stmt.text:
+        return False
+    return any(
+        (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del))
+        or (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+        )
+        for node in ast.walk(stmt.node)
+    )
 
 
 def _match(old: Sequence[Statement], new: Sequence[Statement]) -> dict[int, Statement]:
@@ -228,6 +255,27 @@ def _step(old: Statement | None, new: Statement, *, in_class: bool) -> Step:
         assert isinstance(old.node, ast.ClassDef) and isinstance(new.node, ast.ClassDef)
         return Step(Action.PATCH_CLASS, new, old, _plan_class(old.node, new.node))
     return Step(Action.EXECUTE, new, old)
+
+
+def built_again(step: Step, attributes: frozenset[str] | None) -> Step:
+    """An unchanged definition's step as one that builds it again: its decorators applied
+    anew to its function, or its class body run again with the values it gives
+    ``attributes`` (None: all) taken over the live ones."""
+    assert step.old is not None
+    if step.new.kind == "def":
+        return Step(Action.REDEFINE, step.new, step.old)
+    assert isinstance(step.old.node, ast.ClassDef) and isinstance(step.new.node, ast.ClassDef)
+    body = _plan_class(step.old.node, step.new.node).body
+    taken = tuple(
+        Step(Action.EXECUTE, inner.new, inner.old)
+        if inner.action is Action.KEEP
+        and inner.new.kind == "stmt"
+        and (attributes is None or not attributes.isdisjoint(inner.new.binds))
+        else inner
+        for inner in body.steps
+    )
+    plan = BodyPlan(taken, body.removed, body.restart_reasons)
+    return Step(Action.PATCH_CLASS, step.new, step.old, ClassPlan(plan, rebuild=True))
 
 
 def _function_action(old: ast.stmt, new: ast.stmt) -> Action:

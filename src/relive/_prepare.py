@@ -344,7 +344,7 @@ def _partial(
         *chunk.steps,
         *(Step(Action.KEEP, new, was_) for new, was_ in zip(moved, after, strict=True)),
     )
-    plan = BodyPlan(steps, removed, chunk.restart_reasons)
+    plan = BodyPlan(steps, removed, chunk.restart_reasons, chunk.dropped)
     return [*before, *now, *moved], plan, [*before, *was, *after]
 
 
