@@ -94,9 +94,17 @@ def test_a_line_that_is_only_a_continuation_is_not_guessed() -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="quotes in f-string braces: 3.12")
-def test_an_f_string_whose_braces_hide_its_quote_is_not_guessed() -> None:
-    text = 'x = f"{d["k"]}"\n\ndef f():\n    return 1\n'
-    assert scan_statements(text) is None
+@pytest.mark.parametrize(
+    "text",
+    [
+        'x = f"{d["k"]}"\n\ndef f():\n    return 1\n',
+        "s = f'{f' {a}\\n' if a else ''} def g():'\ny = (1,\n  2)\n",  # 3.13's dataclasses
+        'x = (f"{d["(k"]}",\n  1)\nz = f"""{"\\n"}\nclass A: pass"""\ndef f():\n    pass\n',
+    ],
+)
+def test_an_f_string_whose_braces_hide_its_quote_is_read_by_the_tokenizer(text: str) -> None:
+    assert scan_statements(text) is not None
+    check(text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,7 +29,10 @@ import array
 import ast
 import bisect
 import dis
+import io
+import itertools
 import re
+import tokenize
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
@@ -224,9 +227,11 @@ def _dead_spans(text: str) -> tuple[list[int], list[int]] | None:
     bracketed text at depth 0, and the line after a backslash continuation."""
     starts: list[int] = []
     ends: list[int] = []
-    depth, opened = 0, 0
-    for match in _TOKEN.finditer(text):
-        at = match.start("token")
+    depth, opened, position = 0, 0, 0
+    while True:
+        match = _TOKEN.match(text, position)
+        assert match is not None  # the pattern matches anywhere: a token, or the end
+        at, position = match.start("token"), match.end()
         if at < 0:
             break  # the end
         char = text[at]
@@ -242,9 +247,10 @@ def _dead_spans(text: str) -> tuple[list[int], list[int]] | None:
                 starts.append(opened)
                 ends.append(match.end())
         elif char in "'\"":
-            end = match.end()
-            if end - at < 2 or (text[at - 1 : at] in _PREFIX and _unsure_fstring(text, at, end)):
-                return None  # no closing quote; a quote inside an f-string's braces (3.12)
+            end = _string_end(text, at, match.end())
+            if end is None:
+                return None
+            position = end
             if not depth and text.find("\n", at, end) >= 0:
                 starts.append(at)
                 ends.append(end)
@@ -255,6 +261,49 @@ def _dead_spans(text: str) -> tuple[list[int], list[int]] | None:
         else:
             return None  # what the compiler would not read (a stray backslash)
     return None if depth else (starts, ends)
+
+
+def _string_end(text: str, at: int, end: int) -> int | None:
+    """Where the string whose quote is at ``at`` ends (the pattern found ``end``); None
+    if it has no closing quote."""
+    if end - at < 2:
+        return None
+    if text[at - 1 : at] in _PREFIX and _unsure_fstring(text, at, end):
+        # A quote inside an f-string's braces (3.12): the tokenizer says where it ends.
+        return _fstring_end(text, at)
+    return end
+
+
+def _fstring_end(text: str, at: int) -> int | None:
+    """Where the f-string whose quote is at ``at`` ends, read by Python's tokenizer (from
+    3.12, whose f-strings may hold their own quote in their braces); None before 3.12 or
+    if the tokenizer cannot read it."""
+    opening, closing = (
+        getattr(tokenize, "FSTRING_START", None),
+        getattr(tokenize, "FSTRING_END", None),
+    )
+    if opening is None:
+        return None
+    begin = at
+    while begin > 0 and text[begin - 1] in _PREFIX:
+        begin -= 1
+    lines = io.StringIO(text[begin:]).readlines()
+    offsets = list(itertools.accumulate((len(line) for line in lines), initial=begin))
+    depth = 0
+    try:
+        for token in tokenize.generate_tokens(iter(lines).__next__):
+            if token.type == opening:
+                depth += 1
+            elif token.type == closing:
+                depth -= 1
+                if not depth:
+                    row, column = token.end
+                    return offsets[row - 1] + column
+            elif not depth:
+                return None
+    except (SyntaxError, tokenize.TokenError, StopIteration):
+        return None
+    return None
 
 
 def _unsure_fstring(text: str, at: int, end: int) -> bool:
