@@ -44,6 +44,22 @@ def exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks after boot; None if there is none): with the pid,
+    it names one process, as a pid alone does not once pids wrap."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return int(fields[19])
+
+
+def still_there(pid: int, started: int | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` is still in the process
+    table (running or an unreaped zombie), not another one given its pid since."""
+    return started is not None and start_time(pid) == started
+
+
 class Relive:
     """A ``relive run`` started in ``cwd`` in a new session, its output collected by line."""
 

@@ -12,7 +12,7 @@ import os
 import signal
 from pathlib import Path
 
-from harness import EVENT_TIMEOUT, Start, exists
+from harness import EVENT_TIMEOUT, Start, start_time, still_there
 from relive.testing import wait_until, write_source
 
 ESCAPING = """\
@@ -27,9 +27,11 @@ while True:
 """
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def _kill(pid: int, started: int | None) -> None:
+    """SIGKILL the helper, if its pid still names it (pids wrap under load)."""
+    if still_there(pid, started):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_ctrl_c_ends_a_process_the_program_started_in_its_own_session(
@@ -39,13 +41,14 @@ def test_ctrl_c_ends_a_process_the_program_started_in_its_own_session(
     relive = start("app.py")
     pid = relive.wait_for_start(1)
     helper = int(relive.wait_for_line("helper").split()[-1])
+    started = start_time(helper)
     try:
         assert os.getpgid(helper) != os.getpgid(pid)
         os.killpg(relive.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         assert relive.wait_for_exit() == 130
-        wait_until(lambda: not exists(helper), timeout=EVENT_TIMEOUT)
+        wait_until(lambda: not still_there(helper, started), timeout=EVENT_TIMEOUT)
     finally:
-        _kill(helper)  # never left behind, even when the test fails
+        _kill(helper, started)  # never left behind, even when the test fails
 
 
 def test_a_restart_ends_the_processes_the_program_started_in_their_own_session(
@@ -55,12 +58,13 @@ def test_a_restart_ends_the_processes_the_program_started_in_their_own_session(
     relive = start("app.py")
     relive.wait_for_start(1)
     helper = int(relive.wait_for_line("helper").split()[-1])
+    started = start_time(helper)
     try:
         write_source(tmp_path / "app.py", ESCAPING.replace("sleep(0.05)\n", "sleep(0.02)\n"))
         relive.wait_for_start(2)
-        wait_until(lambda: not exists(helper), timeout=EVENT_TIMEOUT)
+        wait_until(lambda: not still_there(helper, started), timeout=EVENT_TIMEOUT)
     finally:
-        _kill(helper)
+        _kill(helper, started)
     relive.pids.add(int(relive.stdout[-1].split()[-1]))
 
 
