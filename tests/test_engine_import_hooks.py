@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 CONFTEST = "import relive\n\nrelive.get_engine()\n"
@@ -63,7 +64,14 @@ def test_a_rewritten_module_is_edited_as_its_text():
 
 
 def test_a_module_rewritten_by_pytest_is_known_by_its_text(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(CONFTEST)
+    conftest = tmp_path / "conftest.py"
+    conftest.write_text(CONFTEST)
+    # Written well before pytest starts, as a project's conftest is: pytest's hook loads it
+    # before relive exists, and relive trusts a file older than the process. One written in
+    # the same clock tick as the process start is compared with its file instead, and its
+    # rewritten code differs from it (see the note on issue 17): not what this test is about.
+    past = time.time() - 60
+    os.utime(conftest, (past, past))
     (tmp_path / "test_driver.py").write_text(DRIVER.format(target=TARGET))
     environ = {key: value for key, value in os.environ.items() if key != "RELIVE"}
     result = subprocess.run(
