@@ -25,6 +25,7 @@ __all__ = [
     "called_keys",
     "code_names",
     "only_called",
+    "outside_functions",
     "top_level_mentions",
 ]
 
@@ -169,7 +170,7 @@ def attributes_set(nodes: Iterable[ast.AST], name: str) -> set[str] | None:
     attribute named at run time (then any may be theirs)."""
     found: set[str] = set()
     for statement in nodes:
-        for node in _outside_functions(statement):
+        for node in outside_functions(statement):
             if isinstance(node, ast.Attribute) and _is_name(node.value, name):
                 if node.attr == "__dict__":
                     return None
@@ -192,7 +193,7 @@ def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
 
-def _outside_functions(node: ast.AST) -> Iterator[ast.AST]:
+def outside_functions(node: ast.AST) -> Iterator[ast.AST]:
     """The nodes of a statement that run with it: function and lambda bodies left out."""
     stack = [node]
     while stack:

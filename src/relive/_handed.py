@@ -17,10 +17,21 @@ from __future__ import annotations
 import ast
 import functools
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MISSING", "Handed", "bound_names", "handed_values", "holds", "member_of", "resolve"]
+from relive._derived import outside_functions
+
+__all__ = [
+    "MISSING",
+    "Handed",
+    "bound_names",
+    "class_mro",
+    "handed_values",
+    "holds",
+    "member_of",
+    "resolve",
+]
 
 # (receiver path, member, mode): the path is the root name then ".attr", "()" (a class
 # called: its instance), "[i:3" or "[s:key" (a constant subscript); the member is "" for
@@ -36,7 +47,7 @@ def handed_values(node: ast.AST, aliases: dict[str, str]) -> frozenset[Handed]:
     """What statement ``node`` hands to calls as values, and the methods it calls through
     receivers that are no plain name (function bodies left out)."""
     found: set[Handed] = set()
-    for current in _outside_functions(node):
+    for current in outside_functions(node):
         if not isinstance(current, ast.Call):
             continue
         func = current.func
@@ -109,16 +120,6 @@ def _path(node: ast.AST) -> tuple[str, ...] | None:
             return None
 
 
-def _outside_functions(node: ast.AST) -> Iterator[ast.AST]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        yield current
-        stack.extend(ast.iter_child_nodes(current))
-
-
 class Instance:
     """An instance of ``cls`` a receiver makes (``Counter().val``), never made here."""
 
@@ -167,7 +168,7 @@ def _attribute(value: Any, name: str) -> Any:
         if own is not None and name in own:
             return own[name]
     cls = value if issubclass(type(value), type) else type(value)
-    for klass in _mro(cls):
+    for klass in class_mro(cls):
         found = klass.__dict__.get(name, MISSING)
         if found is not MISSING:
             # A descriptor would run code of its own (a property, a method binding).
@@ -191,7 +192,8 @@ def _item(value: Any, key: int | str) -> Any:
     return MISSING
 
 
-def _mro(cls: type) -> tuple[type, ...]:
+def class_mro(cls: type) -> tuple[type, ...]:
+    """``cls``'s method resolution order, read without running its metaclass's code."""
     try:
         mro = type.__getattribute__(cls, "__mro__")
     except AttributeError:

@@ -24,7 +24,7 @@ from typing import Any
 
 from relive._derived import code_names
 from relive._gate import gated_member
-from relive._handed import MISSING, Handed, holds, member_of, resolve
+from relive._handed import MISSING, Handed, class_mro, holds, member_of, resolve
 from relive._patch import Journal
 from relive._tracker import function_bodies
 
@@ -256,7 +256,7 @@ class Staleness:
             names |= code_names(self.journal.code_of(function))
         return any(
             self.rebinds(klass.__dict__["__module__"], [f"{_qualname(klass)}.{n}" for n in names])
-            for klass in (*_mro(cls), *_mro(type(cls)))
+            for klass in (*class_mro(cls), *class_mro(type(cls)))
             if self._follows(klass)
         )
 
@@ -345,7 +345,7 @@ class Staleness:
         return any(self._member_stale(cls, name, set()) for name in methods)
 
     def _member_stale(self, cls: type, name: str, seen: set[int]) -> bool:
-        for klass in _mro(cls):
+        for klass in class_mro(cls):
             module = klass.__dict__.get("__module__")
             if not isinstance(module, str) or not self.tracked(module):
                 continue
@@ -468,7 +468,7 @@ class Staleness:
         if not whole and "super" in reads.names:  # ``super().who()``: the bases' ``who`` too
             return any(
                 self._stale(klass.__dict__[name], seen)
-                for klass in _mro(cls)
+                for klass in class_mro(cls)
                 if self._follows(klass)
                 for name in running
                 if name in klass.__dict__
@@ -547,7 +547,7 @@ _CONSTRUCTION = ("__new__", "__init__", "__post_init__")
 
 def _lookup(cls: type, name: str) -> Any:
     """``name`` as the first class along ``cls``'s MRO defines it (``_MISSING`` if none)."""
-    for klass in _mro(cls):
+    for klass in class_mro(cls):
         member = klass.__dict__.get(name, _MISSING)
         if member is not _MISSING:
             return gated_member(member)  # a member the transaction replaces: the new one
@@ -555,7 +555,7 @@ def _lookup(cls: type, name: str) -> Any:
 
 
 def _definer(cls: type, name: str) -> type:
-    for klass in _mro(cls):
+    for klass in class_mro(cls):
         if name in klass.__dict__:
             return klass
     return cls
@@ -580,12 +580,12 @@ def _generated(cls: type) -> bool:
         "__dataclass_fields__" in klass.__dict__
         or "__attrs_attrs__" in klass.__dict__
         or "_fields" in klass.__dict__
-        for klass in _mro(cls)
+        for klass in class_mro(cls)
     )
 
 
 def _is_property(cls: type, name: str) -> bool:
-    for klass in _mro(cls):
+    for klass in class_mro(cls):
         member = klass.__dict__.get(name, _MISSING)
         if member is not _MISSING:
             return type(gated_member(member)) in (property, functools.cached_property)
@@ -616,14 +616,6 @@ def code_differs(old: types.CodeType, new: types.CodeType) -> bool:
 
 def _runs_inside(code: types.CodeType) -> bool:
     return code.co_name.startswith("<") and code.co_name != "<lambda>"
-
-
-def _mro(cls: type) -> tuple[type, ...]:
-    try:
-        mro = type.__getattribute__(cls, "__mro__")
-    except AttributeError:
-        return (cls,)
-    return mro if isinstance(mro, tuple) else (cls,)
 
 
 def _owner(function: types.FunctionType, scope: dict[str, Any]) -> type | None:
