@@ -8,7 +8,6 @@ in line count) must be the full parse of the new text.
 from __future__ import annotations
 
 import ast
-import copy
 import sys
 import warnings
 from collections.abc import Callable
@@ -81,7 +80,13 @@ def parse_body(new: str, filename: str, old: str, old_body: list[ast.stmt]) -> l
         region.end - region.start,
         region.end + region.shift - region.start,
     ]
-    after = [copy.deepcopy(node) for node in old_body[region.hi :]]
+    # Parsed again rather than deep-copied: a deep copy follows what other libraries hang
+    # on the parser's shared Load()/Store() nodes (IPython 8's tracebacks, through
+    # `executing`, give them a `parent`: each copy then took a whole other tree along, and
+    # the random edits below went past the 120 s timeout after the IPython tests).
+    with warnings.catch_warnings():  # the old text's warnings were given at its parse
+        warnings.simplefilter("ignore")
+        after = ast.parse(old, filename).body[region.hi :]
     for node in after:
         ast.increment_lineno(node, region.shift)
     return [*old_body[: region.lo], *region.new_nodes, *after]
